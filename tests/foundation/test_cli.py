@@ -1,0 +1,33 @@
+"""Every command answers --help; --version prints the package version."""
+
+from __future__ import annotations
+
+import typer
+from typer.testing import CliRunner
+
+from ccai import __version__
+from ccai.cli import app
+
+runner = CliRunner()
+
+
+def _all_commands(group: typer.Typer, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for info in group.registered_commands:
+        found.append(prefix + (info.name or info.callback.__name__.replace("_", "-"),))
+    for sub in group.registered_groups:
+        found.append(prefix + (sub.name,))
+        found.extend(_all_commands(sub.typer_instance, prefix + (sub.name,)))
+    return found
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_every_command_has_help() -> None:
+    for path in [()] + _all_commands(app):
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output
