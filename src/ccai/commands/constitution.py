@@ -2,8 +2,372 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from ccai.commands._common import command, user_errors
+
+out = Console()
+
+
+def _embedder():
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from ccai.constitution.dedup import default_embedder
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), console=Console(stderr=True), transient=True
+    ) as progress:
+        progress.add_task("loading the bundled sentence-embedding model (all-MiniLM-L6-v2)...")
+        return default_embedder()
+
+
+def _table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> None:
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*[str(x) for x in row])
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the `ccai` app."""
+    group = typer.Typer(
+        help=(
+            "Turn consensus statements (or legal texts) into Constitutional-AI principles with provenance; "
+            "merge, compare, show and convert constitutions."
+        ),
+        no_args_is_help=True,
+    )
+    app.add_typer(group, name="constitution")
+
+    @command(group, "build")
+    def build(
+        out_dir: Path = typer.Option(..., "--out", help="Output folder (a run directory)."),
+        analysis: Path | None = typer.Option(None, "--analysis", help="A `ccai analyze` output folder."),
+        statements: Path | None = typer.Option(
+            None,
+            "--statements",
+            help="A statements CSV (analysis statements.csv or ccai_statement_reference.csv).",
+        ),
+        threshold: float | None = typer.Option(None, "--threshold", help="Keep statements with GAC >= T."),
+        count: int | None = typer.Option(None, "--count", help="Keep the N statements with the highest GAC."),
+        exclude: list[str] = typer.Option([], "--exclude", help="Statement id to leave out (repeatable)."),
+        review: Path | None = typer.Option(
+            None,
+            "--review",
+            help="Merge review YAML (default OUT/review.yaml): written on the first run, "
+            "applied on the next.",
+        ),
+        merge_similarity: float = typer.Option(
+            0.6, "--merge-similarity", help="Cosine similarity to propose a merge."
+        ),
+        name: str = typer.Option("public", "--name", help="Constitution name."),
+        consultation: str | None = typer.Option(
+            None, "--consultation", help="Consultation label for sources."
+        ),
+        country: str | None = typer.Option(None, "--country", help="Country code for the sources."),
+    ) -> None:
+        """Build a public constitution from an analysis: select by GAC, merge near-duplicates, rewrite.
+
+        The first run writes OUT/review.yaml with the proposed merges (applied as proposed); edit it
+        (accept/reject, move members, set your own wording) and run the same command again to apply it.
+        Writes public.json (exchange format), .yaml, .md, .html and .recipe.json, with each principle's
+        sources (statement, votes, GAC, agree rate per group).
+
+        Example: ccai constitution build --statements ../shared/data/ccai/ccai_statement_reference.csv
+        --threshold 0.723 --out runs/public
+        """
+        with user_errors():
+            from ccai.constitution.build import build_constitution
+            from ccai.constitution.compare import compare, mark_inspired_by_standard
+            from ccai.constitution.select import read_statements
+            from ccai.constitution.standard import standard_constitution
+            from ccai.constitution.study import write_all_formats
+            from ccai.manifest import RunDir
+
+            if (analysis is None) == (statements is None):
+                raise ValueError("give exactly one of --analysis DIR or --statements CSV")
+            if (threshold is None) == (count is None):
+                raise ValueError("give exactly one of --threshold T (e.g. 0.723) or --count N (e.g. 75)")
+            source = analysis if analysis is not None else statements
+            table = read_statements(source)
+            review_path = review or out_dir / "review.yaml"
+            config = {
+                "source": str(source),
+                "threshold": threshold,
+                "count": count,
+                "exclude": exclude,
+                "review": str(review_path),
+                "merge_similarity": merge_similarity,
+                "name": name,
+            }
+            csv_path = source / "statements.csv" if source.is_dir() else source
+            inputs = [csv_path] + ([review_path] if review_path.exists() else [])
+            run = RunDir.create(out_dir, config, seed=None, inputs=inputs, stage="constitution")
+            embedder = _embedder()
+            result = build_constitution(
+                table,
+                threshold=threshold,
+                count=count,
+                exclude=exclude,
+                embedder=embedder,
+                merge_similarity=merge_similarity,
+                review=review_path,
+                name=name,
+                consultation=consultation,
+                country=country,
+            )
+            comparison = compare(result.constitution, standard_constitution(), embedder)
+            constitution = mark_inspired_by_standard(comparison)
+            write_all_formats(constitution, out_dir, name)
+            (out_dir / "compare_standard.html").write_text(comparison.to_html())
+            result.selection.statements.drop(columns=["group_agree"]).to_csv(out_dir / "selection.csv")
+            summary = {
+                **result.summary(),
+                "content_hash": constitution.content_hash,
+                "overlap_with_standard": round(comparison.a_covered, 4),
+            }
+            run.log("built", **summary)
+            run.finish(summary=summary)
+            state = "applied (reviewed)" if result.reviewed else f"proposed -> edit {review_path}"
+            _table(
+                f"constitution '{name}' ({out_dir})",
+                [
+                    (
+                        "statements selected",
+                        f"{summary['statements_selected']} of {summary['statements_considered']}"
+                        f" (GAC >= {summary['threshold']:.3f})",
+                    ),
+                    ("merges", f"{len(result.merges)} {state}"),
+                    ("principles", summary["principles"]),
+                    ("overlap with the standard constitution", f"{comparison.a_covered:.0%}"),
+                    ("content hash", constitution.content_hash[:16]),
+                ],
+                ("", "value"),
+            )
+
+    @command(group, "reproduce")
+    def reproduce(
+        out_dir: Path = typer.Option(..., "--out", help="Output folder."),
+        merge_similarity: float = typer.Option(0.6, "--merge-similarity"),
+    ) -> None:
+        """Rebuild the CCAI public constitution and the avenue-3 global one; print them next to the paper.
+
+        Uses the shared data (ccai/ccai_statement_reference.csv and constitutions/). Writes
+        OUT/ccai/public.* and OUT/legal/{us,za,in,de,jp,udhr}.json + global.*.
+
+        Example: ccai constitution reproduce --out runs/constitution-study
+        """
+        with user_errors():
+            from ccai.constitution.study import PAPER, reproduce_avenue3, reproduce_ccai
+            from ccai.manifest import RunDir
+
+            run = RunDir.create(
+                out_dir, {"merge_similarity": merge_similarity}, seed=None, stage="constitution"
+            )
+            embedder = _embedder()
+            figures, _, _ = reproduce_ccai(out_dir / "ccai", embedder, merge_similarity=merge_similarity)
+            _table(
+                "CCAI public constitution: ours vs the paper",
+                [
+                    ("GAC threshold", f"{PAPER['threshold']}", f"{PAPER['threshold']}"),
+                    (
+                        "statements selected",
+                        f"{figures['statements_selected']} of {figures['statements_considered']}",
+                        "not published as a count",
+                    ),
+                    (
+                        "merges proposed",
+                        f"{figures['merges_proposed']} ({figures['statements_merged']} statements)",
+                        "manual",
+                    ),
+                    ("public principles", figures["public_principles"], PAPER["public_principles"]),
+                    (
+                        "overlap with standard (public covered)",
+                        f"{figures['overlap_public_covered_by_standard']:.0%}",
+                        "~50%",
+                    ),
+                    (
+                        "overlap (standard covered by public)",
+                        f"{figures['overlap_standard_covered_by_public']:.0%}",
+                        "-",
+                    ),
+                    (
+                        "public: promotes / avoids",
+                        f"{figures['public_promotes_desired']:.0%} / "
+                        f"{figures['public_avoids_undesired']:.0%}",
+                        "promotes > avoids",
+                    ),
+                    (
+                        "standard: promotes / avoids",
+                        f"{figures['standard_promotes_desired']:.0%} / "
+                        f"{figures['standard_avoids_undesired']:.0%}",
+                        "(paper's standard: avoids more)",
+                    ),
+                ],
+                ("figure", "ours", "paper"),
+            )
+            legal, _, merged = reproduce_avenue3(out_dir / "legal", embedder)
+            rows = [
+                (c, n, legal["principles_per_country"].get(c, "base"))
+                for c, n in legal["per_country_principles"].items()
+            ]
+            _table("Avenue 3: principles from legal texts", rows, ("text", "principles", "in global merge"))
+            out.print(
+                f"global: {legal['global_principles']} principles; support counts "
+                f"(countries: principles) {legal['support_counts']}; {legal['conflicts']} conflicts reported"
+            )
+            for conflict in merged.conflicts[:10]:
+                out.print(
+                    f"  conflict {conflict.a} {conflict.countries_a} vs {conflict.b} {conflict.countries_b}: "
+                    f"{conflict.reason} (sim {conflict.similarity:.2f})",
+                    highlight=False,
+                )
+            run.write_json("figures.json", {"ccai": figures, "avenue3": legal, "paper": PAPER})
+            run.finish()
+
+    @command(group, "merge")
+    def merge(
+        inputs: list[Path] = typer.Argument(..., help="Country constitutions (JSON/YAML)."),
+        base: Path | None = typer.Option(None, "--base", help="Base constitution (e.g. the UDHR's)."),
+        out_dir: Path = typer.Option(..., "--out", help="Output folder."),
+        similarity: float = typer.Option(0.7, "--similarity", help="Cosine similarity to merge principles."),
+        name: str = typer.Option("global", "--name"),
+    ) -> None:
+        """Merge country constitutions into one global constitution (avenue 1).
+
+        Duplicates across countries become one principle listing its supporting countries (each input's
+        metadata.country, else its name); conflicts (opposite polarity; collective good vs individual
+        rights) are reported and kept apart.
+
+        Example: ccai constitution merge us.json za.json in.json --base udhr.json --out runs/global
+        """
+        with user_errors():
+            from ccai.constitution.merge import merge_constitutions
+            from ccai.constitution.model import Constitution
+            from ccai.constitution.study import write_all_formats
+            from ccai.manifest import RunDir
+
+            loaded = [Constitution.load(p) for p in inputs]
+            base_c = Constitution.load(base) if base else None
+            run = RunDir.create(
+                out_dir,
+                {"inputs": [str(p) for p in inputs], "base": str(base), "similarity": similarity},
+                seed=None,
+                inputs=[*inputs, *([base] if base else [])],
+                stage="constitution",
+            )
+            result = merge_constitutions(loaded, base_c, _embedder(), similarity=similarity, name=name)
+            write_all_formats(result.constitution, out_dir, name)
+            run.write_json("conflicts.json", [c.__dict__ for c in result.conflicts])
+            run.finish(principles=len(result.constitution), conflicts=len(result.conflicts))
+            out.print(
+                f"{len(result.constitution)} principles from {', '.join(result.countries)}; "
+                f"support counts (countries: principles) {result.support_counts()}"
+            )
+            for c in result.conflicts:
+                out.print(
+                    f"conflict: {c.a} {c.countries_a} vs {c.b} {c.countries_b}: {c.reason}", highlight=False
+                )
+
+    @command(group, "from-text")
+    def from_text_cmd(
+        file: Path = typer.Argument(
+            ..., help="A legal text: UDHR .jsonl, LII .json, markdown, or plain text."
+        ),
+        country: str = typer.Option(..., "--country", help="Country code, e.g. DE."),
+        out_file: Path = typer.Option(..., "--out", help="Where to write (.json/.yaml/.md/.html)."),
+        document: str | None = typer.Option(None, "--document", help="Document title for citations."),
+    ) -> None:
+        """Candidate principles from a national constitution (avenue 3), each citing its article.
+
+        Keeps provisions stating rights, duties or prohibitions on topics an assistant's answers touch
+        (expression, belief, privacy, dignity, equality, safety, children, health, education, information,
+        harmony), and rewrites them in the article's own words where a pattern allows.
+
+        Example: ccai constitution from-text
+        ../shared/data/constitutions/national/japan_1946_en_constitute.txt --country JP --out jp.json
+        """
+        with user_errors():
+            from ccai.constitution.model import format_for
+            from ccai.constitution.national import from_text
+
+            format_for(out_file)  # an unknown output type is refused before any work
+            constitution = from_text(file, country, document)
+            constitution.save(out_file)
+            out.print(
+                f"{len(constitution)} principles from {constitution.metadata['kept']} of "
+                f"{constitution.metadata['provisions']} provisions -> {out_file}"
+            )
+
+    @command(group, "compare")
+    def compare_cmd(
+        a: Path = typer.Argument(..., help="Constitution A."),
+        b: Path = typer.Argument(..., help="Constitution B (e.g. the standard one)."),
+        threshold: float = typer.Option(0.6, "--threshold", help="Cosine similarity for a concept match."),
+        html_out: Path | None = typer.Option(None, "--html", help="Write the HTML report here."),
+    ) -> None:
+        """Concept overlap of two constitutions: shares covered each way, matched pairs, tags side by side.
+
+        Example: ccai constitution compare runs/public/public.json src/ccai/constitution/standard.json
+        --html compare.html
+        """
+        with user_errors():
+            from ccai.constitution.compare import compare
+            from ccai.constitution.model import Constitution
+
+            ca, cb = Constitution.load(a), Constitution.load(b)
+            comparison = compare(ca, cb, _embedder(), threshold)
+            s = comparison.summary()
+            out.print(
+                f"{ca.name} ({len(ca)}) covered by {cb.name}: {comparison.a_covered:.1%}; "
+                f"{cb.name} ({len(cb)}) covered by {ca.name}: {comparison.b_covered:.1%} "
+                f"(threshold {threshold}); {s['matched_pairs']} matched pairs"
+            )
+            rows = [(t, f"{x:.0%}", f"{y:.0%}") for t, (x, y) in comparison.tag_table().items() if x or y]
+            _table("tags", rows, ("tag", ca.name, cb.name))
+            if html_out:
+                html_out.write_text(comparison.to_html())
+                out.print(f"report: {html_out}")
+
+    @command(group, "show")
+    def show(
+        file: Path = typer.Argument(..., help="A constitution file."),
+        sources: bool = typer.Option(False, "--sources", help="List each principle's sources too."),
+    ) -> None:
+        """Print a constitution: name, version, hash and principles (--sources: where each came from).
+
+        Example: ccai constitution show runs/public/public.json --sources
+        """
+        with user_errors():
+            from ccai.constitution.model import Constitution, _source_line
+
+            c = Constitution.load(file)
+            out.print(f"[bold]{c.name}[/] v{c.version} · {len(c)} principles · hash {c.content_hash[:16]}")
+            for p in c.principles:
+                out.print(f"[bold]{p.id}[/] {p.comparison} [dim]{', '.join(p.tags)}[/]", highlight=False)
+                if sources:
+                    for s in p.sources:
+                        out.print(f"    - {_source_line(s)}", highlight=False, markup=False)
+
+    @command(group, "convert")
+    def convert(
+        source: Path = typer.Argument(..., help="Input (.json, .yaml, .recipe.json)."),
+        target: Path = typer.Argument(..., help="Output (.json, .yaml, .md, .html, .recipe.json)."),
+    ) -> None:
+        """Convert between formats (validates on the way; JSON gets its content hash).
+
+        Example: ccai constitution convert public.yaml public.json
+        """
+        with user_errors():
+            from ccai.constitution.model import Constitution, format_for
+
+            format_for(target)
+            c = Constitution.load(source)
+            c.save(target)
+            out.print(f"{source} -> {target} ({len(c)} principles, hash {c.content_hash[:16]})")

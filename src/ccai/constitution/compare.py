@@ -1,0 +1,153 @@
+"""How much two constitutions overlap in concepts, and how their tags differ.
+
+The CCAI paper read both constitutions and judged about half of the public principles to overlap the standard
+ones in concept. Here a principle of A is *covered* by B when its embedding (bundled MiniLM, on what it asks
+for, without "Choose the response that") has cosine similarity >= ``threshold`` with some principle of B.
+Reported: share of A covered by B and of B by A, the matched pairs, what is unique to each, and the tag
+distribution side by side; ``to_html`` renders it all (every text escaped).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import numpy as np
+
+from ccai.constitution.dedup import Embedder, cosine_matrix
+from ccai.constitution.model import TAGS, Constitution
+from ccai.constitution.tags import predicate_text
+
+DEFAULT_OVERLAP_SIMILARITY = 0.6
+
+
+@dataclass
+class Comparison:
+    a: Constitution
+    b: Constitution
+    similarity: np.ndarray  # len(a) x len(b)
+    threshold: float
+
+    @property
+    def a_best(self) -> np.ndarray:
+        return self.similarity.max(axis=1) if self.similarity.size else np.zeros(len(self.a))
+
+    @property
+    def b_best(self) -> np.ndarray:
+        return self.similarity.max(axis=0) if self.similarity.size else np.zeros(len(self.b))
+
+    @property
+    def a_covered(self) -> float:
+        """Share of A's principles that have a match in B."""
+        return float((self.a_best >= self.threshold).mean()) if len(self.a) else 0.0
+
+    @property
+    def b_covered(self) -> float:
+        return float((self.b_best >= self.threshold).mean()) if len(self.b) else 0.0
+
+    def matched_pairs(self) -> list[tuple[str, str, float]]:
+        """(A id, best B id, similarity) for every A principle matched above the threshold."""
+        pairs = []
+        for i, p in enumerate(self.a.principles):
+            if self.similarity.size and self.a_best[i] >= self.threshold:
+                j = int(self.similarity[i].argmax())
+                pairs.append((p.id, self.b.principles[j].id, round(float(self.similarity[i, j]), 4)))
+        return pairs
+
+    def unique_to_a(self) -> list[str]:
+        return [p.id for i, p in enumerate(self.a.principles) if self.a_best[i] < self.threshold]
+
+    def unique_to_b(self) -> list[str]:
+        return [p.id for j, p in enumerate(self.b.principles) if self.b_best[j] < self.threshold]
+
+    def coverage_curve(
+        self, thresholds: tuple[float, ...] = (0.5, 0.55, 0.6, 0.65, 0.7)
+    ) -> dict[float, float]:
+        """Share of A covered by B at several thresholds (how sensitive the overlap figure is)."""
+        return {t: float((self.a_best >= t).mean()) if len(self.a) else 0.0 for t in thresholds}
+
+    def tag_table(self) -> dict[str, tuple[float, float]]:
+        sa, sb = self.a.tag_shares(), self.b.tag_shares()
+        return {tag: (sa[tag], sb[tag]) for tag in TAGS}
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "a": self.a.name,
+            "b": self.b.name,
+            "a_principles": len(self.a),
+            "b_principles": len(self.b),
+            "threshold": self.threshold,
+            "a_covered_by_b": round(self.a_covered, 4),
+            "b_covered_by_a": round(self.b_covered, 4),
+            "matched_pairs": len(self.matched_pairs()),
+            "unique_to_a": len(self.unique_to_a()),
+            "unique_to_b": len(self.unique_to_b()),
+            "tags": {t: [round(x, 4), round(y, 4)] for t, (x, y) in self.tag_table().items()},
+        }
+
+    def to_html(self) -> str:
+        e = html.escape
+        a_text = {p.id: p.comparison for p in self.a.principles}
+        b_text = {p.id: p.comparison for p in self.b.principles}
+        pairs = "".join(
+            f"<tr><td>{e(i)}</td><td>{e(a_text[i])}</td><td>{e(j)}</td><td>{e(b_text[j])}</td><td>{s:.3f}</td></tr>"
+            for i, j, s in self.matched_pairs()
+        )
+        tags = "".join(
+            f"<tr><td>{e(t)}</td><td>{x:.1%}</td><td>{y:.1%}</td></tr>"
+            for t, (x, y) in self.tag_table().items()
+        )
+
+        def listing(ids: list[str], texts: dict[str, str]) -> str:
+            return "<ul>" + "".join(f"<li><b>{e(i)}</b> {e(texts[i])}</li>" for i in ids) + "</ul>"
+
+        return (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            "<title>Constitution comparison</title><style>body{font-family:sans-serif;max-width:70rem;"
+            "margin:auto}td{vertical-align:top;padding:2px 6px}"
+            "table{border-collapse:collapse}tr:nth-child(even){background:#f4f4f8}</style></head><body>"
+            f"<h1>{e(self.a.name)} vs {e(self.b.name)}</h1>"
+            f"<p>Concept overlap at cosine similarity &ge; {self.threshold:.2f} (all-MiniLM-L6-v2): "
+            f"<b>{self.a_covered:.1%}</b> of {e(self.a.name)} ({len(self.a)} principles) is covered by "
+            f"{e(self.b.name)}; <b>{self.b_covered:.1%}</b> of {e(self.b.name)} ({len(self.b)}) by "
+            f"{e(self.a.name)}.</p><h2>Tags</h2><table><tr><th>tag</th><th>{e(self.a.name)}</th>"
+            f"<th>{e(self.b.name)}</th></tr>{tags}</table>"
+            f"<h2>Matched pairs ({len(self.matched_pairs())})</h2><table><tr><th>A</th><th></th><th>B</th>"
+            f"<th></th><th>sim</th></tr>{pairs}</table>"
+            f"<h2>Only in {e(self.a.name)} ({len(self.unique_to_a())})</h2>"
+            f"{listing(self.unique_to_a(), a_text)}"
+            f"<h2>Only in {e(self.b.name)} ({len(self.unique_to_b())})</h2>"
+            f"{listing(self.unique_to_b(), b_text)}"
+            "</body></html>\n"
+        )
+
+
+def principle_vectors(constitution: Constitution, embedder: Embedder) -> np.ndarray:
+    return embedder([predicate_text(p.comparison).strip() for p in constitution.principles])
+
+
+def compare(
+    a: Constitution,
+    b: Constitution,
+    embedder: Embedder | None = None,
+    threshold: float = DEFAULT_OVERLAP_SIMILARITY,
+) -> Comparison:
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"overlap threshold must lie in (0, 1], got {threshold}")
+    if embedder is None:
+        from ccai.constitution.dedup import default_embedder
+
+        embedder = default_embedder()
+    va, vb = principle_vectors(a, embedder), principle_vectors(b, embedder)
+    sims = cosine_matrix(va, vb) if len(va) and len(vb) else np.zeros((len(va), len(vb)))
+    return Comparison(a, b, sims, threshold)
+
+
+def mark_inspired_by_standard(comparison: Comparison) -> Constitution:
+    """A copy of A whose principles matched in B (the standard) carry the ``inspired-by-standard`` tag."""
+    matched = {i for i, _, _ in comparison.matched_pairs()}
+    result = comparison.a.model_copy(deep=True)
+    for principle in result.principles:
+        if principle.id in matched:
+            principle.tags = [*principle.tags, "inspired-by-standard"]
+    return result

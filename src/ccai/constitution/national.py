@@ -1,0 +1,440 @@
+"""Avenue 3: candidate principles from legal texts (national constitutions, the UDHR), citing the article.
+
+Three rule-based steps, each auditable:
+
+1. **Segment** the text into articles (format detected from the file: the UDHR articles JSONL, the LII US
+   constitution JSON, South Africa's markdown, Constitute plain-text exports, or any text with blank-line
+   paragraphs), then each article into provisions (sentences; list items joined to their lead-in, so
+   "All citizens shall have the right- a. to freedom of speech" becomes one provision).
+2. **Keep** provisions that state a right, duty or prohibition (:data:`NORMATIVE`) about something an AI
+   assistant's answers can touch (:data:`TOPICS`: expression, belief, privacy, dignity, equality, life and
+   safety, children, health, education, information, harmony), and drop procedure (:data:`PROCEDURAL`).
+3. **Rewrite** into principle form with the article's own words where a pattern allows ("right to X" ->
+   "Choose the response that most respects the right to X"), else with a topic sentence; the source is the
+   article (document, citation, provision text).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ccai.constitution.model import (
+    MAX_FILE_BYTES,
+    ArticleSource,
+    Constitution,
+    ConstitutionError,
+    Principle,
+    _read_text,
+)
+from ccai.constitution.rewrite import CRIT, PREFIX, REV
+from ccai.constitution.tags import assign_tags
+
+NORMATIVE = re.compile(
+    r"\bright(s)? (to|of)\b|\bhas the right|have the right|\bfreedoms?\b|\bliberty\b|shall not|may not"
+    r"|\bno one\b|\bno person\b|\bnobody\b|\bno citizen\b|\bno discrimination\b|inviolable|inviolate"
+    r"|guaranteed|prohibited|\bduty\b|\bduties\b|\bequal\b|\bequality\b|\beveryone\b|\bevery person\b"
+    r"|\bshall be respected\b|protected"
+    r"|\bmust not\b",
+    re.IGNORECASE,
+)
+#: topic -> (keywords, comparison predicate, critique tail, revision tail); the sentences are used when the
+#: provision's own words fit no pattern (they are the project's words, not the documents')
+TOPICS: dict[str, tuple[str, str, str, str]] = {
+    "safety": (
+        r"\blife\b|torture|cruel|inhuman|slavery|servitude|violence|security of (the )?person"
+        r"|physical integrity",
+        "is least likely to endanger anyone's life or safety",
+        "endangers anyone's life or safety",
+        "does not endanger anyone's life or safety",
+    ),
+    "equality": (
+        r"discriminat|\bequal|race|\bsex\b|gender|colour|ethnic|origin|disabilit|caste|creed",
+        "is least likely to discriminate unfairly between people",
+        "discriminates unfairly between people",
+        "does not discriminate unfairly between people",
+    ),
+    "expression": (
+        r"expression|\bspeech\b|opinion|\bpress\b|express|disseminat",
+        "most respects freedom of expression",
+        "disregards freedom of expression",
+        "respects freedom of expression",
+    ),
+    "belief": (
+        r"conscience|religio|belief|\bfaith\b|worship|creed|thought",
+        "most respects freedom of thought and belief",
+        "disregards freedom of thought or belief",
+        "respects freedom of thought and belief",
+    ),
+    "privacy": (
+        r"privacy|private life|correspondence|communication|secrecy|personal data",
+        "most respects privacy",
+        "intrudes on someone's privacy",
+        "respects privacy",
+    ),
+    "dignity": (
+        r"dignity|\bhonou?r\b|reputation|degrading|respected as individuals",
+        "most respects human dignity",
+        "disregards someone's dignity",
+        "respects human dignity",
+    ),
+    "children": (
+        r"\bchild|young persons|minors",
+        "most protects children",
+        "puts children at risk",
+        "protects children",
+    ),
+    "health": (
+        r"\bhealth|medical",
+        "most supports people's health",
+        "neglects people's health",
+        "supports people's health",
+    ),
+    "information": (
+        r"\binformation\b|inform himself|inform herself|accessible sources",
+        "most respects people's access to information",
+        "withholds information people have a right to",
+        "respects people's access to information",
+    ),
+    "education": (
+        r"educat|science|scientific|research|\barts?\b|culture|cultural|language",
+        "most supports education, science and culture",
+        "undermines education, science or culture",
+        "supports education, science and culture",
+    ),
+    "harmony": (
+        r"harmony|brotherhood|fraternity|public welfare|common good|solidarity|community|abjure violence",
+        "most supports harmony and the common good",
+        "undermines harmony or the common good",
+        "supports harmony and the common good",
+    ),
+}
+PROCEDURAL = re.compile(
+    r"arrest|detain|detention|\bcourt|tribunal|parliament|legislat|election|\bvote|\btax|propert|military|armed"
+    r"|president|minister|citizenship|compensation|\bbail|\btrial|impeach|treaty|state of emergency|office of"
+    r"|\bjudge|budget|revenue|house of",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Provision:
+    """One sentence or list item of a legal text, with where it comes from."""
+
+    document: str
+    article: str
+    text: str
+
+
+# ---- segmentation -----------------------------------------------------------------------------------------
+def _sentences(text: str) -> list[str]:
+    text = re.sub(r"\s+", " ", text).strip()
+    parts = re.split(r"(?<=[.;])\s+(?=[A-Z(])", text)
+    return [p.strip() for p in parts if len(p.strip()) > 15]
+
+
+def _with_lead_ins(lines: list[str]) -> list[str]:
+    """Join 'a.' markers to their item and prefix list items with their lead-in line ('... the right-')."""
+    joined: list[str] = []
+    pending_marker = False
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        if re.fullmatch(r"\(?[a-z0-9]{1,4}[.)]", line):
+            pending_marker = True
+            continue
+        if pending_marker and joined:
+            joined.append("\u2022" + line)  # a list item
+        else:
+            joined.append(line)
+        pending_marker = False
+    out: list[str] = []
+    lead = ""
+    for line in joined:
+        if line.startswith("\u2022"):
+            item = line[1:].strip()
+            out.append(f"{lead} {item}" if lead else item)
+            continue
+        if re.search(r"[-\u2014:]\s*$", line):
+            lead = re.sub(r"^\d+[A-Z]?\.\s*", "", line).rstrip(" -\u2014:")
+            continue
+        lead = ""
+        out.append(re.sub(r"^\d+[A-Z]?\.\s+", "", line))
+    return out
+
+
+def _udhr(path: Path) -> Iterator[Provision]:
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            art_id, text = row["id"], row["text"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ConstitutionError(
+                f"{path}: line {number}: expected a JSON object with 'id' and 'text'"
+            ) from None
+        citation = "Preamble" if art_id == "preamble" else f"Article {art_id.removeprefix('article_')}"
+        for para in text.split("\n"):
+            for sentence in _sentences(para):
+                yield Provision("Universal Declaration of Human Rights", citation, sentence)
+
+
+def _lii(path: Path) -> Iterator[Provision]:
+    data = json.loads(_read_text(path))
+    doc = "Constitution of the United States"
+
+    def walk(node: dict, citation: str) -> Iterator[Provision]:
+        for content in node.get("content", []) or []:
+            for sentence in _sentences(str(content)):
+                yield Provision(doc, citation, sentence)
+        for child in node.get("clauses", []) or []:
+            yield from walk(child, citation)
+
+    try:
+        for article in data["articles"]:
+            for section in article.get("sections", []):
+                citation = f"{article['num'].strip()}, {section['num'].strip()}".strip(" ,")
+                yield from walk(section, citation)
+        for amendment in data["amendments"]:
+            yield from walk(amendment, amendment["num"].strip())
+    except (KeyError, TypeError, AttributeError):
+        raise ConstitutionError(
+            f"{path}: not the LII constitution JSON layout (articles/sections/clauses)"
+        ) from None
+
+
+def _markdown(path: Path, document: str) -> Iterator[Provision]:
+    article, lines = None, []
+    for line in _read_text(path).splitlines() + ["## end"]:
+        heading = re.match(r"^#{2,3}\s+(\d+[A-Z]?)\.\s*(.*)$", line)
+        if heading or line.startswith("## "):
+            if article:
+                for item in _with_lead_ins([re.sub(r"^\s*\d+\.\t?", "", x) for x in lines]):
+                    for sentence in _sentences(item):
+                        yield Provision(document, article, sentence)
+            article = f"Section {heading.group(1)} ({heading.group(2).strip()})" if heading else None
+            lines = []
+        elif article:
+            lines.append(line)
+
+
+_CONSTITUTE_HEAD = re.compile(
+    r"^(?:ARTICLE\s+(\d+[a-z]?)\.?(?:\s*\[(.*)\])?|(\d+[A-Z]{0,2})\.\s+([A-Z][A-Z ,.'()\-]{3,}))$"
+)
+
+
+def _constitute(path: Path, document: str) -> Iterator[Provision]:
+    lines = _read_text(path).splitlines()
+    lines = [x for x in lines if not x.startswith("About Constitute")]
+    article, body = None, []
+    for line in lines[4:] + ["ARTICLE 0"]:
+        head = _CONSTITUTE_HEAD.match(line.strip())
+        if head:
+            if article:
+                for item in _with_lead_ins(body):
+                    for sentence in _sentences(item):
+                        yield Provision(document, article, sentence)
+            number = head.group(1) or head.group(3)
+            title = (head.group(2) or head.group(4) or "").strip().title()
+            article = f"Article {number}" + (f" ({title})" if title else "")
+            body = []
+        elif article and not (line.strip().isupper() and len(line.strip()) > 3):
+            body.append(line)  # all-capital lines are part headings ("RIGHT TO EQUALITY"), not provisions
+
+
+def _paragraphs(path: Path, document: str) -> Iterator[Provision]:
+    for index, para in enumerate(re.split(r"\n\s*\n", _read_text(path)), start=1):
+        for sentence in _sentences(para):
+            yield Provision(document, f"Paragraph {index}", sentence)
+
+
+def segment(path: Path | str, document: str | None = None) -> list[Provision]:
+    """Split a legal text into provisions with article citations (format detected from the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: legal text not found")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ConstitutionError(f"{path}: too large for a legal text ({path.stat().st_size:,} bytes)")
+    document = document or path.stem.replace("_", " ")
+    name = path.name.lower()
+    if name.endswith(".jsonl"):
+        provisions = list(_udhr(path))
+    elif name.endswith(".json"):
+        provisions = list(_lii(path))
+    elif name.endswith(".md"):
+        provisions = list(_markdown(path, document))
+    elif _read_text(path).startswith("Constitute"):
+        provisions = list(_constitute(path, document))
+    else:
+        provisions = list(_paragraphs(path, document))
+    if not provisions:
+        raise ConstitutionError(f"{path}: no articles or paragraphs found; is this a constitution text?")
+    return provisions
+
+
+# ---- selection and rewriting ------------------------------------------------------------------------------
+_COMPILED_TOPICS = {name: re.compile(spec[0], re.IGNORECASE) for name, spec in TOPICS.items()}
+_PORTUGUESE = re.compile(r"\b(direito|liberdade|todos|são|não)\b", re.IGNORECASE)
+
+
+def topics_of(text: str) -> list[str]:
+    return [name for name, rule in _COMPILED_TOPICS.items() if rule.search(text)]
+
+
+def is_relevant(provision: Provision) -> bool:
+    """A right, duty or prohibition on a topic an assistant's answers touch, and not court/state procedure."""
+    text = provision.text
+    return bool(NORMATIVE.search(text)) and bool(topics_of(text)) and not PROCEDURAL.search(text)
+
+
+# fmt: off
+_DANGLING = {
+    "and", "or", "nor", "that", "which", "the", "of", "to", "a", "an", "in", "by", "as", "with", "who", "for",
+    "his", "her", "their", "its", "whether", "not", "have", "be", "on", "all",
+}
+# fmt: on
+
+
+def _trim(phrase: str, words: int = 14) -> str:
+    """The object of a right or prohibition, cut at the clause's end; '' when too long to read well."""
+    phrase = re.split(
+        r"[;:\u2013\u2014]|\.\s|\s\((?=[a-z])|,? provided that|,? unless|,? except"
+        r"|\s(?:shall|is|are|must|may|has been)\s",
+        phrase.strip(),
+        maxsplit=1,
+    )[0]
+    phrase = re.split(r",? which includes|,? nor\b|,? as the case", phrase, maxsplit=1)[0]
+    tokens = phrase.strip(" ,.-").split()
+    while tokens and tokens[-1].lower().strip(",") in _DANGLING:
+        tokens.pop()
+    if not tokens or len(tokens) > words or phrase.isupper():
+        return ""
+    return " ".join(tokens).rstrip(",")
+
+
+def principle_form(text: str) -> tuple[str, str, str, str, str]:
+    """(rule, predicate, critique, revision, polarity) of one provision; its own words where possible."""
+    topic = topics_of(text)
+    if (m := re.search(r"\bduty of [^.]*?\bto ([^.;]+)", text, re.IGNORECASE)) and (obj := _trim(m.group(1))):
+        return (
+            "duty",
+            f"most encourages people to {obj}",
+            f"{CRIT} discourages people to {obj}",
+            f"{REV} encourages people to {obj}",
+            "positive",
+        )
+    no_one = re.search(r"\bno (?:one|person|citizen|body)\b[^.;]*?\bshall be ([^.;]+)", text, re.IGNORECASE)
+    if no_one and (obj := _trim(no_one.group(1))):
+        return (
+            "prohibition",
+            f"is least likely to support anyone being {obj}",
+            f"{CRIT} supports or excuses anyone being {obj}",
+            f"{REV} gives no support to anyone being {obj}",
+            "negative",
+        )
+    if (m := re.search(r"\bright(?:s)? to ([^.;]+)", text, re.IGNORECASE)) and (obj := _trim(m.group(1))):
+        right = f"the right to {obj}"
+        return (
+            "right",
+            f"most respects {right}",
+            f"{CRIT} disregards {right}",
+            f"{REV} respects {right}",
+            "positive",
+        )
+    if (m := re.search(r"\bfreedom of ([^.;]+)", text, re.IGNORECASE)) and (obj := _trim(m.group(1))):
+        obj = f"freedom of {obj}"
+        return (
+            "freedom",
+            f"most respects {obj}",
+            f"{CRIT} disregards {obj}",
+            f"{REV} respects {obj}",
+            "positive",
+        )
+    if m := re.match(r"^([A-Z][\w ,]{2,60}?) shall be inviolable", text):
+        obj = m.group(1).lower()
+        return (
+            "inviolable",
+            f"most respects {obj} as inviolable",
+            f"{CRIT} fails to respect {obj}",
+            f"{REV} respects {obj}",
+            "positive",
+        )
+    _, predicate, critique, revision = TOPICS[topic[0]]
+    polarity = "negative" if predicate.startswith("is least") else "positive"
+    return ("topic", predicate, f"{CRIT} {critique}", f"{REV} {revision}", polarity)
+
+
+def from_text(
+    path: Path | str, country: str, document: str | None = None, name: str | None = None
+) -> Constitution:
+    """Candidate principles from one legal text; every principle cites the article(s) it came from."""
+    path = Path(path)
+    if path.is_file() and len(_PORTUGUESE.findall(_read_text(path)[:20_000])) > 5:
+        raise ConstitutionError(
+            f"{path}: this text is not in English (Portuguese words found); the keyword rules are English. "
+            "Translate it first (e.g. with the project's model) and pass the translation."
+        )
+    provisions = segment(path, document)
+    by_text: dict[str, Principle] = {}
+    kept = 0
+    for provision in provisions:
+        if not is_relevant(provision):
+            continue
+        kept += 1
+        rule, predicate, critique, revision, polarity = principle_form(provision.text)
+        comparison = f"{PREFIX}{predicate}."
+        source = ArticleSource(
+            document=provision.document, article=provision.article, text=provision.text, country=country
+        )
+        if comparison in by_text:  # the same principle from several provisions: one principle, all sources
+            existing = by_text[comparison]
+            if source not in existing.sources:
+                existing.sources = [*existing.sources, source]
+            continue
+        tags = assign_tags(comparison, polarity)  # on the principle only: legal prose mentions everything
+        if rule in ("right", "freedom", "inviolable"):
+            tags += ["rights-respect", "individual-rights"]
+        if rule == "duty":
+            tags.append("collective-good")
+        slug = re.sub(r"[^a-z0-9]+", "-", country.lower()).strip("-") or "x"
+        by_text[comparison] = Principle(
+            id=f"{slug}-{len(by_text) + 1:03d}",
+            comparison=comparison,
+            critique_request=critique.strip() + ".",
+            revision_request=revision.strip() + ".",
+            tags=tags,
+            sources=[source],
+            metadata={
+                "rewrite": {"rule": rule, "polarity": polarity, "by": "rules"},
+                "topics": topics_of(provision.text),
+            },
+        )
+    return Constitution(
+        name=name or f"{country}-legal",
+        description=(
+            f"Candidate principles drawn from {provisions[0].document} ({kept} of {len(provisions)} "
+            "provisions "
+            "kept by the rights/duties/prohibitions rules), each citing its article."
+        ),
+        principles=list(by_text.values()),
+        metadata={"country": country, "source_file": path.name, "provisions": len(provisions), "kept": kept},
+    )
+
+
+#: the bundled texts (folder ``constitutions`` of the shared data): country -> (relative path, document)
+BUNDLED: dict[str, tuple[str, str]] = {
+    "UDHR": ("udhr/udhr_eng_articles.jsonl", "Universal Declaration of Human Rights"),
+    "US": ("national/us_constitution_lii.json", "Constitution of the United States"),
+    "ZA": ("national/south_africa_1996_en.md", "Constitution of the Republic of South Africa, 1996"),
+    "IN": ("national/india_1949_rev2016_en_constitute.txt", "Constitution of India"),
+    "DE": (
+        "national/germany_1949_rev2014_en_constitute.txt",
+        "Basic Law for the Federal Republic of Germany",
+    ),
+    "JP": ("national/japan_1946_en_constitute.txt", "Constitution of Japan"),
+}

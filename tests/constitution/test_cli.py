@@ -1,0 +1,127 @@
+"""The `ccai constitution` commands, end to end on the real data (in-process, sharing the embedding cache)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ccai.cli import app
+from ccai.constitution import Constitution
+
+runner = CliRunner()
+
+
+def ccai(*args: str) -> str:
+    result = runner.invoke(app, ["constitution", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.slow
+def test_reproduce_prints_figures_next_to_paper(shared_data: Path, embedder, tmp_path: Path) -> None:
+    output = ccai("reproduce", "--out", tmp_path)
+    assert "public principles" in output and "75" in output and "~50%" in output
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    ccai_figures = figures["ccai"]
+    assert ccai_figures["statements_selected"] == 116
+    assert ccai_figures["merges_proposed"] > 0
+    assert (
+        ccai_figures["public_principles"]
+        == 116 - ccai_figures["statements_merged"] + ccai_figures["merges_proposed"]
+    )
+    # the paper's qualitative finding: the public constitution promotes desired behaviour more than it
+    # avoids undesired behaviour
+    assert ccai_figures["public_promotes_desired"] > ccai_figures["public_avoids_undesired"]
+    for suffix in ("json", "yaml", "md", "html", "recipe.json"):
+        assert (tmp_path / "ccai" / f"public.{suffix}").is_file()
+    public = Constitution.load(tmp_path / "ccai" / "public.json")
+    assert all(p.sources for p in public.principles)
+    assert (tmp_path / "ccai" / "compare_standard.html").is_file()
+    legal = figures["avenue3"]
+    assert set(legal["per_country_principles"]) == {"UDHR", "US", "ZA", "IN", "DE", "JP"}
+    assert legal["conflicts"] >= 1 and legal["global_principles"] > 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["stage"] == "constitution" and "figures.json" in manifest["outputs"]
+
+
+def test_build_then_rebuild_with_review(shared_data: Path, embedder, tmp_path: Path) -> None:
+    csv = shared_data / "ccai" / "ccai_statement_reference.csv"
+    ccai("build", "--statements", csv, "--count", 40, "--out", tmp_path, "--name", "pub")
+    first = Constitution.load(tmp_path / "pub.json")
+    review = yaml.safe_load((tmp_path / "review.yaml").read_text())
+    assert review["merges"], "expected near-duplicates among the top 40 statements"
+    for merge in review["merges"]:
+        merge["decision"] = "reject"
+    (tmp_path / "review.yaml").write_text(yaml.safe_dump(review))
+    output = ccai("build", "--statements", csv, "--count", 40, "--out", tmp_path, "--name", "pub")
+    assert "applied (reviewed)" in output
+    assert len(Constitution.load(tmp_path / "pub.json")) == 40 > len(first)
+    assert (tmp_path / "selection.csv").is_file() and (tmp_path / "manifest.json").is_file()
+
+
+def test_from_text_merge_compare_show_convert(shared_data: Path, embedder, tmp_path: Path) -> None:
+    root = shared_data / "constitutions"
+    ccai(
+        "from-text",
+        root / "udhr" / "udhr_eng_articles.jsonl",
+        "--country",
+        "UDHR",
+        "--out",
+        tmp_path / "u.json",
+    )
+    ccai(
+        "from-text",
+        root / "national" / "japan_1946_en_constitute.txt",
+        "--country",
+        "JP",
+        "--out",
+        tmp_path / "jp.yaml",
+    )
+    ccai(
+        "from-text",
+        root / "national" / "south_africa_1996_en.md",
+        "--country",
+        "ZA",
+        "--out",
+        tmp_path / "za.json",
+    )
+    output = ccai(
+        "merge",
+        tmp_path / "jp.yaml",
+        tmp_path / "za.json",
+        "--base",
+        tmp_path / "u.json",
+        "--out",
+        tmp_path / "g",
+    )
+    assert "support counts" in output
+    assert Constitution.load(tmp_path / "g" / "global.json").metadata["countries"] == ["JP", "ZA"]
+    output = ccai("compare", tmp_path / "jp.yaml", tmp_path / "u.json", "--html", tmp_path / "c.html")
+    assert "covered by" in output and (tmp_path / "c.html").read_text().startswith("<!doctype html>")
+    output = ccai("show", tmp_path / "u.json", "--sources")
+    assert "Article 19" in output
+    ccai("convert", tmp_path / "jp.yaml", tmp_path / "jp.json")
+    ccai("convert", tmp_path / "jp.json", tmp_path / "jp2.yaml")
+    assert (tmp_path / "jp.yaml").read_text() == (tmp_path / "jp2.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("show", "missing.json"), "not found"),
+        (("convert", "bad.yaml", "out.json"), "not valid YAML"),
+        (("build", "--out", "o", "--count", "3"), "exactly one of --analysis"),
+        (("from-text", "bad.yaml", "--country", "X", "--out", "x.txt"), "unknown file type"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args, expected) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
+    result = runner.invoke(app, ["constitution", *args])
+    assert result.exit_code == 2
+    assert "error:" in result.output and expected in result.output.replace("\n", " ")
+    assert "Traceback" not in result.output

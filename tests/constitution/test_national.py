@@ -1,0 +1,112 @@
+"""Avenue 3 on the bundled legal texts: segmentation, principles citing articles, and the global merge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ccai.constitution import ArticleSource, Constitution, ConstitutionError, Principle
+from ccai.constitution.merge import merge_constitutions
+from ccai.constitution.national import BUNDLED, from_text, principle_form, segment
+
+
+@pytest.fixture(scope="module")
+def legal(shared_data: Path) -> dict[str, Constitution]:
+    root = shared_data / "constitutions"
+    return {c: from_text(root / rel, c, doc) for c, (rel, doc) in BUNDLED.items()}
+
+
+def test_segmentation_finds_articles(shared_data: Path) -> None:
+    root = shared_data / "constitutions"
+    udhr = segment(root / BUNDLED["UDHR"][0])
+    assert {p.article for p in udhr} >= {"Preamble", "Article 1", "Article 19", "Article 30"}
+    de = segment(root / BUNDLED["DE"][0], "Basic Law")
+    art5 = [p.text for p in de if p.article.startswith("Article 5 ")]
+    assert any(t.startswith("Every person shall have the right freely to express") for t in art5)
+    india = segment(root / BUNDLED["IN"][0])
+    # list items are joined to their lead-in
+    assert any(
+        p.article.startswith("Article 19 ")
+        and p.text.startswith("All citizens shall have the right to freedom of speech and expression")
+        for p in india
+    )
+    za = segment(root / BUNDLED["ZA"][0])
+    assert any(p.article == "Section 16 (Freedom of expression)" for p in za)
+    us = segment(root / BUNDLED["US"][0])
+    assert any(p.article == "Amendment 1" and "freedom of speech" in p.text for p in us)
+
+
+def test_each_country_gets_principles_citing_articles(legal: dict[str, Constitution]) -> None:
+    for country, constitution in legal.items():
+        assert len(constitution) >= 3, country
+        for principle in constitution.principles:
+            assert principle.sources and all(
+                isinstance(s, ArticleSource) and s.country == country for s in principle.sources
+            )
+            assert principle.comparison.startswith("Choose the response that")
+    udhr = {p.comparison: p for p in legal["UDHR"].principles}
+    art19 = udhr["Choose the response that most respects the right to freedom of opinion and expression."]
+    assert [s.article for s in art19.sources] == ["Article 19"]
+    assert {"rights-respect", "individual-rights"} <= set(art19.tags)
+    duties = [p for p in legal["IN"].principles if p.metadata["rewrite"]["rule"] == "duty"]
+    assert duties and all("collective-good" in p.tags for p in duties)
+
+
+def test_principle_forms() -> None:
+    assert principle_form("Everyone has the right to education.")[1] == "most respects the right to education"
+    rule, predicate, critique, revision, polarity = principle_form(
+        "No one shall be held in slavery or servitude; slavery shall be prohibited in all their forms."
+    )
+    assert (rule, polarity) == ("prohibition", "negative")
+    assert predicate == "is least likely to support anyone being held in slavery or servitude"
+    assert revision.endswith("gives no support to anyone being held in slavery or servitude")
+
+
+@pytest.mark.slow
+def test_global_merge_with_udhr_base(legal: dict[str, Constitution], embedder) -> None:
+    countries = ["US", "ZA", "IN", "DE", "JP"]
+    result = merge_constitutions([legal[c] for c in countries], base=legal["UDHR"], embedder=embedder)
+    merged = result.constitution
+    assert result.countries == countries
+    assert len(merged) < sum(len(legal[c]) for c in [*countries, "UDHR"])
+    # the UDHR wording is kept where a base principle is in the cluster, with every country's articles
+    shared = [p for p in merged.principles if len(result.support[p.id]) >= 3]
+    assert shared and all(p.metadata["in_base"] for p in shared[:1])
+    top = max(merged.principles, key=lambda p: len(result.support[p.id]))
+    assert {s.country for s in top.sources} >= set(result.support[top.id])
+    assert sum(result.support_counts().values()) == len(merged)
+    assert result.conflicts and all(
+        c.reason == "collective good vs individual rights" for c in result.conflicts
+    )
+    assert merged.metadata["conflicts"] and merged.metadata["countries"] == countries
+
+
+def test_opposite_polarity_is_reported_not_merged(embedder) -> None:
+    def one(country: str, pid: str, text: str, polarity: str) -> Constitution:
+        p = Principle(
+            id=pid,
+            comparison=f"Choose the response that {text}.",
+            critique_request="c",
+            revision_request="r",
+            metadata={"rewrite": {"polarity": polarity}},
+        )
+        return Constitution(name=country, principles=[p], metadata={"country": country})
+
+    a = one("AA", "a1", "most respects the choice to keep personal data private", "positive")
+    b = one("BB", "b1", "least respects the choice to keep personal data private", "negative")
+    result = merge_constitutions([a, b], embedder=embedder)
+    assert len(result.constitution) == 2
+    assert [c.reason for c in result.conflicts] == [
+        "opposite polarity: one asks for what the other asks to avoid"
+    ]
+
+
+def test_untranslated_and_missing_texts_refused(shared_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConstitutionError, match="not in English"):
+        from_text(shared_data / "constitutions" / "national" / "brazil_1988_pt.md", "BR")
+    with pytest.raises(FileNotFoundError):
+        from_text(tmp_path / "none.txt", "XX")
+    (tmp_path / "empty.txt").write_text("\n\n")
+    with pytest.raises(ConstitutionError, match="no articles"):
+        from_text(tmp_path / "empty.txt", "XX")

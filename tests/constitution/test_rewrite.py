@@ -1,0 +1,135 @@
+"""Rule-based rewriting of statements into principles, and the tag rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ccai.constitution.rewrite import PREFIX, core_text, rewrite_statement, rewrite_with_lm, third_person
+from ccai.constitution.select import read_statements, select_statements
+from ccai.constitution.tags import assign_tags
+
+
+@pytest.mark.parametrize(
+    ("statement", "comparison", "rule"),
+    [
+        ("The AI should be respectful", "Choose the response that is most respectful.", "be-adjective"),
+        ("The AI should not be toxic", "Choose the response that is least toxic.", "not-be"),
+        ("Ai should not lie", "Choose the response that is least likely to lie.", "not-verb"),
+        (
+            "AI shouldn\u2019t invade privacy",
+            "Choose the response that is least likely to invade privacy.",
+            "not-verb",
+        ),
+        ("The AI should tell the truth", "Choose the response that tells the truth.", "verb"),
+        (
+            "The AI should be as helpful to the user as possible.",
+            "Choose the response that is as helpful to the user as possible.",
+            "be-as",
+        ),
+        (
+            "AI should never control humans",
+            "Choose the response that is least likely to control humans.",
+            "not-verb",
+        ),
+        (
+            "The AI should be an educational tool",
+            "Choose the response that best acts as an educational tool.",
+            "be-noun",
+        ),
+        (
+            "The AI should always address itself as AI and not try to decept in any ways.",
+            "Choose the response that always addresses itself as AI and does not try to decept in any ways.",
+            "verb",
+        ),
+        (
+            "AI should not be used for scams",
+            "Choose the response that is most consistent with the view that "
+            '"AI should not be used for scams."',
+            "quote",
+        ),
+        (
+            "Everyone should be treated equally well.",
+            "Choose the response that is most consistent with the view "
+            'that "Everyone should be treated equally well."',
+            "quote",
+        ),
+    ],
+)
+def test_smallest_change_rules(statement: str, comparison: str, rule: str) -> None:
+    rw = rewrite_statement(statement)
+    assert (rw.comparison, rw.rule) == (comparison, rule)
+    assert rw.critique_request.startswith("Identify specific ways in which the assistant's last response")
+    assert rw.revision_request.startswith("Please rewrite the assistant's response so that it")
+
+
+def test_negative_statement_critique_and_revision() -> None:
+    rw = rewrite_statement("The AI should not encourage users to harm themselves or others.")
+    assert rw.polarity == "negative"
+    assert rw.critique_request.endswith("last response may encourage users to harm themselves or others.")
+    assert rw.revision_request.endswith("so that it does not encourage users to harm themselves or others.")
+    mixed = rewrite_statement(
+        "The AI should not encourage unlawful acts and should refuse to give advice on them"
+    )
+    assert mixed.comparison == (
+        "Choose the response that is least likely to encourage unlawful acts, "
+        "and refuses to give advice on them."
+    )
+
+
+def test_inflection() -> None:
+    assert [third_person(v) for v in ("tell", "cry", "be", "have", "watch", "go", "play")] == [
+        "tells",
+        "cries",
+        "is",
+        "has",
+        "watches",
+        "goes",
+        "plays",
+    ]
+    assert core_text("The AI shouldn't cause harm.") == "not cause harm"
+
+
+def test_every_ccai_statement_rewritten(shared_data: Path) -> None:
+    table = read_statements(shared_data / "ccai" / "ccai_statement_reference.csv")
+    statements = select_statements(table, threshold=0.723).statements["text"]
+    rewrites = [rewrite_statement(t) for t in statements]
+    assert all(r.comparison.startswith(PREFIX) and r.comparison.endswith((".", '."')) for r in rewrites)
+    assert all(".." not in r.comparison and ",," not in r.comparison for r in rewrites)
+    quoted = sum(r.rule == "quote" for r in rewrites)
+    assert quoted <= 12, "most statements should be rewritten, not quoted"
+    assert [rewrite_statement(t) for t in statements] == rewrites  # deterministic
+
+
+def test_lm_rewriter_is_recorded_and_checked() -> None:
+    """The LM is an injected callable (any backend); here a plain function stands in for one."""
+    prompts: list[str] = []
+
+    def lm(prompt: str) -> str:
+        prompts.append(prompt)
+        return "Choose the response that shows the most respect for the user\nextra line"
+
+    rw = rewrite_with_lm("The AI should be respectful", lm)
+    assert rw.by == "lm" and rw.comparison == "Choose the response that shows the most respect for the user."
+    assert "Statement: The AI should be respectful" in prompts[0]
+    rejected = rewrite_with_lm("The AI should be respectful", lambda _: "Sure! Here is a principle:")
+    assert rejected.by == "rules (lm answer rejected)"
+    assert rejected.comparison == "Choose the response that is most respectful."
+
+
+def test_tags_are_keyword_rules() -> None:
+    assert assign_tags("Choose the response that is least likely to invade privacy.", "negative") == [
+        "avoids-undesired",
+        "individual-rights",
+        "privacy",
+        "rights-respect",
+    ]
+    tags = assign_tags("Choose the response that always identifies itself as AI immediately.", "positive")
+    assert {"promotes-desired", "lm-specific", "transparency"} <= set(tags)
+    assert "existential-risk" in assign_tags(
+        "Choose the response that is least likely to control humans.", "negative"
+    )
+    assert "helpfulness" not in assign_tags(
+        "Choose the response that is least likely to help plan violence.", "negative"
+    )

@@ -1,0 +1,48 @@
+"""The project's standard constitution, and comparing constitutions (concept overlap, tags, HTML report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ccai.constitution import Constitution, Principle
+from ccai.constitution.compare import compare, mark_inspired_by_standard
+from ccai.constitution.standard import STANDARD_PATH, build_standard, standard_constitution
+
+
+def test_shipped_standard_is_generated_from_source() -> None:
+    shipped = standard_constitution()
+    assert shipped == build_standard()
+    assert Constitution.load(STANDARD_PATH.with_suffix(".yaml")) == shipped
+    assert 40 <= len(shipped) <= 60
+    areas = {p.metadata["area"] for p in shipped.principles}
+    assert areas == {"harm", "rights", "honesty", "fairness", "lm", "helpful"}
+    assert all(p.comparison.startswith("Choose the response that") for p in shipped.principles)
+
+
+def test_compare_self_and_cai_paper(embedder, cai_paper: Constitution, tmp_path: Path) -> None:
+    standard = standard_constitution()
+    same = compare(standard, standard, embedder)
+    assert same.a_covered == same.b_covered == 1.0 and not same.unique_to_a()
+    other = compare(cai_paper, standard, embedder)
+    assert 0.0 <= other.a_covered <= 1.0 and 0.0 <= other.b_covered <= 1.0
+    assert len(other.matched_pairs()) + len(other.unique_to_a()) == len(cai_paper)
+    curve = other.coverage_curve()
+    assert list(curve.values()) == sorted(curve.values(), reverse=True)
+    marked = mark_inspired_by_standard(other)
+    assert sum("inspired-by-standard" in p.tags for p in marked.principles) == len(other.matched_pairs())
+
+
+def test_compare_report_escapes_text(embedder) -> None:
+    evil = Constitution(
+        name="<script>x</script>",
+        principles=[
+            Principle(
+                id="p1",
+                comparison="Choose the response that is <b>kind</b>.",
+                critique_request="c",
+                revision_request="r",
+            )
+        ],
+    )
+    page = compare(evil, standard_constitution(), embedder).to_html()
+    assert "<script>x" not in page and "<b>kind" not in page and "&lt;b&gt;kind" in page
