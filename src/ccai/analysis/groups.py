@@ -1,0 +1,335 @@
+"""Opinion space and opinion groups: Polis's PCA, sparsity-aware projection, base clusters and k selection.
+
+The steps follow Polis's math worker (see docs/analysis.md for the formulas) but as one deterministic batch:
+
+* PCA of the mean-imputed vote matrix. Every imputed cell equals its column mean, so after centring the matrix
+  is exactly as sparse as the votes; its top-2 truncated SVD is the PCA. Components are sign-normalised (the
+  largest loading is positive) so two runs, and two machines, give the same picture.
+* Participants are projected from their own votes only, scaled by sqrt(n_statements / n_seen) so that people
+  who voted little are pushed outwards instead of collapsing on the centre.
+* k-means with 100 clusters on the clustered participants gives "base clusters"; the opinion groups are a
+  weighted k-means of the base-cluster centres, k in 2..min(5, 2 + n_base // 12) chosen by the silhouette
+  over base centres. Both k-means start from the first distinct points ("polis" init), so no randomness
+  enters the clustering at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import svds
+from scipy.spatial import cKDTree
+
+from ccai.analysis.matrix import VoteMatrix
+
+BASE_K = 100
+BASE_ITERS = 100
+GROUP_ITERS = 20  # Polis intends 100 but a misspelled option key leaves its default of 20 in force
+MOVE_TOL = 0.01
+MAX_GROUPS = 5
+
+
+# ---------------------------------------------------------------------------------------------------------
+# PCA and projections
+
+
+@dataclass
+class PCAResult:
+    """Top-2 PCA of the mean-imputed vote matrix (agree = +1 space).
+
+    ``center`` is each statement's mean observed vote (0 for moderated-out statements), ``components`` the
+    2 x n_statements loadings, ``singular_values`` their singular values and ``explained_variance_ratio`` the
+    share of the imputed matrix's total variance each explains.
+    """
+
+    center: np.ndarray
+    components: np.ndarray
+    singular_values: np.ndarray
+    explained_variance_ratio: np.ndarray
+
+
+def centred_votes(matrix: VoteMatrix, zeroed: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The mean-imputed, centred matrix as CSR (entries only where votes are) and the column means.
+
+    Columns in ``zeroed`` (moderated out) are all-zero in Polis's rating matrix: their mean is 0 and they
+    contribute nothing after centring, so their entries are dropped here.
+    """
+    n, m = matrix.shape
+    keep = ~zeroed[matrix.cols]
+    cols = matrix.cols[keep]
+    values = matrix.values[keep].astype(np.float64)
+    seen = np.bincount(cols, minlength=m)
+    total = np.bincount(cols, weights=values, minlength=m)
+    center = np.divide(total, seen, out=np.zeros(m), where=seen > 0)
+    data = values - center[cols]
+    centred = sp.csr_matrix((data, (matrix.rows[keep], cols)), shape=(n, m))
+    return centred, center
+
+
+DENSE_MAX_CELLS = 250_000  # below this many cells a dense SVD is as fast and needs no start vector
+
+
+def sparse_pca(
+    matrix: VoteMatrix, zeroed: np.ndarray, n_components: int = 2, seed: int = 0, solver: str = "auto"
+) -> PCAResult:
+    """Polis's PCA as a truncated SVD of the sparse centred matrix (seeded start vector, sign-normalised).
+
+    ``solver``: "arpack" (sparse, seeded), "dense" (LAPACK on the densified matrix) or "auto" (dense for
+    small matrices).
+    """
+    if solver not in ("auto", "arpack", "dense"):
+        raise ValueError(f"solver: expected 'auto', 'arpack' or 'dense', got {solver!r}")
+    centred, center = centred_votes(matrix, zeroed)
+    n, m = centred.shape
+    components = np.zeros((n_components, m))
+    singular = np.zeros(n_components)
+    rank_room = min(n, m)
+    sparse = solver == "arpack" or (solver == "auto" and n * m > DENSE_MAX_CELLS)
+    if rank_room > n_components + 1 and sparse:
+        rng = np.random.default_rng(seed)
+        v0 = rng.standard_normal(min(n, m))
+        _, s, vt = svds(
+            centred,
+            k=n_components,
+            v0=v0,
+            solver="arpack",
+            return_singular_vectors="vh",
+            maxiter=10_000,
+            tol=1e-10,
+        )
+        order = np.argsort(-s)
+        singular[:] = s[order]
+        components[:] = vt[order]
+    elif rank_room > 0:
+        _, s, vt = np.linalg.svd(centred.toarray(), full_matrices=False)
+        take = min(n_components, len(s))
+        singular[:take] = s[:take]
+        components[:take] = vt[:take]
+    components[singular < 1e-12 * max(singular.max(initial=0), 1.0)] = 0.0
+    components[:, zeroed] = 0.0  # exactly: LAPACK leaves ~1e-16 noise on all-zero columns
+    for row in components:
+        pivot = np.argmax(np.abs(row))
+        if row[pivot] < 0:
+            row *= -1.0
+    total = float(centred.multiply(centred).sum())
+    ratio = singular**2 / total if total > 0 else np.zeros(n_components)
+    return PCAResult(
+        center=center, components=components, singular_values=singular, explained_variance_ratio=ratio
+    )
+
+
+def project_participants(matrix: VoteMatrix, zeroed: np.ndarray, pca: PCAResult) -> np.ndarray:
+    """Sparsity-aware projection: sqrt(M / n_seen) * sum over one's votes of (vote - mean) * loading.
+
+    A moderated-out column counts as seen by everyone (Polis sets the whole column to 0).
+    """
+    n, m = matrix.shape
+    centred, _ = centred_votes(matrix, zeroed)
+    raw = centred @ pca.components.T
+    seen = np.bincount(matrix.rows[~zeroed[matrix.cols]], minlength=n) + int(zeroed.sum())
+    scale = np.sqrt(m / np.maximum(seen, 1))
+    return raw * scale[:, None]
+
+
+def project_statements(pca: PCAResult) -> tuple[np.ndarray, np.ndarray]:
+    """Each statement as a virtual participant who agreed with it alone: (n x 2 positions, extremity)."""
+    m = len(pca.center)
+    positions = (np.sqrt(m) * (1.0 - pca.center))[:, None] * pca.components.T
+    return positions, np.linalg.norm(positions, axis=1)
+
+
+def polis_row_order(matrix: VoteMatrix) -> np.ndarray:
+    """Row indices in the order Polis's math worker adds participants to its matrix.
+
+    It reads votes sorted by (statement, participant), so a participant enters at the lowest statement id
+    they voted on, ties by participant id. This is also the row order of Polis's participants-votes.csv.
+    It matters because k-means starts from the first distinct points in this order.
+    """
+    n = matrix.shape[0]
+    first = np.full(n, matrix.shape[1], np.int64)
+    np.minimum.at(first, matrix.rows, matrix.cols.astype(np.int64))
+    return np.lexsort((np.arange(n), first))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# k-means ("polis" initialisation, empty clusters dropped)
+
+
+def first_distinct(points: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the first ``k`` distinct rows of ``points``, in row order."""
+    _, first = np.unique(points, axis=0, return_index=True)
+    return np.sort(first)[:k]
+
+
+def _nearest_two(points: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(nearest centre, distance to it, distance to the second nearest) for each point."""
+    if len(centers) == 1:
+        dist = np.sqrt(((points - centers[0]) ** 2).sum(axis=1))
+        return np.zeros(len(points), np.int64), dist, np.full(len(points), np.inf)
+    dist, idx = cKDTree(centers).query(points, k=2)
+    return idx[:, 0].astype(np.int64), dist[:, 0], dist[:, 1]
+
+
+def polis_kmeans(
+    points: np.ndarray,
+    k: int,
+    *,
+    weights: np.ndarray | None = None,
+    max_iter: int = BASE_ITERS,
+    tol: float = MOVE_TOL,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's k-means as Polis runs it: init on the first k distinct points, drop clusters that empty,
+    stop when no centre moved by ``tol`` or more. Returns (centres, label per point).
+
+    Exact Lloyd, made fast at 100,000 points with Hamerly's bounds: a point is re-assigned only when its
+    centre may no longer be the nearest (distance to its centre, grown by that centre's drift, exceeds the
+    distance to the second nearest, shrunk by the largest drift of any other centre). Late iterations touch
+    few points.
+    """
+    points = np.asarray(points, np.float64)
+    weights = np.ones(len(points)) if weights is None else np.asarray(weights, float)
+    centers = points[first_distinct(points, k)].copy()
+    labels, upper, lower = _nearest_two(points, centers)
+    full = False
+    for iteration in range(max_iter):
+        if full:
+            labels, upper, lower = _nearest_two(points, centers)
+            full = False
+        elif iteration > 0:
+            check = np.flatnonzero(upper > lower)
+            if len(check):
+                labels[check], upper[check], lower[check] = _nearest_two(points[check], centers)
+        n_centers = len(centers)
+        sizes = np.bincount(labels, weights=weights, minlength=n_centers)
+        occupied = np.bincount(labels, minlength=n_centers) > 0
+        sums = np.stack(
+            [
+                np.bincount(labels, weights=weights * points[:, d], minlength=n_centers)
+                for d in range(points.shape[1])
+            ],
+            axis=1,
+        )
+        new = np.divide(sums, sizes[:, None], out=centers.copy(), where=sizes[:, None] > 0)
+        if not occupied.all():
+            remap = np.cumsum(occupied) - 1
+            centers = new[occupied]
+            labels = remap[labels]
+            full = True
+            continue
+        drift = np.sqrt(((new - centers) ** 2).sum(axis=1))
+        centers = new
+        if drift.max() < tol:
+            break
+        upper += drift[labels]
+        # the second-nearest centre can have come closer by at most the largest drift of another centre
+        top = int(np.argmax(drift))
+        runner_up = np.partition(drift, -2)[-2] if len(drift) > 1 else 0.0
+        lower -= np.where(labels == top, runner_up, drift[top])
+    # As in Polis a cluster is its members plus their mean: labels = last assignment, centres = its means.
+    return centers, labels
+
+
+def silhouette(points: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette over ``points`` (unweighted); a member of a one-point group scores 0, as in Polis."""
+    n = len(points)
+    groups = np.unique(labels)
+    if len(groups) < 2 or n < 2:
+        return 0.0
+    dist = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2))
+    onehot = (labels[:, None] == groups[None, :]).astype(float)
+    sizes = onehot.sum(axis=0)
+    sums = dist @ onehot
+    own = np.searchsorted(groups, labels)
+    own_size = sizes[own]
+    a = np.divide(sums[np.arange(n), own], own_size - 1, out=np.zeros(n), where=own_size > 1)
+    other = sums / sizes[None, :]
+    other[np.arange(n), own] = np.inf
+    b = other.min(axis=1)
+    s = np.divide(b - a, np.maximum(a, b), out=np.zeros(n), where=np.maximum(a, b) > 0)
+    s[own_size <= 1] = 0.0
+    return float(s.mean())
+
+
+@dataclass
+class Clustering:
+    """Base clusters and the opinion groups built on them, for the clustered participants.
+
+    ``base_labels``/``labels`` have one entry per clustered participant (in the order given);
+    ``silhouettes`` maps each k tried to its score; ``k`` is the chosen one.
+    """
+
+    base_centers: np.ndarray
+    base_sizes: np.ndarray
+    base_labels: np.ndarray
+    group_of_base: np.ndarray
+    group_centers: np.ndarray
+    labels: np.ndarray
+    k: int
+    silhouettes: dict[int, float] = field(default_factory=dict)
+
+
+def max_group_count(n_base: int, cap: int = MAX_GROUPS) -> int:
+    """Polis's upper bound on k: min(5, 2 + n_base // 12)."""
+    return min(cap, 2 + n_base // 12)
+
+
+def cluster_groups(
+    points: np.ndarray, *, k: int | None = None, base_k: int = BASE_K, max_k: int = MAX_GROUPS
+) -> Clustering:
+    """Base clusters (k-means, ``base_k``) then groups (weighted k-means of base centres).
+
+    ``points`` must be in Polis's row order (:func:`polis_row_order`): both k-means start from the first
+    distinct points.
+
+    ``k=None`` picks k in 2..min(max_k, 2 + n_base // 12) by the silhouette over base centres (ties: the
+    smaller k); an integer forces that k (capped by the number of distinct base centres).
+    """
+    if len(points) == 0:
+        raise ValueError("no participant passed the filters, so there is nothing to cluster")
+    base_centers, base_labels = polis_kmeans(points, base_k, max_iter=BASE_ITERS)
+    base_sizes = np.bincount(base_labels, minlength=len(base_centers)).astype(float)
+    n_base = len(base_centers)
+    n_distinct = len(first_distinct(base_centers, n_base))
+    if k is None:
+        candidates = list(range(2, min(max_group_count(n_base, max_k), n_distinct) + 1))
+    else:
+        if k < 1:
+            raise ValueError(f"groups: k must be at least 1, got {k}")
+        candidates = [min(k, n_distinct)]
+    if not candidates:
+        candidates = [1]
+    silhouettes: dict[int, float] = {}
+    fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for kk in candidates:
+        centers, labels = polis_kmeans(base_centers, kk, weights=base_sizes, max_iter=GROUP_ITERS)
+        fits[kk] = (centers, labels)
+        silhouettes[kk] = silhouette(base_centers, labels)
+    best = max(candidates, key=lambda kk: (silhouettes[kk], -kk))
+    group_centers, group_of_base = fits[best]
+    return Clustering(
+        base_centers=base_centers,
+        base_sizes=base_sizes,
+        base_labels=base_labels,
+        group_of_base=group_of_base,
+        group_centers=group_centers,
+        labels=group_of_base[base_labels],
+        k=len(group_centers),
+        silhouettes=silhouettes,
+    )
+
+
+def cluster_hdbscan(points: np.ndarray, min_cluster_size: int | None = None) -> np.ndarray:
+    """Density-based groups (scikit-learn's HDBSCAN) on the opinion map: k is not fixed in advance and
+    participants in no dense region get -1 (no group), unlike Polis's forced 2..5 groups.
+
+    ``min_cluster_size`` defaults to 5 % of the points (at least 5). Deterministic.
+    """
+    from sklearn.cluster import HDBSCAN
+
+    if len(points) < 2:
+        return np.full(len(points), -1)
+    size = min_cluster_size or max(5, int(round(0.05 * len(points))))
+    model = HDBSCAN(min_cluster_size=min(size, len(points)), copy=True)
+    return model.fit(points).labels_.astype(np.int64)
