@@ -1,0 +1,283 @@
+"""Polis exports in and out of the database, and the vote/statement tables the analysis stage reads.
+
+Reading and writing the CSV files is ``ccai.formats.polis``'s job; this module only maps a
+:class:`~ccai.formats.polis.PolisExport` onto the tables and back. Statement and participant ids are kept
+(they are the per-conversation ``number`` columns), the full vote log is kept when the export has one, and
+``summary.csv`` rows we do not compute (views, groups ...) are stored so an export gives them back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ccai.consultation import rules
+from ccai.consultation.store import Conversation, ImportedSummary, Participant, Statement, Vote
+
+BATCH = 5_000
+CORE = {"text", "author", "moderated", "is_meta", "is_seed", "timestamp"}
+RECOUNTED = ["agrees", "disagrees", "passes"]  # kept while the import is untouched, recounted after
+
+
+def _extras(row: pd.Series) -> str:
+    """The comment columns ccai does not model (datetime, Polis's own GAC ...), kept verbatim as JSON."""
+    extra = {
+        k: (v.item() if hasattr(v, "item") else v)
+        for k, v in row.items()
+        if k not in CORE and _na(v) is not None
+    }
+    return json.dumps(extra) if extra else ""
+
+
+def _ms(value) -> int | None:
+    return (
+        None
+        if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value)
+        else int(round(float(value)))
+    )
+
+
+def _na(value):
+    return None if value is None or pd.isna(value) else value
+
+
+def import_export(db: Session, export, owner_id: int | None = None, topic: str | None = None) -> Conversation:
+    """A new conversation holding everything in ``export`` (a ``PolisExport``); returns it (not committed)."""
+    summary = dict(export.summary or {})
+    conversation = Conversation(
+        topic=(topic or summary.get("topic") or "Imported conversation")[:300],
+        description=summary.get("conversation-description", "") or "",
+        consent_text="",
+        is_open=False,
+        strict_moderation=False,
+        unlock_threshold=30,
+        max_length=1000,
+        seed_first=False,
+        xid_required=False,
+        use_xid_allowlist=False,
+        url=(summary.get("url") or "")[:500],
+        owner_id=owner_id,
+        import_meta=json.dumps(
+            {
+                "generation": export.generation,
+                "layout": getattr(export, "layout", {}),
+                "votes": int(len(export.vote_log if export.vote_log is not None else export.votes)),
+            }
+        ),
+    )
+    db.add(conversation)
+    db.flush()
+    cid = conversation.id
+    db.add_all(
+        ImportedSummary(conversation_id=cid, key=str(k)[:100], value=str(v)) for k, v in summary.items()
+    )
+
+    people = export.participants
+    log = export.vote_log if export.vote_log is not None else export.votes
+    numbers = set(int(p) for p in people.index) | set(int(p) for p in log["participant"].unique())
+    numbers |= (
+        {int(a) for a in export.statements["author"].dropna()} if "author" in export.statements else set()
+    )
+    first_seen = log.groupby("participant")["timestamp"].min() if len(log) else pd.Series(dtype=float)
+    rows = []
+    for number in sorted(numbers):
+        info = people.loc[number] if number in people.index else None
+        rows.append(
+            {
+                "conversation_id": cid,
+                "number": number,
+                "token_hash": None,
+                "xid": None if info is None or "xid" not in people else _na(info["xid"]),
+                "group_id": None if info is None or "group_id" not in people else _na(info["group_id"]),
+                "eligible": True,
+                "created_ms": _ms(first_seen.get(number)) or 0,
+            }
+        )
+    for row in rows:
+        row["xid"] = None if row["xid"] is None else str(row["xid"])
+        row["group_id"] = None if row["group_id"] is None else int(row["group_id"])
+    _insert(db, Participant, rows)
+    pid = _id_map(db, Participant, cid)
+
+    rows = []
+    for number, s in export.statements.iterrows():
+        text = str(s["text"]) if _na(s["text"]) is not None else ""
+        author = _na(s.get("author"))
+        rows.append(
+            {
+                "conversation_id": cid,
+                "number": int(number),
+                "text": text,
+                "original_text": text,
+                "text_key": rules.text_key(text),
+                "author_id": None if author is None else pid[int(author)],
+                "moderation": int(_na(s.get("moderated")) or 0),
+                "mod_reason": "",
+                "is_meta": bool(_na(s.get("is_meta")) or False),
+                "is_seed": bool(_na(s.get("is_seed")) or False),
+                "created_ms": _ms(s.get("timestamp")),
+                "extra": _extras(s),
+            }
+        )
+    _insert(db, Statement, rows)
+    sid = _id_map(db, Statement, cid)
+
+    # the log goes in in file order, so an export writes votes.csv back row for row
+    vote_rows = (
+        {
+            "conversation_id": cid,
+            "participant_id": pid[int(p)],
+            "statement_id": sid[int(s)],
+            "vote": int(v),
+            "important": False,
+            "created_ms": _ms(t),
+        }
+        for p, s, v, t in zip(
+            log["participant"], log["statement"], log["vote"], log["timestamp"], strict=True
+        )
+    )
+    _insert(db, Vote, vote_rows)
+    return conversation
+
+
+def _id_map(db: Session, model, conversation_id: int) -> dict[int, int]:
+    """number -> database id for one conversation's participants or statements."""
+    query = sa.select(model.number, model.id).where(model.conversation_id == conversation_id)
+    return {number: row_id for number, row_id in db.execute(query)}
+
+
+def _insert(db: Session, model, rows) -> None:
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            db.execute(model.__table__.insert(), batch)
+            batch = []
+    if batch:
+        db.execute(model.__table__.insert(), batch)
+
+
+def votes_frame(db: Session, conversation_id: int, log: bool = False) -> pd.DataFrame:
+    """Votes as the long table of docs/architecture.md (latest per pair, or the whole log)."""
+    query = (
+        sa.select(
+            Participant.number.label("participant"),
+            Statement.number.label("statement"),
+            Vote.vote,
+            Vote.created_ms.label("timestamp"),
+            Vote.id,
+        )
+        .join(Participant, Participant.id == Vote.participant_id)
+        .join(Statement, Statement.id == Vote.statement_id)
+        .where(Vote.conversation_id == conversation_id)
+        .order_by(Vote.id)
+    )
+    frame = pd.DataFrame(
+        db.execute(query).all(), columns=["participant", "statement", "vote", "timestamp", "id"]
+    )
+    if not log:
+        frame = frame.drop_duplicates(["participant", "statement"], keep="last")
+    frame = frame.drop(columns="id").reset_index(drop=True)
+    return frame.astype(
+        {"participant": "int64", "statement": "int64", "vote": "int8", "timestamp": "float64"}
+    )
+
+
+def statements_frame(db: Session, conversation_id: int, extras: bool = False) -> pd.DataFrame:
+    """Statements by number: text, author, moderated, is_meta, is_seed, timestamp (+ import extras)."""
+    author = sa.orm.aliased(Participant)
+    query = (
+        sa.select(
+            Statement.number,
+            Statement.text,
+            author.number,
+            Statement.moderation,
+            Statement.is_meta,
+            Statement.is_seed,
+            Statement.created_ms,
+            Statement.extra,
+        )
+        .outerjoin(author, author.id == Statement.author_id)
+        .where(Statement.conversation_id == conversation_id)
+        .order_by(Statement.number)
+    )
+    columns = ["statement", "text", "author", "moderated", "is_meta", "is_seed", "timestamp", "extra"]
+    frame = pd.DataFrame(db.execute(query).all(), columns=columns).set_index("statement")
+    frame = frame.astype(
+        {"author": "Int64", "moderated": "int64", "is_meta": bool, "is_seed": bool, "timestamp": "float64"}
+    )
+    extra = frame.pop("extra")
+    if extras and extra.astype(bool).any():
+        table = pd.DataFrame([json.loads(e) if e else {} for e in extra], index=frame.index)
+        frame = frame.join(table)
+    return frame
+
+
+def participants_frame(db: Session, conversation_id: int) -> pd.DataFrame:
+    """Participants who voted, indexed by number, with xid and (imported) group id."""
+    voted = sa.select(Vote.participant_id).where(Vote.conversation_id == conversation_id).distinct()
+    query = (
+        sa.select(Participant.number, Participant.xid, Participant.group_id)
+        .where(Participant.conversation_id == conversation_id, Participant.id.in_(voted))
+        .order_by(Participant.number)
+    )
+    frame = pd.DataFrame(db.execute(query).all(), columns=["participant", "xid", "group_id"])
+    return frame.set_index("participant").astype({"group_id": "Int64"})
+
+
+def to_export(db: Session, conversation: Conversation):
+    """The conversation as a ``PolisExport`` (agree = +1; an import keeps its generation and columns)."""
+    from ccai.formats.polis import PolisExport, latest_votes
+
+    log = votes_frame(db, conversation.id, log=True)
+    votes = latest_votes(log)
+    statements = statements_frame(db, conversation.id, extras=True)
+    imported = db.execute(
+        sa.select(ImportedSummary.key, ImportedSummary.value)
+        .where(ImportedSummary.conversation_id == conversation.id)
+        .order_by(ImportedSummary.id)
+    )
+    summary = dict(imported.all()) | {
+        "topic": conversation.topic,
+        "url": conversation.url,
+        "conversation-description": conversation.description,
+    }
+    computed = {
+        "voters": str(votes["participant"].nunique()),
+        "comments": str(len(statements)),
+        "commenters": str(statements["author"].dropna().nunique()),
+    }
+    summary |= {k: v for k, v in computed.items() if k not in summary}  # an import's own figures win
+    meta = json.loads(conversation.import_meta or "{}")
+    if meta.get("votes") != len(log):  # votes came in after the import: its per-statement counts are stale
+        statements = statements.drop(columns=[c for c in RECOUNTED if c in statements.columns])
+    return PolisExport(
+        statements=statements,
+        votes=votes,
+        vote_log=log,
+        participants=participants_frame(db, conversation.id),
+        summary=summary,
+        comment_groups=None,
+        generation=meta.get("generation", "A"),
+        source=None,
+        layout=meta.get("layout", {}),
+    )
+
+
+def export_zip(db: Session, conversation: Conversation, path: Path) -> Path:
+    """Write the conversation's Polis export files into one zip at ``path``."""
+    from ccai.formats.polis import write_polis_export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = write_polis_export(to_export(db, conversation), Path(tmp))
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for file in files:
+                archive.write(file, arcname=Path(file).name)
+    return path

@@ -1,0 +1,140 @@
+"""The live report of a conversation, computed by ``ccai.analysis`` from the current votes.
+
+Opinion map (participants on the PCA plane, coloured by group), groups with their representative
+statements, the group-aware consensus (GAC) ranking, the most polarising statements, the areas of
+uncertainty and participation over time. The analysis is cached until a vote or a moderation changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ccai.consultation.exchange import statements_frame, votes_frame
+from ccai.consultation.store import Conversation, Statement, Vote
+
+MAP_SIZE = 320
+PALETTE = ["#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#66467a", "#00798c"]
+
+
+@dataclass
+class LiveReport:
+    conversation_id: int
+    participants: int
+    votes: int
+    statements: int
+    groups: list[dict] = field(default_factory=list)
+    points: list[tuple[float, float, str]] = field(default_factory=list)
+    gac: list[dict] = field(default_factory=list)
+    polarising: list[dict] = field(default_factory=list)
+    uncertain: list[dict] = field(default_factory=list)
+    timeline: list[tuple[str, int, float]] = field(default_factory=list)  # (label, votes, bar height 0..1)
+    note: str = ""
+    result: object | None = None
+
+
+def _version(db: Session, conversation_id: int) -> tuple:
+    last_vote = db.scalar(sa.select(sa.func.max(Vote.id)).where(Vote.conversation_id == conversation_id))
+    stamp = db.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.max(Statement.moderated_ms),
+            sa.func.max(Statement.rewritten_ms),
+            sa.func.sum(Statement.moderation),
+        ).where(Statement.conversation_id == conversation_id)
+    ).one()
+    return (conversation_id, last_vote, *stamp)
+
+
+def build(db: Session, conversation: Conversation, cache: dict | None = None, seed: int = 0) -> LiveReport:
+    """The report for ``conversation`` (reused from ``cache`` while nothing changed)."""
+    key = _version(db, conversation.id)
+    if cache is not None and key in cache:
+        return cache[key]
+    votes = votes_frame(db, conversation.id)
+    statements = statements_frame(db, conversation.id)
+    report = LiveReport(conversation.id, int(votes["participant"].nunique()), len(votes), len(statements))
+    report.timeline = _timeline(votes)
+    try:
+        from ccai.analysis import analyze
+
+        result = analyze(votes, statements, groups="polis", seed=seed)
+    except (ValueError, IndexError) as exc:  # too few votes for a PCA / clustering yet
+        report.note = f"Opinion groups appear once enough people have voted ({exc})."
+    else:
+        _fill(report, result, statements)
+    if cache is not None:
+        if len(cache) > 32:
+            cache.clear()
+        cache[key] = report
+    return report
+
+
+def _row(statements: pd.DataFrame, sid, **values) -> dict:
+    return {
+        "id": int(sid),
+        "text": str(statements.at[sid, "text"]) if sid in statements.index else "",
+        **values,
+    }
+
+
+def _fill(report: LiveReport, result, statements: pd.DataFrame) -> None:
+    report.result = result
+    table = result.statements[result.statements["eligible"]]
+    names = [str(n) for n in result.group_names]
+    sizes = result.group_sizes()
+    for k, name in enumerate(names):
+        rows = result.repness[result.repness["group"].astype(str) == name]
+        report.groups.append(
+            {
+                "name": name,
+                "size": sizes.get(name, 0),
+                "colour": PALETTE[k % len(PALETTE)],
+                "repness": [
+                    _row(statements, r.statement_id, direction=r.direction, share=float(r.p_success))
+                    for r in rows.itertuples()
+                ],
+            }
+        )
+    top = table.sort_values("gac", ascending=False).head(15)
+    report.gac = [
+        _row(statements, sid, gac=float(r.gac), agree=int(r.n_agree), seen=int(r.n_seen))
+        for sid, r in top.iterrows()
+    ]
+    # a statement seen by two people is not "polarising": ask for a tenth of the median exposure (at least 3)
+    enough = table["n_seen"] >= max(3, 0.1 * float(table["n_seen"].median() or 0))
+    divisive = table[enough].dropna(subset=["pi"]).sort_values("pi", ascending=False).head(10)
+    report.polarising = [
+        _row(statements, sid, pi=float(r.pi), agree=int(r.n_agree), disagree=int(r.n_disagree))
+        for sid, r in divisive.iterrows()
+    ]
+    report.uncertain = [_row(statements, sid, score=float(score)) for sid, score in result.uncertainty]
+    people = result.participants.dropna(subset=["x", "y"])
+    if len(people):
+        xy = people[["x", "y"]].to_numpy(float)
+        low, span = xy.min(axis=0), np.ptp(xy, axis=0)
+        span[span == 0] = 1
+        scaled = 10 + (xy - low) / span * (MAP_SIZE - 20)
+        colours = {name: PALETTE[k % len(PALETTE)] for k, name in enumerate(names)}
+        report.points = [
+            (round(x, 1), round(y, 1), colours.get(str(g), "#999"))
+            for (x, y), g in zip(scaled, people["group"], strict=True)
+        ]
+
+
+def _timeline(votes: pd.DataFrame) -> list[tuple[str, int, float]]:
+    stamps = pd.to_datetime(votes["timestamp"].dropna(), unit="ms", utc=True)
+    if stamps.empty:
+        return []
+    span = stamps.max() - stamps.min()
+    freq, fmt = ("h", "%Y-%m-%d %H:00") if span <= pd.Timedelta(days=2) else ("D", "%Y-%m-%d")
+    counts = stamps.dt.floor(freq).value_counts().sort_index()
+    if len(counts) > 60:
+        counts = stamps.dt.to_period("W").dt.start_time.value_counts().sort_index()
+        fmt = "%Y-%m-%d"
+    peak = counts.max()
+    return [(t.strftime(fmt), int(n), float(n / peak)) for t, n in counts.items()]

@@ -1,0 +1,614 @@
+"""What participants and moderators do, as functions over a database session.
+
+The HTML pages and the JSON API both call these, so the two front ends cannot drift apart. Each function
+checks the rules (``rules.py``), touches the tables (``store.py``) and raises a :class:`rules.RuleError`
+(with an HTTP status) for anything it refuses; the caller commits. Statements and participants are named by
+their per-conversation ``number`` (the Polis ids) everywhere outside the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ccai.consultation import rules
+from ccai.consultation.rules import Conflict, Forbidden, Moderation, NotFound, RuleError
+from ccai.consultation.store import (
+    Answer,
+    Conversation,
+    Participant,
+    Question,
+    Statement,
+    User,
+    Vote,
+    XidAllowed,
+    next_number,
+    now_ms,
+    token_digest,
+)
+
+MAX_SEED_ROWS = 5_000
+
+# ---------------------------------------------------------------- conversations
+
+
+def get_conversation(db: Session, conversation_id: int) -> Conversation:
+    conversation = db.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound("no_conversation", f"No conversation with id {conversation_id}.")
+    return conversation
+
+
+CONFIG_FIELDS = {
+    "topic": str,
+    "description": str,
+    "consent_text": str,
+    "is_open": bool,
+    "strict_moderation": bool,
+    "unlock_threshold": int,
+    "max_length": int,
+    "seed_first": bool,
+    "xid_required": bool,
+    "use_xid_allowlist": bool,
+}
+
+
+def configure(conversation: Conversation, values: dict[str, object]) -> Conversation:
+    """Apply configuration ``values`` (only the known fields, each checked) to the conversation."""
+    for name, value in values.items():
+        if name not in CONFIG_FIELDS:
+            raise RuleError("unknown_field", f"unknown conversation setting {name!r}")
+        if not isinstance(value, CONFIG_FIELDS[name]) or (
+            CONFIG_FIELDS[name] is int and isinstance(value, bool)
+        ):
+            raise RuleError("invalid_field", f"{name} must be {CONFIG_FIELDS[name].__name__}, got {value!r}")
+        setattr(conversation, name, value)
+    if not (conversation.topic or "").strip() or len(conversation.topic) > 300:
+        raise RuleError("invalid_field", "topic must have 1 to 300 characters")
+    if not 0 <= conversation.unlock_threshold <= 10_000:
+        raise RuleError("invalid_field", "unlock_threshold must be between 0 and 10000")
+    if not 20 <= conversation.max_length <= 1_000:
+        raise RuleError("invalid_field", "max_length must be between 20 and 1000 characters")
+    for name in ("description", "consent_text"):
+        if len(getattr(conversation, name) or "") > 20_000:
+            raise RuleError("invalid_field", f"{name} is longer than 20000 characters")
+    return conversation
+
+
+def create_conversation(db: Session, owner: User, values: dict[str, object]) -> Conversation:
+    conversation = Conversation(
+        owner_id=owner.id,
+        description="",
+        consent_text="",
+        is_open=True,
+        strict_moderation=False,
+        unlock_threshold=30,
+        max_length=280,
+        seed_first=False,
+        xid_required=False,
+        use_xid_allowlist=False,
+        url="",
+        import_meta="",
+    )
+    configure(conversation, values)
+    db.add(conversation)
+    db.flush()
+    return conversation
+
+
+def set_allowlist(db: Session, conversation: Conversation, xids: list[str]) -> int:
+    db.execute(sa.delete(XidAllowed).where(XidAllowed.conversation_id == conversation.id))
+    clean = sorted({x.strip() for x in xids if x.strip()})
+    db.add_all(XidAllowed(conversation_id=conversation.id, xid=x[:200]) for x in clean)
+    return len(clean)
+
+
+def add_question(
+    db: Session, conversation: Conversation, kind: str, text: str, choices: str, eligible_choices: str = ""
+) -> Question:
+    """A screening question (with the answers that admit) or a demographic one."""
+    if kind not in ("screening", "demographic"):
+        raise RuleError("invalid_field", "kind must be 'screening' or 'demographic'")
+    options = rules.parse_choices(choices)
+    admitted = rules.parse_choices(eligible_choices)
+    if not text.strip() or len(options) < 2:
+        raise RuleError("invalid_field", "a question needs text and at least two choices, one per line")
+    if kind == "screening" and (not admitted or not set(admitted) <= set(options)):
+        raise RuleError("invalid_field", "screening questions need admitting answers chosen from the choices")
+    position = len(questions(db, conversation.id))
+    question = Question(
+        conversation_id=conversation.id,
+        kind=kind,
+        position=position,
+        text=text.strip(),
+        choices="\n".join(options),
+        eligible_choices="\n".join(admitted),
+    )
+    db.add(question)
+    db.flush()
+    return question
+
+
+def questions(db: Session, conversation_id: int, kind: str | None = None) -> list[Question]:
+    query = sa.select(Question).where(Question.conversation_id == conversation_id)
+    if kind:
+        query = query.where(Question.kind == kind)
+    return list(db.scalars(query.order_by(Question.position, Question.id)))
+
+
+# ---------------------------------------------------------------- participants
+
+
+def _insert_numbered(db: Session, model, conversation_id: int, make):
+    """Insert ``make()`` with the next per-conversation number; retry when a concurrent insert took it."""
+    for _attempt in range(8):
+        row = make()
+        row.number = next_number(db, model, conversation_id)
+        try:
+            with db.begin_nested():
+                db.add(row)
+                db.flush()
+            return row
+        except sa.exc.IntegrityError:
+            continue
+    raise Conflict("busy", "The server is busy numbering new entries; try again.")
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def find_participant(db: Session, conversation_id: int, token: str | None) -> Participant | None:
+    if not token:
+        return None
+    return db.scalar(
+        sa.select(Participant).where(
+            Participant.token_hash == token_digest(token), Participant.conversation_id == conversation_id
+        )
+    )
+
+
+def join(db: Session, conversation: Conversation, token: str, xid: str | None = None) -> Participant:
+    """The participant holding ``token``, created on first use (checking the XID rules)."""
+    existing = find_participant(db, conversation.id, token)
+    if existing is not None:
+        return existing
+    allowlist = None
+    if conversation.use_xid_allowlist:
+        allowlist = set(
+            db.scalars(sa.select(XidAllowed.xid).where(XidAllowed.conversation_id == conversation.id))
+        )
+    xid = rules.check_xid(xid, conversation.xid_required, allowlist)
+    screened = bool(questions(db, conversation.id, "screening"))
+    return _insert_numbered(
+        db,
+        Participant,
+        conversation.id,
+        lambda: Participant(
+            conversation_id=conversation.id,
+            token_hash=token_digest(token),
+            xid=xid,
+            eligible=None if screened else True,
+        ),
+    )
+
+
+def answer_questions(
+    db: Session, conversation: Conversation, participant: Participant, answers: dict[int, str]
+) -> bool:
+    """Store screening/demographic answers (apart from votes); returns whether the participant is eligible."""
+    asked = {q.id: q for q in questions(db, conversation.id)}
+    for qid, answer in answers.items():
+        question = asked.get(qid)
+        if question is None:
+            raise RuleError("invalid_field", f"question {qid} does not belong to this conversation")
+        if answer not in rules.parse_choices(question.choices):
+            raise RuleError("invalid_field", f"answer {answer!r} is not a choice of question {qid}")
+    screening = {
+        q.id: set(rules.parse_choices(q.eligible_choices)) for q in asked.values() if q.kind == "screening"
+    }
+    missing = [qid for qid in screening if qid not in answers]
+    if missing and participant.eligible is None:
+        raise RuleError("missing_answer", f"please answer every screening question (missing: {missing})")
+    for qid, answer in answers.items():
+        db.execute(
+            sa.delete(Answer).where(Answer.question_id == qid, Answer.participant_id == participant.id)
+        )
+        db.add(Answer(question_id=qid, participant_id=participant.id, answer=answer))
+    if participant.eligible is None:
+        participant.eligible = rules.eligible(answers, screening)
+    return bool(participant.eligible)
+
+
+def answered(db: Session, participant_id: int) -> set[int]:
+    """Ids of the questions this participant has answered."""
+    return set(db.scalars(sa.select(Answer.question_id).where(Answer.participant_id == participant_id)))
+
+
+# ---------------------------------------------------------------- statements and routing
+
+
+def statements(db: Session, conversation_id: int) -> list[Statement]:
+    return list(
+        db.scalars(
+            sa.select(Statement)
+            .where(Statement.conversation_id == conversation_id)
+            .order_by(Statement.number)
+        )
+    )
+
+
+def statement_by_number(db: Session, conversation_id: int, number: int) -> Statement:
+    statement = db.scalar(
+        sa.select(Statement).where(Statement.conversation_id == conversation_id, Statement.number == number)
+    )
+    if statement is None:
+        raise NotFound("no_statement", f"No statement {number} in conversation {conversation_id}.")
+    return statement
+
+
+def seen_ids(db: Session, participant_id: int) -> set[int]:
+    return set(
+        db.scalars(sa.select(Vote.statement_id).where(Vote.participant_id == participant_id).distinct())
+    )
+
+
+def latest_votes(conversation_id: int):
+    """A select of the latest vote row per (participant, statement): the votes that count."""
+    latest = (
+        sa.select(sa.func.max(Vote.id).label("id"))
+        .where(Vote.conversation_id == conversation_id)
+        .group_by(Vote.participant_id, Vote.statement_id)
+        .subquery()
+    )
+    return sa.select(Vote).join(latest, latest.c.id == Vote.id)
+
+
+def tallies(db: Session, conversation_id: int) -> dict[int, tuple[int, int, int]]:
+    """statement id -> (agree, disagree, seen) over current votes."""
+    current = latest_votes(conversation_id).subquery()
+    rows = db.execute(
+        sa.select(current.c.statement_id, current.c.vote, sa.func.count()).group_by(
+            current.c.statement_id, current.c.vote
+        )
+    )
+    out: dict[int, list[int]] = {}
+    for sid, vote, count in rows:
+        entry = out.setdefault(sid, [0, 0, 0])
+        entry[2] += count
+        if vote == rules.AGREE:
+            entry[0] += count
+        elif vote == rules.DISAGREE:
+            entry[1] += count
+    return {sid: (a, d, s) for sid, (a, d, s) in out.items()}
+
+
+@dataclass
+class Progress:
+    """Where a participant stands: the next statement (or None), how many are left, what is unlocked."""
+
+    statement: Statement | None
+    remaining: int
+    votes_cast: int
+    unlock_threshold: int
+    eligible: bool | None
+    is_open: bool
+
+    @property
+    def can_write(self) -> bool:
+        return self.is_open and self.votes_cast >= self.unlock_threshold
+
+    @property
+    def votes_to_unlock(self) -> int:
+        return max(0, self.unlock_threshold - self.votes_cast)
+
+
+def progress(
+    db: Session, conversation: Conversation, participant: Participant | None, seed: int = 0
+) -> Progress:
+    """The next statement for ``participant`` by Polis priority routing, with the counts the page shows."""
+    all_statements = statements(db, conversation.id)
+    counts = tallies(db, conversation.id)
+    seen = seen_ids(db, participant.id) if participant else set()
+    candidates = [
+        rules.Candidate(
+            s.id, s.moderation, s.is_seed, s.is_meta, s.duplicate_of, *counts.get(s.id, (0, 0, 0))
+        )
+        for s in all_statements
+    ]
+    pool = rules.routable(candidates, seen, conversation.strict_moderation)
+    rng = rules.routing_rng(conversation.id, participant.id if participant else 0, len(seen), seed)
+    chosen = rules.choose_next(candidates, seen, conversation.strict_moderation, conversation.seed_first, rng)
+    by_id = {s.id: s for s in all_statements}
+    return Progress(
+        by_id[chosen.id] if chosen else None,
+        len(pool),
+        len(seen),
+        conversation.unlock_threshold,
+        participant.eligible if participant else None,
+        conversation.is_open,
+    )
+
+
+def require_eligible(participant: Participant) -> None:
+    if participant.eligible is None:
+        raise Forbidden("screening_needed", "Please answer the screening questions first.")
+    if not participant.eligible:
+        raise Forbidden(
+            "not_eligible", "Thank you for your interest; this conversation is for a different group."
+        )
+
+
+def cast_vote(
+    db: Session,
+    conversation: Conversation,
+    participant: Participant,
+    number: int,
+    vote: object,
+    important: bool = False,
+) -> Vote:
+    """Append one vote to the log (a re-vote is a new row; the latest counts)."""
+    value = rules.validate_vote(vote)
+    rules.check_open(conversation.is_open)
+    require_eligible(participant)
+    statement = statement_by_number(db, conversation.id, number)
+    if not rules.visible(statement.moderation, conversation.strict_moderation):
+        raise NotFound("no_statement", f"Statement {number} is not open for voting.")
+    row = Vote(
+        conversation_id=conversation.id,
+        participant_id=participant.id,
+        statement_id=statement.id,
+        vote=value,
+        important=bool(important),
+        created_ms=now_ms(),
+    )
+    db.add(row)
+    return row
+
+
+# One INSERT ... SELECT that only inserts when every rule of cast_vote holds (conversation open, participant
+# known and eligible, statement visible: the SQL form of rules.check_open / require_eligible / rules.visible),
+# so the API's hot path is a single autocommitted round trip. When it inserts nothing, _explain_vote says why.
+_VOTE_INSERT = (
+    sa.insert(Vote)
+    .from_select(
+        ["conversation_id", "participant_id", "statement_id", "vote", "important", "created_ms"],
+        sa.select(
+            Conversation.id,
+            Participant.id,
+            Statement.id,
+            sa.bindparam("vote", type_=sa.SmallInteger),
+            sa.bindparam("important", type_=sa.Boolean),
+            sa.bindparam("now", type_=sa.BigInteger),
+        )
+        .join(Participant, Participant.conversation_id == Conversation.id)
+        .join(Statement, Statement.conversation_id == Conversation.id)
+        .where(
+            Conversation.id == sa.bindparam("cid"),
+            Participant.token_hash == sa.bindparam("token_hash"),
+            Statement.number == sa.bindparam("number"),
+            Conversation.is_open.is_(True),
+            Participant.eligible.is_(True),
+            sa.or_(
+                Statement.moderation == int(Moderation.ACCEPTED),
+                sa.and_(
+                    Conversation.strict_moderation.is_(False), Statement.moderation == int(Moderation.PENDING)
+                ),
+            ),
+        ),
+    )
+    .returning(Vote.id)
+)
+
+
+def record_vote(
+    engine: sa.Engine, conversation_id: int, token: str, number: int, vote: object, important: bool = False
+) -> int:
+    """:func:`cast_vote` for the API's hot path: one autocommitted statement; returns the vote id."""
+    value = rules.validate_vote(vote)
+    params = {
+        "cid": conversation_id,
+        "token_hash": token_digest(token),
+        "number": number,
+        "vote": value,
+        "important": bool(important),
+        "now": now_ms(),
+    }
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        vote_id = conn.execute(_VOTE_INSERT, params).scalar()
+        if vote_id is None:
+            _explain_vote(conn, conversation_id, token, number)
+    return vote_id
+
+
+def _explain_vote(conn: sa.Connection, conversation_id: int, token: str, number: int) -> None:
+    """Raise the error that made :data:`_VOTE_INSERT` insert nothing."""
+    row = conn.execute(
+        sa.select(
+            Conversation.is_open,
+            Conversation.strict_moderation,
+            Participant.id,
+            Participant.eligible,
+            Statement.id,
+            Statement.moderation,
+        )
+        .select_from(Conversation)
+        .outerjoin(
+            Participant,
+            sa.and_(
+                Participant.conversation_id == Conversation.id, Participant.token_hash == token_digest(token)
+            ),
+        )
+        .outerjoin(
+            Statement, sa.and_(Statement.conversation_id == Conversation.id, Statement.number == number)
+        )
+        .where(Conversation.id == conversation_id)
+    ).first()
+    if row is None:
+        raise NotFound("no_conversation", f"No conversation with id {conversation_id}.")
+    is_open, strict, participant_id, is_eligible, statement_id, moderation = row
+    if participant_id is None:
+        raise Forbidden("unknown_participant", "Unknown participant token for this conversation; join first.")
+    rules.check_open(is_open)
+    if is_eligible is not True:
+        raise Forbidden("not_eligible", "This participant has not passed the screening questions.")
+    if statement_id is None or not rules.visible(moderation, strict):
+        raise NotFound(
+            "no_statement", f"No statement {number} open for voting in conversation {conversation_id}."
+        )
+    raise Conflict("busy", "The vote was not stored; try again.")  # a concurrent change between the two
+
+
+def existing_keys(db: Session, conversation_id: int) -> set[str]:
+    return set(db.scalars(sa.select(Statement.text_key).where(Statement.conversation_id == conversation_id)))
+
+
+def _add_statement(
+    db: Session,
+    conversation: Conversation,
+    text: str,
+    author: Participant | None,
+    is_seed: bool,
+    is_meta: bool = False,
+) -> Statement:
+    return _insert_numbered(
+        db,
+        Statement,
+        conversation.id,
+        lambda: Statement(
+            conversation_id=conversation.id,
+            text=text,
+            original_text=text,
+            text_key=rules.text_key(text),
+            author_id=author.id if author else None,
+            moderation=int(rules.initial_state(is_seed)),
+            mod_reason="",
+            extra="",
+            is_seed=is_seed,
+            is_meta=is_meta,
+            created_ms=now_ms(),
+        ),
+    )
+
+
+def submit_statement(
+    db: Session, conversation: Conversation, participant: Participant, text: str
+) -> Statement:
+    """A participant's statement: gated by the rules; it counts as the author's agree vote."""
+    require_eligible(participant)
+    policy = rules.SubmissionPolicy(
+        conversation.is_open, conversation.unlock_threshold, conversation.max_length
+    )
+    cleaned = rules.check_submission(
+        policy, len(seen_ids(db, participant.id)), text, existing_keys(db, conversation.id)
+    )
+    statement = _add_statement(db, conversation, cleaned, participant, is_seed=False)
+    db.add(
+        Vote(
+            conversation_id=conversation.id,
+            participant_id=participant.id,
+            statement_id=statement.id,
+            vote=rules.AGREE,
+            important=False,
+            created_ms=now_ms(),
+        )
+    )
+    return statement
+
+
+def add_seed(db: Session, conversation: Conversation, text: str, is_meta: bool = False) -> Statement:
+    """A moderator's seed statement (accepted at once)."""
+    cleaned = rules.check_statement_text(conversation.max_length, text, existing_keys(db, conversation.id))
+    return _add_statement(db, conversation, cleaned, None, is_seed=True, is_meta=is_meta)
+
+
+@dataclass
+class SeedReport:
+    accepted: list[tuple[int, int]] = field(default_factory=list)  # (CSV line, statement number)
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (CSV line, why)
+
+
+def seed_from_csv(db: Session, conversation: Conversation, data: bytes) -> SeedReport:
+    """Bulk seeds from a CSV with a ``comment_text`` column (Polis's format); each row accepted or refused."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RuleError(
+            "invalid_csv", f"the CSV is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "comment_text" not in reader.fieldnames:
+        raise RuleError(
+            "invalid_csv", f"the CSV needs a 'comment_text' header column; found {reader.fieldnames}"
+        )
+    report = SeedReport()
+    for line, row in enumerate(reader, start=2):
+        if line - 1 > MAX_SEED_ROWS:
+            raise RuleError("invalid_csv", f"at most {MAX_SEED_ROWS} rows per upload")
+        try:
+            statement = add_seed(db, conversation, row.get("comment_text") or "")
+        except RuleError as exc:
+            report.refused.append((line, exc.message))
+        else:
+            report.accepted.append((line, statement.number))
+    return report
+
+
+def similar_texts(db: Session, conversation: Conversation, text: str, finder, exclude: int | None = None):
+    """Visible statements close in meaning to ``text`` as (statement, cosine); empty without a finder."""
+    if finder is None or not text.strip():
+        return []
+    pool = [
+        s
+        for s in statements(db, conversation.id)
+        if s.moderation != Moderation.REJECTED and s.id != exclude and s.duplicate_of is None
+    ]
+    by_id = {s.id: s for s in pool}
+    return [(by_id[i], score) for i, score in finder.similar(text, [(s.id, s.text) for s in pool])]
+
+
+# ---------------------------------------------------------------- moderation
+
+
+def moderate(db: Session, user: User, statement: Statement, action: str, reason: str = "") -> Statement:
+    statement.moderation = int(rules.moderate(statement.moderation, action, reason))
+    statement.mod_reason = reason.strip()[:1000]
+    statement.moderated_by, statement.moderated_ms = user.id, now_ms()
+    return statement
+
+
+def rewrite(db: Session, user: User, statement: Statement, text: str, max_length: int) -> Statement:
+    """Change a statement's wording; the first wording stays in ``original_text`` with who changed it."""
+    others = existing_keys(db, statement.conversation_id) - {statement.text_key}
+    cleaned = rules.check_statement_text(max_length, text, others)
+    statement.text, statement.text_key = cleaned, rules.text_key(cleaned)
+    statement.rewritten_by, statement.rewritten_ms = user.id, now_ms()
+    return statement
+
+
+def mark_duplicate(db: Session, statement: Statement, of_number: int | None) -> Statement:
+    if of_number is None:
+        statement.duplicate_of = None
+        return statement
+    original = statement_by_number(db, statement.conversation_id, of_number)
+    if original.id == statement.id or original.duplicate_of == statement.id:
+        raise RuleError("invalid_duplicate", "a statement cannot be a duplicate of itself")
+    statement.duplicate_of = original.id
+    return statement
+
+
+def queue(
+    db: Session, conversation_id: int, state: Moderation, page: int = 0, size: int = 50
+) -> tuple[list[Statement], int]:
+    """One page of the moderation queue for ``state`` (oldest first) and the queue's total length."""
+    where = (Statement.conversation_id == conversation_id, Statement.moderation == int(state))
+    total = db.scalar(sa.select(sa.func.count()).select_from(Statement).where(*where))
+    items = db.scalars(
+        sa.select(Statement).where(*where).order_by(Statement.number).offset(page * size).limit(size)
+    )
+    return list(items), int(total or 0)

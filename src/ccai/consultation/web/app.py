@@ -1,0 +1,155 @@
+"""The FastAPI application factory: settings, database, templates, routes, error pages, headers.
+
+``create_app(WebSettings.from_env())`` is what ``ccai serve`` runs; tests build it with their own engine
+URL. The schema is brought up to date by Alembic at start-up (one statement per table when already current).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import sessionmaker
+from starlette.datastructures import MutableHeaders
+
+from ccai.consultation import store
+from ccai.consultation.rules import RuleError
+from ccai.consultation.web import pages
+from ccai.consultation.web.deps import NeedLogin
+from ccai.consultation.web.fastvote import VoteFastPath
+from ccai.consultation.web.routes import admin, api, auth, participate, report
+
+MAX_BODY = 2 * 1024 * 1024  # bytes; the seed CSV upload is the largest legitimate body
+
+
+@dataclass
+class WebSettings:
+    """Everything the app needs to start; ``from_env`` reads DATABASE_URL / CCAI_SECRET_KEY / CCAI_HOME."""
+
+    database_url: str
+    secret_key: str
+    near_duplicates: bool = True  # load the bundled MiniLM for near-duplicate hints
+    seed: int = 0  # routing RNG seed
+    secure_cookies: bool = False  # set when served over HTTPS
+    migrate: bool = True
+    fast_votes: bool = True  # answer well-formed API votes without FastAPI's routing (web/fastvote.py)
+
+    @classmethod
+    def from_env(cls, home: Path | None = None, **overrides) -> WebSettings:
+        """SQLite in ``$CCAI_HOME`` (default ~/.local/share/ccai) unless DATABASE_URL is set."""
+        home = Path(home or os.environ.get("CCAI_HOME") or Path.home() / ".local/share/ccai").expanduser()
+        url = os.environ.get("DATABASE_URL") or store.default_url(home)
+        secret = os.environ.get("CCAI_SECRET_KEY") or _secret_file(home)
+        return cls(database_url=url, secret_key=secret, **overrides)
+
+
+def _secret_file(home: Path) -> str:
+    """A random key kept in the data directory, so sessions survive restarts without configuration."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class SecurityHeaders:
+    """CSP and friends on every response, plus the cookies handlers queued (``pages.queue_cookie``).
+
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request,
+    which the vote endpoint cannot afford.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        framing = b"'none'" if scope["path"].startswith(("/admin", "/login")) else b"*"
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = (
+                    "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors "
+                    + framing.decode()
+                )
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "same-origin"
+                state = scope.get("state") or {}
+                cookies = state.get("cookies") if isinstance(state, dict) else getattr(state, "cookies", None)
+                if cookies:
+                    carrier = Response()
+                    for name, value, options in cookies:
+                        carrier.set_cookie(name, value, **options)
+                    for key, value in carrier.raw_headers:
+                        if key == b"set-cookie":
+                            headers.append("set-cookie", value.decode("latin-1"))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def create_app(settings: WebSettings) -> FastAPI:
+    app = FastAPI(
+        title="ccai consultation",
+        version="1",
+        summary="Polis-style public input: vote, submit, results.",
+        docs_url="/api/docs",
+        max_body_size=MAX_BODY,  # 413 above it, with or without Content-Length
+        redoc_url=None,
+    )
+    engine = store.make_engine(settings.database_url)
+    if settings.migrate:
+        store.migrate(engine)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.finder = None
+    if settings.near_duplicates:
+        from ccai.consultation.similar import NearDuplicateFinder
+
+        app.state.finder = NearDuplicateFinder()
+    app.state.report_cache = {}
+
+    @app.exception_handler(RuleError)
+    async def rule_error(request: Request, exc: RuleError) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status)
+        return pages.render(request, "error.html", status_code=exc.status, message=exc.message)
+
+    @app.exception_handler(NeedLogin)
+    async def need_login(request: Request, exc: NeedLogin) -> Response:
+        if _wants_json(request) or request.method != "GET":
+            return JSONResponse({"detail": "log in first", "code": "login_required"}, status_code=401)
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "problem": e["msg"]}
+            for e in exc.errors()
+        ]
+        if _wants_json(request):
+            return JSONResponse({"detail": problems, "code": "invalid_request"}, status_code=422)
+        message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        return pages.render(request, "error.html", status_code=422, message=message)
+
+    if settings.fast_votes:
+        app.add_middleware(VoteFastPath, engine=engine, model=api.VoteIn)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so fast answers get the headers too
+    app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
+    for module in (api, participate, auth, admin, report):  # the vote endpoint matches first
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,69 @@
+"""Template rendering: one Jinja environment, the UI catalogue, Markdown sanitised with nh3, CSRF tokens.
+
+Templates auto-escape everything; the only HTML that reaches a page unescaped is the conversation
+description after Markdown -> HTML -> nh3 (an allow-list sanitiser), via the ``markdown`` filter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+import markdown as md
+import nh3
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from ccai.consultation.web import i18n
+
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+
+
+def render_markdown(text: str) -> Markup:
+    html = md.markdown(text or "", extensions=["sane_lists"])
+    return Markup(nh3.clean(html, link_rel="noopener noreferrer nofollow"))
+
+
+templates.env.filters["markdown"] = render_markdown
+
+
+def sign(secret: str, value: str) -> str:
+    """HMAC of ``value``: a participant's CSRF token is the signature of their cookie token."""
+    return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def queue_cookie(request: Request, name: str, value: str, **options) -> None:
+    """Set a cookie on whatever response the handler returns (the app's middleware applies the queue)."""
+    if not hasattr(request.state, "cookies"):
+        request.state.cookies = []
+    request.state.cookies.append((name, value, options))
+
+
+def language(request: Request) -> str:
+    return i18n.pick_language(
+        request.query_params.get("lang"),
+        request.cookies.get("ccai_lang"),
+        request.headers.get("accept-language"),
+    )
+
+
+def render(request: Request, name: str, status_code: int = 200, **context):
+    lang = language(request)
+    context.setdefault("user", getattr(request.state, "user", None))
+    context.setdefault("csrf", getattr(request.state, "csrf", ""))
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "lang": lang,
+            "languages": i18n.languages(),
+            "t": lambda key, **v: i18n.translate(lang, key, **v),
+            **context,
+        },
+        status_code=status_code,
+    )
+    if request.query_params.get("lang") in i18n.languages():
+        response.set_cookie("ccai_lang", lang, max_age=365 * 86400, httponly=True, samesite="lax")
+    return response

@@ -1,0 +1,66 @@
+"""Log in and out (moderators and owners)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from ccai.consultation import accounts
+from ccai.consultation.rules import Forbidden
+from ccai.consultation.web.deps import SESSION_COOKIE, DbDep, UserFormDep, login_csrf
+from ccai.consultation.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+LoginCsrfDep = Annotated[str, Depends(login_csrf)]
+
+
+def _safe_next(target: str) -> str:
+    """Only same-site paths: never redirect to another host after login."""
+    return target if target.startswith("/") and not target.startswith("//") else "/admin"
+
+
+@router.get("/login")
+def login_page(request: Request, _csrf: LoginCsrfDep, next: str = "/admin"):
+    return render(request, "login.html", next=_safe_next(next))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: DbDep,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1000)],
+    csrf_token: Annotated[str, Form(max_length=100)],
+    next: Annotated[str, Form(max_length=500)] = "/admin",
+):
+    cookie = request.cookies.get("ccai_login", "")
+    if not cookie or not hmac.compare_digest(cookie, csrf_token):
+        raise Forbidden("csrf", "The form expired or came from another site; reload the page and try again.")
+    user = accounts.authenticate(db, email, password)
+    if user is None:
+        request.state.csrf = cookie
+        return render(request, "login.html", status_code=401, error=True, next=_safe_next(next), email=email)
+    token = accounts.start_session(db, user)
+    db.commit()
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=accounts.SESSION_DAYS * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.secure_cookies,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, db: DbDep, _user: UserFormDep):
+    accounts.end_session(db, request.cookies[SESSION_COOKIE])
+    db.commit()
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response

@@ -1,0 +1,16 @@
+"""The entry point uvicorn imports in each worker (``ccai serve``): settings from the environment."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+from ccai.consultation.web.app import WebSettings, create_app
+
+
+def app_from_env() -> FastAPI:
+    """The app for DATABASE_URL / CCAI_SECRET_KEY / CCAI_HOME; CCAI_NEAR_DUPLICATES=0 skips MiniLM."""
+    return create_app(
+        WebSettings.from_env(near_duplicates=os.environ.get("CCAI_NEAR_DUPLICATES", "1") == "1")
+    )

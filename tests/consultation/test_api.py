@@ -1,0 +1,129 @@
+"""The JSON API: join, screening, next statement, vote, submit, results; OpenAPI at /openapi.json."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def _join(client, cid, **body):
+    response = client.post(f"/api/v1/conversations/{cid}/participants", json=body or None)
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def test_openapi_lists_the_participant_endpoints(app):
+    schema = TestClient(app).get("/openapi.json").json()
+    paths = set(schema["paths"])
+    for path in ("participants", "next", "votes", "statements", "results", "answers", "similar"):
+        assert f"/api/v1/conversations/{{conversation_id}}/{path}" in paths
+    assert not any(p.startswith("/admin") for p in paths)
+
+
+def test_api_participant_flow(app, owner, count):
+    cid = owner.new_conversation(unlock_threshold=2)
+    owner.seed(cid, "Seed one", "Seed two")
+    client = TestClient(app)
+    headers = _join(client, cid)
+    info = client.get(f"/api/v1/conversations/{cid}").json()
+    assert info["unlock_threshold"] == 2 and info["is_open"]
+    seen = []
+    while (nxt := client.get(f"/api/v1/conversations/{cid}/next", headers=headers).json())["statement"]:
+        assert nxt["remaining"] == 2 - len(seen)
+        seen.append(nxt["statement"]["id"])
+        response = client.post(
+            f"/api/v1/conversations/{cid}/votes",
+            headers=headers,
+            json={"statement": nxt["statement"]["id"], "vote": 1, "important": True},
+        )
+        assert response.status_code == 201 and response.json()["id"] > 0
+    assert sorted(seen) == [0, 1] and nxt["can_write"] and nxt["votes_to_unlock"] == 0
+    created = client.post(
+        f"/api/v1/conversations/{cid}/statements", headers=headers, json={"text": "From the API"}
+    )
+    assert created.status_code == 201 and created.json()["id"] == 2
+    results = {r["id"]: r for r in client.get(f"/api/v1/conversations/{cid}/results").json()}
+    assert results[0]["agree"] == 1 and results[2]["agree"] == 1 and results[2]["moderated"] == 0
+    assert count("votes", conversation_id=cid) == 3
+
+
+def test_revote_latest_wins_in_results(app, owner):
+    cid = owner.new_conversation()
+    owner.seed(cid, "Change of mind")
+    client = TestClient(app)
+    headers = _join(client, cid)
+    for vote in (1, -1):
+        client.post(
+            f"/api/v1/conversations/{cid}/votes", headers=headers, json={"statement": 0, "vote": vote}
+        )
+    result = client.get(f"/api/v1/conversations/{cid}/results").json()[0]
+    assert (result["agree"], result["disagree"], result["seen"]) == (0, 1, 1)
+
+
+def test_api_screening(app, owner):
+    cid = owner.new_conversation()
+    owner.seed(cid, "Seed")
+    owner.post(
+        f"/admin/c/{cid}/questions",
+        {"kind": "screening", "text": "Adult?", "choices": "Yes\nNo", "eligible_choices": "Yes"},
+    )
+    client = TestClient(app)
+    headers = _join(client, cid)
+    refused = client.post(
+        f"/api/v1/conversations/{cid}/votes", headers=headers, json={"statement": 0, "vote": 1}
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "not_eligible"
+    qid = int(client.get(f"/c/{cid}").text.split('name="q')[1].split('"')[0])
+    wrong = client.post(
+        f"/api/v1/conversations/{cid}/answers", headers=headers, json={"answers": {qid: "Maybe"}}
+    )
+    assert wrong.status_code == 400 and "not a choice" in wrong.json()["detail"]
+    ok = client.post(f"/api/v1/conversations/{cid}/answers", headers=headers, json={"answers": {qid: "Yes"}})
+    assert ok.json() == {"eligible": True}
+    assert (
+        client.post(
+            f"/api/v1/conversations/{cid}/votes", headers=headers, json={"statement": 0, "vote": 1}
+        ).status_code
+        == 201
+    )
+
+
+def test_fast_vote_path_answers_like_the_fastapi_route(app, owner):
+    """web/fastvote.py must give the same status and body as the FastAPI route it short-cuts."""
+    from ccai.consultation.web.app import WebSettings, create_app
+
+    settings = app.state.settings
+    plain = create_app(
+        WebSettings(
+            database_url=settings.database_url,
+            secret_key=settings.secret_key,
+            near_duplicates=False,
+            migrate=False,
+            fast_votes=False,
+        )
+    )
+    cid = owner.new_conversation()
+    owner.seed(cid, "Seed")
+    fast_client, plain_client = TestClient(app), TestClient(plain)
+    headers = _join(fast_client, cid)
+    cases = [
+        (cid, {"statement": 0, "vote": 1}),
+        (cid, {"statement": 99, "vote": 1}),
+        (cid, {"statement": 0, "vote": 3}),
+        (cid, {"statement": 0}),
+        (999_999, {"statement": 0, "vote": 1}),
+        (cid, {"statement": 0, "vote": True}),
+    ]
+    for conversation, body in cases:
+        url = f"/api/v1/conversations/{conversation}/votes"
+        fast, slow = (c.post(url, headers=headers, json=body) for c in (fast_client, plain_client))
+        assert fast.status_code == slow.status_code, body
+        if fast.status_code != 201:
+            assert fast.json() == slow.json(), body
+    wrong = {"Authorization": "Bearer not-a-participant"}
+    url = f"/api/v1/conversations/{cid}/votes"
+    fast, slow = (
+        c.post(url, headers=wrong, json={"statement": 0, "vote": 1}) for c in (fast_client, plain_client)
+    )
+    assert fast.status_code == slow.status_code == 403 and fast.json() == slow.json()
+    assert "content-security-policy" in fast.headers
+    plain.state.engine.dispose()
