@@ -103,3 +103,26 @@ def test_bad_review_files_refused(
 
 def _no_embedding(texts):
     raise AssertionError("a reviewed build must not need embeddings")
+
+
+def test_lm_merge_wording_is_recorded_and_a_persons_edit_shows(tmp_path: Path) -> None:
+    import numpy as np
+
+    from ccai.constitution.dedup import propose_merges, read_review, write_review
+
+    vectors = np.array([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0]])
+    texts = ["The AI should not lie", "The AI should never lie", "The AI should be kind"]
+    merges = propose_merges(
+        ["1", "2", "3"], texts, vectors, 0.9, wording=lambda group: "Choose the response that never lies"
+    )
+    assert [m.members for m in merges] == [["1", "2"]]
+    assert merges[0].wording == "Choose the response that never lies."
+    assert merges[0].wording_by == "lm (proposed; review before accepting)"
+    review = write_review(tmp_path / "review.yaml", merges, {})
+    assert read_review(review, ["1", "2", "3"])[0].wording_by.startswith("lm (proposed")
+    data = yaml.safe_load(review.read_text())
+    data["merges"][0]["wording"] = "Choose the response that is most truthful."
+    review.write_text(yaml.safe_dump(data))
+    assert read_review(review, ["1", "2", "3"])[0].wording_by == "person (edited the lm proposal)"
+    rejected = propose_merges(["1", "2", "3"], texts, vectors, 0.9, wording=lambda group: "Sure, here it is")
+    assert rejected[0].wording is None and "rejected" in rejected[0].wording_by

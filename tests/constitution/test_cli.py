@@ -107,6 +107,9 @@ def test_from_text_merge_compare_show_convert(shared_data: Path, embedder, tmp_p
     ccai("convert", tmp_path / "jp.yaml", tmp_path / "jp.json")
     ccai("convert", tmp_path / "jp.json", tmp_path / "jp2.yaml")
     assert (tmp_path / "jp.yaml").read_text() == (tmp_path / "jp2.yaml").read_text()
+    # the CAI paper's published prompt folder converts to a constitution of its 16 principles
+    ccai("convert", shared_data / "ccai" / "cai_paper_prompts", tmp_path / "cai.json")
+    assert len(Constitution.load(tmp_path / "cai.json")) == 16
 
 
 @pytest.mark.parametrize(
@@ -116,6 +119,7 @@ def test_from_text_merge_compare_show_convert(shared_data: Path, embedder, tmp_p
         (("convert", "bad.yaml", "out.json"), "not valid YAML"),
         (("build", "--out", "o", "--count", "3"), "exactly one of --analysis"),
         (("from-text", "bad.yaml", "--country", "X", "--out", "x.txt"), "unknown file type"),
+        (("convert", ".", "out.json"), "not the CAI paper's prompt folder"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args, expected) -> None:
@@ -125,3 +129,60 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert result.exit_code == 2
     assert "error:" in result.output and expected in result.output.replace("\n", " ")
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_build_with_lm_rewriter_records_every_answer(shared_data: Path, embedder, tmp_path: Path) -> None:
+    """`--rewriter lm --model DIR` with a real (tiny, random-weight, locally built) model: whatever it says is
+    stored per principle, and answers that are not principles fall back to the rules, marked as such."""
+    from ccai.training.models import tiny_model_dir
+
+    model = tiny_model_dir(tmp_path / "tiny", seed=0)
+    csv = shared_data / "ccai" / "ccai_statement_reference.csv"
+    args = ["build", "--statements", csv, "--count", 6, "--out", tmp_path / "run"]
+    output = ccai(*args, "--rewriter", "lm", "--model", model, "--lm-wording", "--max-new-tokens", 8)
+    assert "rewritten by the LM" in output
+    built = Constitution.load(tmp_path / "run" / "public.json")
+    for principle in built.principles:
+        rewrite = principle.metadata["rewrite"]
+        assert isinstance(rewrite["lm_answer"], str)
+        assert rewrite["by"] in ("lm", "rules (lm answer rejected)")
+        if rewrite["by"] != "lm":
+            assert principle.comparison.startswith("Choose the response that")
+    assert built.metadata["rewriter"].startswith("lm (")
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["rewriter"] == "lm" and config["model"] == str(model)
+    # same model, same seed: same constitution
+    ccai(*args[:-1], tmp_path / "again", "--rewriter", "lm", "--model", model, "--max-new-tokens", 8)
+    again = Constitution.load(tmp_path / "again" / "public.json")
+    assert [p.metadata["rewrite"] for p in again.principles] == [
+        p.metadata["rewrite"] for p in built.principles
+    ]
+
+
+def test_lm_options_refused_without_model(shared_data: Path, tmp_path: Path) -> None:
+    csv = shared_data / "ccai" / "ccai_statement_reference.csv"
+    base = ["constitution", "build", "--statements", str(csv), "--count", "5", "--out", str(tmp_path / "x")]
+    for extra, message in (
+        (["--rewriter", "lm"], "needs --model"),
+        (["--rewriter", "gpt"], "expected 'rules' or 'lm'"),
+        (["--lm-wording"], "--lm-wording needs --rewriter lm"),
+    ):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "x").exists()  # refused before anything is written
+
+
+@pytest.mark.slow
+def test_from_text_with_lm_records_answers(shared_data: Path, tmp_path: Path) -> None:
+    from ccai.training.models import tiny_model_dir
+
+    model = tiny_model_dir(tmp_path / "tiny", seed=0)
+    text = shared_data / "constitutions" / "national" / "japan_1946_en_constitute.txt"
+    out = tmp_path / "jp.json"
+    ccai("from-text", text, "--country", "JP", "--out", out, "--rewriter", "lm", "--model", model)
+    jp = Constitution.load(out)
+    assert jp.metadata["rewriter"] == "lm"
+    for principle in jp.principles:
+        assert "lm_answer" in principle.metadata["rewrite"] and principle.sources
+        assert principle.metadata["rewrite"]["by"] in ("lm", "rules (lm answer rejected)")

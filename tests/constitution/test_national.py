@@ -53,6 +53,43 @@ def test_each_country_gets_principles_citing_articles(legal: dict[str, Constitut
     assert duties and all("collective-good" in p.tags for p in duties)
 
 
+def test_us_amendments_give_the_bill_of_rights(legal: dict[str, Constitution]) -> None:
+    """The 14th Amendment's sections are read; speech, religion, assembly, searches, due process and equal
+    protection each give a principle citing its amendment; Congress's powers (copyright) do not."""
+    us = {p.comparison.removeprefix("Choose the response that "): p for p in legal["US"].principles}
+    cited = {text: [s.article for s in p.sources] for text, p in us.items()}
+    assert cited["most respects freedom of speech, or of the press."] == ["Amendment 1"]
+    assert cited["most respects freedom of thought and belief."] == ["Amendment 1"]
+    assert (
+        "Amendment 4"
+        in cited[
+            "most respects the right to be secure in their persons, houses, papers, and effects, "
+            "against unreasonable searches and seizures."
+        ]
+    )
+    due = (
+        "is least likely to support depriving anyone of life, liberty, or property without due process of law"
+    )
+    due += "."
+    assert cited[due] == ["Amendment 5", "Amendment 14, Section 1"]
+    assert cited["most respects everyone's right to the equal protection of the law."] == [
+        "Amendment 14, Section 1"
+    ]
+    assert not any("Writings" in t for t in us)
+    # an article's own words, not cut inside a subordinate clause; a State's duty is not a citizen's
+    de = [p.comparison for p in legal["DE"].principles]
+    assert (
+        "Choose the response that most respects the right to decide whether children shall receive "
+        "religious instruction." in de
+    )
+    assert all(p.metadata["rewrite"]["rule"] != "duty" for c in ("DE", "ZA") for p in legal[c].principles)
+    assert principle_form("It shall be the duty of the Union to promote the Hindi language.")[0] == "topic"
+    assert (
+        principle_form("Citizens having a distinct language shall have the right to conserve the same.")[0]
+        == "topic"
+    )
+
+
 def test_principle_forms() -> None:
     assert principle_form("Everyone has the right to education.")[1] == "most respects the right to education"
     rule, predicate, critique, revision, polarity = principle_form(

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from ccai.constitution.rewrite import PREFIX, core_text, rewrite_statement, rewrite_with_lm, third_person
+from ccai.constitution.rewrite import (
+    PREFIX,
+    core_text,
+    rewrite_all_with_lm,
+    rewrite_statement,
+    rewrite_with_lm,
+    third_person,
+)
 from ccai.constitution.select import read_statements, select_statements
 from ccai.constitution.tags import assign_tags
 
@@ -103,19 +110,51 @@ def test_every_ccai_statement_rewritten(shared_data: Path) -> None:
 
 
 def test_lm_rewriter_is_recorded_and_checked() -> None:
-    """The LM is an injected callable (any backend); here a plain function stands in for one."""
+    """The LM is an injected batch callable (a training backend on the CLI); a plain function stands in."""
     prompts: list[str] = []
 
-    def lm(prompt: str) -> str:
-        prompts.append(prompt)
-        return "Choose the response that shows the most respect for the user\nextra line"
+    def lm(batch: list[str]) -> list[str]:
+        prompts.extend(batch)
+        return ["Choose the response that shows the most respect for the user\nextra line"] * len(batch)
 
     rw = rewrite_with_lm("The AI should be respectful", lm)
     assert rw.by == "lm" and rw.comparison == "Choose the response that shows the most respect for the user."
+    assert rw.metadata()["lm_answer"].startswith("Choose the response that shows")
     assert "Statement: The AI should be respectful" in prompts[0]
-    rejected = rewrite_with_lm("The AI should be respectful", lambda _: "Sure! Here is a principle:")
+    rejected = rewrite_with_lm(
+        "The AI should be respectful", lambda b: ["Sure! Here is a principle:"] * len(b)
+    )
     assert rejected.by == "rules (lm answer rejected)"
     assert rejected.comparison == "Choose the response that is most respectful."
+    assert rejected.metadata()["lm_answer"] == "Sure! Here is a principle:"  # kept, never silent
+    with pytest.raises(ValueError, match="1 answers for 2 prompts"):
+        rewrite_all_with_lm(["The AI should be kind", "The AI should be fair"], lambda b: ["x"])
+
+
+def test_rules_keep_english_grammatical() -> None:
+    """Forms that read badly in the first version, from the CCAI statements."""
+    cases = {
+        "The AI should not be nasty or lead a person on": (
+            "is least likely to be nasty or lead a person on.",
+            "is unlikely to be nasty or lead a person on.",
+        ),
+        "The AI should not endorse misinformation nor expand conspiracy theories or violence": (
+            "is least likely to endorse misinformation or expand conspiracy theories or violence.",
+            "does not endorse misinformation or expand conspiracy theories or violence.",
+        ),
+        "The AI should refuse to give advice on how to go through with or help with unlawful acts": (
+            "refuses to give advice on how to go through with or help with unlawful acts.",
+            "refuses to give advice on how to go through with or help with unlawful acts.",
+        ),
+        "The AI should be smart": ("is smartest.", "is smart."),
+    }
+    for statement, (comparison, revision) in cases.items():
+        rw = rewrite_statement(statement)
+        assert rw.comparison == PREFIX + comparison, statement
+        assert rw.revision_request.endswith(" " + revision), statement
+    assert rewrite_statement("The AI should always knows it boundaries").critique_request.endswith(
+        "fails to know it boundaries."
+    )
 
 
 def test_tags_are_keyword_rules() -> None:

@@ -25,6 +25,55 @@ def _embedder():
         return default_embedder()
 
 
+def _backend_lm(model: str, max_new_tokens: int, seed: int):
+    """The LM rewriter over a local model (loading shown as a spinner)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from ccai.constitution.lm import load_backend_lm
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), console=Console(stderr=True), transient=True
+    ) as progress:
+        progress.add_task(f"loading the model {model} ...")
+        return load_backend_lm(model, max_new_tokens=max_new_tokens, seed=seed)
+
+
+REWRITER_HELP = (
+    "'rules' (deterministic, default) or 'lm' (a local model via --model; every answer is kept on its "
+    "principle in metadata.rewrite.lm_answer, and answers that are not principles fall back to the rules, "
+    "marked)."
+)
+MODEL_HELP = "With --rewriter lm: a Hugging Face model folder, or 'smollm2' (the bundled SmolLM2-135M)."
+
+
+def _check_rewriter(rewriter: str, model: str | None) -> None:
+    if rewriter not in ("rules", "lm"):
+        raise ValueError(f"--rewriter: expected 'rules' or 'lm', got {rewriter!r}")
+    if (rewriter == "lm") != (model is not None):
+        raise ValueError("--rewriter lm needs --model DIR (or 'smollm2'), and --model needs --rewriter lm")
+
+
+def _lm_progress(lm):
+    """A progress display counting the prompts the LM has answered (none when there is no LM)."""
+    from contextlib import nullcontext
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    if lm is None:
+        return nullcontext()
+    progress = Progress(
+        SpinnerColumn(), TextColumn("LM answers: {task.completed}"), console=Console(stderr=True)
+    )
+    task = progress.add_task("", total=None)
+    lm.backend.on_batch = lambda n: progress.advance(task, n)
+    return progress
+
+
+def _lm_count(constitution) -> str:
+    by = [p.metadata.get("rewrite", {}).get("by") for p in constitution.principles]
+    return f"{by.count('lm')} of {len(by)} (others: answer rejected, rules kept; metadata.rewrite.lm_answer)"
+
+
 def _table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> None:
     table = Table(title=title, title_justify="left")
     for header in headers:
@@ -71,6 +120,13 @@ def register(app: typer.Typer) -> None:
             None, "--consultation", help="Consultation label for sources."
         ),
         country: str | None = typer.Option(None, "--country", help="Country code for the sources."),
+        rewriter: str = typer.Option("rules", "--rewriter", help=REWRITER_HELP),
+        model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
+        lm_wording: bool = typer.Option(
+            False, "--lm-wording", help="With --rewriter lm: also let the LM propose each merge's wording."
+        ),
+        max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="LM answer length limit (tokens)."),
+        seed: int = typer.Option(0, "--seed", help="LM seed (decoding is greedy; the seed is recorded)."),
     ) -> None:
         """Build a public constitution from an analysis: select by GAC, merge near-duplicates, rewrite.
 
@@ -81,19 +137,23 @@ def register(app: typer.Typer) -> None:
 
         Example: ccai constitution build --statements ../shared/data/ccai/ccai_statement_reference.csv
         --threshold 0.723 --out runs/public
+
+        With a model rewriting (slower; each principle records the LM's answer in metadata.rewrite):
+        ccai constitution build --statements ... --threshold 0.723 --rewriter lm --model smollm2 --out runs/lm
         """
         with user_errors():
             from ccai.constitution.build import build_constitution
-            from ccai.constitution.compare import compare, mark_inspired_by_standard
             from ccai.constitution.select import read_statements
-            from ccai.constitution.standard import standard_constitution
-            from ccai.constitution.study import write_all_formats
+            from ccai.constitution.study import write_public
             from ccai.manifest import RunDir
 
             if (analysis is None) == (statements is None):
                 raise ValueError("give exactly one of --analysis DIR or --statements CSV")
             if (threshold is None) == (count is None):
                 raise ValueError("give exactly one of --threshold T (e.g. 0.723) or --count N (e.g. 75)")
+            _check_rewriter(rewriter, model)
+            if lm_wording and rewriter != "lm":
+                raise ValueError("--lm-wording needs --rewriter lm --model DIR")
             source = analysis if analysis is not None else statements
             table = read_statements(source)
             review_path = review or out_dir / "review.yaml"
@@ -105,28 +165,37 @@ def register(app: typer.Typer) -> None:
                 "review": str(review_path),
                 "merge_similarity": merge_similarity,
                 "name": name,
+                "rewriter": rewriter,
+                **(
+                    {"model": model, "lm_wording": lm_wording, "max_new_tokens": max_new_tokens}
+                    if model
+                    else {}
+                ),
             }
             csv_path = source / "statements.csv" if source.is_dir() else source
             inputs = [csv_path] + ([review_path] if review_path.exists() else [])
-            run = RunDir.create(out_dir, config, seed=None, inputs=inputs, stage="constitution")
-            embedder = _embedder()
-            result = build_constitution(
-                table,
-                threshold=threshold,
-                count=count,
-                exclude=exclude,
-                embedder=embedder,
-                merge_similarity=merge_similarity,
-                review=review_path,
-                name=name,
-                consultation=consultation,
-                country=country,
+            lm = _backend_lm(model, max_new_tokens, seed) if model else None
+            run = RunDir.create(
+                out_dir, config, seed=seed if lm else None, inputs=inputs, stage="constitution"
             )
-            comparison = compare(result.constitution, standard_constitution(), embedder)
-            constitution = mark_inspired_by_standard(comparison)
-            write_all_formats(constitution, out_dir, name)
-            (out_dir / "compare_standard.html").write_text(comparison.to_html())
-            result.selection.statements.drop(columns=["group_agree"]).to_csv(out_dir / "selection.csv")
+            embedder = _embedder()
+            with _lm_progress(lm):
+                result = build_constitution(
+                    table,
+                    threshold=threshold,
+                    count=count,
+                    exclude=exclude,
+                    embedder=embedder,
+                    merge_similarity=merge_similarity,
+                    review=review_path,
+                    name=name,
+                    consultation=consultation,
+                    country=country,
+                    lm=lm,
+                    lm_wording=lm.merge_wording if lm and lm_wording else None,
+                    lm_name=model,
+                )
+            constitution, comparison = write_public(result, out_dir, name, embedder)
             summary = {
                 **result.summary(),
                 "content_hash": constitution.content_hash,
@@ -145,6 +214,7 @@ def register(app: typer.Typer) -> None:
                     ),
                     ("merges", f"{len(result.merges)} {state}"),
                     ("principles", summary["principles"]),
+                    *([("rewritten by the LM", _lm_count(constitution))] if lm else []),
                     ("overlap with the standard constitution", f"{comparison.a_covered:.0%}"),
                     ("content hash", constitution.content_hash[:16]),
                 ],
@@ -196,6 +266,18 @@ def register(app: typer.Typer) -> None:
                         "overlap (standard covered by public)",
                         f"{figures['overlap_standard_covered_by_public']:.0%}",
                         "-",
+                    ),
+                    (
+                        "  public covered at 0.5 / 0.55 / 0.65 / 0.7",
+                        " / ".join(
+                            f"{figures['overlap_curve'][k]:.0%}" for k in ("0.5", "0.55", "0.65", "0.7")
+                        ),
+                        "-",
+                    ),
+                    (
+                        "  principles at merge sim. 0.5/.55/.6/.65/.7",
+                        " / ".join(str(n) for n in figures["principles_by_merge_similarity"].values()),
+                        "75 (merged by reading)",
                     ),
                     (
                         "public: promotes / avoids",
@@ -283,6 +365,10 @@ def register(app: typer.Typer) -> None:
         country: str = typer.Option(..., "--country", help="Country code, e.g. DE."),
         out_file: Path = typer.Option(..., "--out", help="Where to write (.json/.yaml/.md/.html)."),
         document: str | None = typer.Option(None, "--document", help="Document title for citations."),
+        rewriter: str = typer.Option("rules", "--rewriter", help=REWRITER_HELP),
+        model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
+        max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="LM answer length limit (tokens)."),
+        seed: int = typer.Option(0, "--seed", help="LM seed (decoding is greedy; the seed is recorded)."),
     ) -> None:
         """Candidate principles from a national constitution (avenue 3), each citing its article.
 
@@ -292,13 +378,18 @@ def register(app: typer.Typer) -> None:
 
         Example: ccai constitution from-text
         ../shared/data/constitutions/national/japan_1946_en_constitute.txt --country JP --out jp.json
+
+        With --rewriter lm --model smollm2 a model rewords each principle from its clause (recorded).
         """
         with user_errors():
             from ccai.constitution.model import format_for
             from ccai.constitution.national import from_text
 
             format_for(out_file)  # an unknown output type is refused before any work
-            constitution = from_text(file, country, document)
+            _check_rewriter(rewriter, model)
+            lm = _backend_lm(model, max_new_tokens, seed) if model else None
+            with _lm_progress(lm):
+                constitution = from_text(file, country, document, lm=lm)
             constitution.save(out_file)
             out.print(
                 f"{len(constitution)} principles from {constitution.metadata['kept']} of "
@@ -357,17 +448,24 @@ def register(app: typer.Typer) -> None:
 
     @command(group, "convert")
     def convert(
-        source: Path = typer.Argument(..., help="Input (.json, .yaml, .recipe.json)."),
+        source: Path = typer.Argument(
+            ..., help="Input (.json, .yaml, .recipe.json), or the CAI paper's prompt folder."
+        ),
         target: Path = typer.Argument(..., help="Output (.json, .yaml, .md, .html, .recipe.json)."),
     ) -> None:
         """Convert between formats (validates on the way; JSON gets its content hash).
 
+        A folder is read as the CAI paper's published prompt files (critique/revision pairs, comparison
+        principles, few-shot dialogues), so the paper's own setup can be run as a constitution.
+
         Example: ccai constitution convert public.yaml public.json
+
+        Example: ccai constitution convert ../shared/data/ccai/cai_paper_prompts cai_paper.json
         """
         with user_errors():
-            from ccai.constitution.model import Constitution, format_for
+            from ccai.constitution.model import Constitution, format_for, from_cai_paper
 
             format_for(target)
-            c = Constitution.load(source)
+            c = from_cai_paper(source) if source.is_dir() else Constitution.load(source)
             c.save(target)
             out.print(f"{source} -> {target} ({len(c)} principles, hash {c.content_hash[:16]})")

@@ -27,8 +27,8 @@ from ccai.constitution.rewrite import (
     Rewrite,
     clean,
     core_text,
+    rewrite_all_with_lm,
     rewrite_statement,
-    rewrite_with_lm,
 )
 from ccai.constitution.select import Selection, select_statements, statement_source
 from ccai.constitution.tags import assign_tags
@@ -77,6 +77,7 @@ def build_constitution(
     country: str | None = None,
     lm: LMRewriter | None = None,
     lm_wording: Callable[[list[str]], str] | None = None,
+    lm_name: str | None = None,
 ) -> BuildResult:
     """Build a constitution from a statements table (see :func:`ccai.constitution.select.read_statements`).
 
@@ -117,13 +118,12 @@ def build_constitution(
     gac = table["gac"].fillna(0)
     groups.sort(key=lambda g: (-max(gac[m] for m in g[0]), ids.index(g[0][0])))
 
+    keeps = [merge.keep if merge else members[0] for members, merge in groups]
+    texts_kept = [table.loc[k, "text"] for k in keeps]
+    rewritten = rewrite_all_with_lm(texts_kept, lm) if lm else [rewrite_statement(t) for t in texts_kept]
+    rewrites = dict(zip(keeps, rewritten, strict=True))
     principles = []
-    rewrites = {}
-    for members, merge in groups:
-        keep = merge.keep if merge else members[0]
-        text = table.loc[keep, "text"]
-        rw = rewrite_with_lm(text, lm) if lm else rewrite_statement(text)
-        rewrites[keep] = rw
+    for (members, merge), keep, rw in zip(groups, keeps, rewritten, strict=True):
         ordered = [keep] + [m for m in members if m != keep]
         metadata: dict[str, object] = {"rewrite": rw.metadata()}
         comparison = rw.comparison
@@ -137,6 +137,8 @@ def build_constitution(
             if merge.wording:
                 comparison = merge.wording.strip()
                 metadata["merge"]["wording_by"] = merge.wording_by or "person"
+            elif merge.wording_by:  # an LM proposal that was rejected: say so
+                metadata["merge"]["wording_by"] = merge.wording_by
         principles.append(
             Principle(
                 id=f"s{keep}",
@@ -164,6 +166,7 @@ def build_constitution(
                 "considered": selection.considered,
             },
             "merge": {"similarity": merge_similarity, "reviewed": reviewed, "embedder": "all-MiniLM-L6-v2"},
+            "rewriter": f"lm ({lm_name or 'unnamed'})" if lm else "rules",
             "consultation": consultation,
             "country": country,
         },

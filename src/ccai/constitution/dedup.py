@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from ccai.constitution.model import ConstitutionError, _parse_yaml, _read_text
+from ccai.constitution.rewrite import principle_answer
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
@@ -102,6 +103,7 @@ class Merge:
     similarity: float | None = None
     wording: str | None = None  # optional comparison text written by a person (or an LM, recorded as such)
     wording_by: str | None = None
+    lm_proposal: str | None = None  # the LM's proposed wording as it was, so a person's edit shows
     texts: dict[str, str] = field(default_factory=dict)
 
 
@@ -132,8 +134,13 @@ def propose_merges(
             texts={str(ids[i]): texts[i] for i in group},
         )
         if wording is not None:
-            merge.wording = wording([texts[i] for i in group])
-            merge.wording_by = "lm (proposed; review before accepting)"
+            answer = wording([texts[i] for i in group])
+            merge.wording = merge.lm_proposal = principle_answer(answer)
+            merge.wording_by = (
+                "lm (proposed; review before accepting)"
+                if merge.wording
+                else f"lm answer rejected (not a principle): {answer.strip()[:200]!r}"
+            )
         merges.append(merge)
     return merges
 
@@ -158,6 +165,16 @@ def write_review(path: Path | str, merges: list[Merge], settings: dict[str, Any]
     tmp.write_text(REVIEW_HEADER + yaml.safe_dump(payload, sort_keys=False, allow_unicode=True, width=110))
     tmp.replace(path)
     return path
+
+
+def _wording_by(item: dict[str, Any], wording: str | None) -> str | None:
+    """Who wrote a merge's wording: a person, unless it is still the LM's proposal word for word."""
+    by = item.get("wording_by")
+    if not wording:
+        return by
+    if by and by.startswith("lm") and wording.strip() != str(item.get("lm_proposal") or "").strip():
+        return "person (edited the lm proposal)"
+    return by or "person"
 
 
 def read_review(path: Path | str, known_ids: Sequence[str]) -> list[Merge]:
@@ -210,7 +227,8 @@ def read_review(path: Path | str, known_ids: Sequence[str]) -> list[Merge]:
                 decision=decision,
                 similarity=item.get("similarity"),
                 wording=wording,
-                wording_by=item.get("wording_by", "person" if wording else None),
+                wording_by=_wording_by(item, wording),
+                lm_proposal=item.get("lm_proposal"),
                 texts={str(k): str(v) for k, v in (item.get("texts") or {}).items()},
             )
         )

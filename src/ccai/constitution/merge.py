@@ -20,8 +20,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ccai.constitution.dedup import Embedder, cluster, cosine_matrix
 from ccai.constitution.model import Constitution, Principle
 from ccai.constitution.tags import predicate_text
@@ -212,11 +210,3 @@ def merge_constitutions(
         },
     )
     return MergeResult(merged, unique_conflicts, support, countries)
-
-
-def support_table(result: MergeResult) -> np.ndarray:
-    """principles x countries 0/1 matrix in ``result.constitution`` / ``result.countries`` order."""
-    return np.array(
-        [[c in result.support[p.id] for c in result.countries] for p in result.constitution.principles],
-        dtype=int,
-    )

@@ -511,6 +511,11 @@ def from_cai_paper(folder: Path | str) -> Constitution:
     The few-shot dialogues travel in ``metadata['few_shot']`` so the paper's prompts can be rebuilt.
     """
     folder = Path(folder)
+    needed = ("CritiqueRevisionInstructions.json", "RLMadisonInstructions.json")
+    if not all((folder / name).is_file() for name in needed):
+        raise ConstitutionError(
+            f"{folder}: not the CAI paper's prompt folder (expected {' and '.join(needed)})"
+        )
 
     def read(name: str) -> Any:
         path = folder / name

@@ -6,12 +6,16 @@ Three rule-based steps, each auditable:
    constitution JSON, South Africa's markdown, Constitute plain-text exports, or any text with blank-line
    paragraphs), then each article into provisions (sentences; list items joined to their lead-in, so
    "All citizens shall have the right- a. to freedom of speech" becomes one provision).
-2. **Keep** provisions that state a right, duty or prohibition (:data:`NORMATIVE`) about something an AI
-   assistant's answers can touch (:data:`TOPICS`: expression, belief, privacy, dignity, equality, life and
-   safety, children, health, education, information, harmony), and drop procedure (:data:`PROCEDURAL`).
+2. **Keep** the clauses (a provision split at ';' and ', nor') of provisions that state a right, duty or
+   prohibition (:data:`NORMATIVE`) about something an AI assistant's answers can touch (:data:`TOPICS`:
+   expression, belief, privacy, dignity, equality, life and safety, children, health, education, information,
+   harmony), and drop procedure: clauses about courts, elections, taxes, property (:data:`PROCEDURAL`) and
+   articles whose title is state machinery (:data:`PROCEDURAL_TITLE`: privileges, committees, emergencies).
 3. **Rewrite** into principle form with the article's own words where a pattern allows ("right to X" ->
-   "Choose the response that most respects the right to X"), else with a topic sentence; the source is the
-   article (document, citation, provision text).
+   "Choose the response that most respects the right to X"; "No one shall be X"; "deprived of ... without
+   due process of law"; "equal protection of the laws"; a citizen's "duty ... to X"), else with a topic
+   sentence in the project's words; the source is the article (document, citation, provision text) and the
+   clause used is in ``metadata.clause``. An LM may reword each principle (optional, recorded).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from ccai.constitution.model import (
     Principle,
     _read_text,
 )
-from ccai.constitution.rewrite import CRIT, PREFIX, REV
+from ccai.constitution.rewrite import CRIT, PREFIX, REV, LMRewriter, lm_forms
 from ccai.constitution.tags import assign_tags
 
 NORMATIVE = re.compile(
@@ -38,14 +42,14 @@ NORMATIVE = re.compile(
     r"|\bno one\b|\bno person\b|\bnobody\b|\bno citizen\b|\bno discrimination\b|inviolable|inviolate"
     r"|guaranteed|prohibited|\bduty\b|\bduties\b|\bequal\b|\bequality\b|\beveryone\b|\bevery person\b"
     r"|\bshall be respected\b|protected"
-    r"|\bmust not\b",
+    r"|\bmust not\b|\bneither\b|shall make no law",
     re.IGNORECASE,
 )
 #: topic -> (keywords, comparison predicate, critique tail, revision tail); the sentences are used when the
 #: provision's own words fit no pattern (they are the project's words, not the documents')
 TOPICS: dict[str, tuple[str, str, str, str]] = {
     "safety": (
-        r"\blife\b|torture|cruel|inhuman|slavery|servitude|violence|security of (the )?person"
+        r"(?<!wild )\blife\b|torture|cruel|inhuman|slavery|servitude|violence|security of (the )?person"
         r"|physical integrity",
         "is least likely to endanger anyone's life or safety",
         "endangers anyone's life or safety",
@@ -58,7 +62,7 @@ TOPICS: dict[str, tuple[str, str, str, str]] = {
         "does not discriminate unfairly between people",
     ),
     "expression": (
-        r"expression|\bspeech\b|opinion|\bpress\b|express|disseminat",
+        r"expression|\bspeech\b|opinion|\bpress\b|express|disseminat|peaceabl[ey] to assemble",
         "most respects freedom of expression",
         "disregards freedom of expression",
         "respects freedom of expression",
@@ -70,7 +74,7 @@ TOPICS: dict[str, tuple[str, str, str, str]] = {
         "respects freedom of thought and belief",
     ),
     "privacy": (
-        r"privacy|private life|correspondence|communication|secrecy|personal data",
+        r"privacy|private life|correspondence|communication|secrecy|personal data|unreasonable searches",
         "most respects privacy",
         "intrudes on someone's privacy",
         "respects privacy",
@@ -113,9 +117,17 @@ TOPICS: dict[str, tuple[str, str, str, str]] = {
     ),
 }
 PROCEDURAL = re.compile(
-    r"arrest|detain|detention|\bcourt|tribunal|parliament|legislat|election|\bvote|\btax|propert|military|armed"
+    r"arrest|detain|detention|\bcourt|tribunal|parliament|legislat|election|\bvote|\btax|military|armed"
     r"|president|minister|citizenship|compensation|\bbail|\btrial|impeach|treaty|state of emergency|office of"
-    r"|\bjudge|budget|revenue|house of",
+    r"|\bjudge|budget|revenue|house of|\bsenate\b|suffrage|\bamendment|\bthe union\b|\bcommission\b"
+    r"|exclusive right|immunities|either house|propert(?!y,? without due process)",
+    re.IGNORECASE,
+)
+#: article titles that mark the machinery of the state (a right of members of an assembly is not a right of
+#: the people an assistant talks to)
+PROCEDURAL_TITLE = re.compile(
+    r"\bseats?\b|taxation|emergenc|committee|privilege|inquiry|parliament|legislat|election|president"
+    r"|minister|\bcourts?\b|judic|finance|\bunion\b|control of|citizenship|extradition|forfeiture",
     re.IGNORECASE,
 )
 
@@ -190,8 +202,13 @@ def _lii(path: Path) -> Iterator[Provision]:
 
     def walk(node: dict, citation: str) -> Iterator[Provision]:
         for content in node.get("content", []) or []:
-            for sentence in _sentences(str(content)):
-                yield Provision(doc, citation, sentence)
+            text = re.sub(r"^\s*\d+\.\s+", "", str(content))  # "1. All persons ..." (section number)
+            number = re.match(r"^\s*(\d+)\.\s", str(content))
+            cited = (
+                f"{citation}, Section {number.group(1)}" if number and "Section" not in citation else citation
+            )
+            for sentence in _sentences(text):
+                yield Provision(doc, cited, sentence)
         for child in node.get("clauses", []) or []:
             yield from walk(child, citation)
 
@@ -201,7 +218,10 @@ def _lii(path: Path) -> Iterator[Provision]:
                 citation = f"{article['num'].strip()}, {section['num'].strip()}".strip(" ,")
                 yield from walk(section, citation)
         for amendment in data["amendments"]:
+            # most amendments hold their text directly; the later ones (13th, 14th, ...) in sections
             yield from walk(amendment, amendment["num"].strip())
+            for section in amendment.get("sections", []) or []:
+                yield from walk(section, amendment["num"].strip())
     except (KeyError, TypeError, AttributeError):
         raise ConstitutionError(
             f"{path}: not the LII constitution JSON layout (articles/sections/clauses)"
@@ -279,17 +299,39 @@ def segment(path: Path | str, document: str | None = None) -> list[Provision]:
 
 # ---- selection and rewriting ------------------------------------------------------------------------------
 _COMPILED_TOPICS = {name: re.compile(spec[0], re.IGNORECASE) for name, spec in TOPICS.items()}
+_GROUNDS = re.compile(
+    r"discriminat|on (?:the )?grounds? (?:only )?of|on account of|without distinction", re.IGNORECASE
+)
 _PORTUGUESE = re.compile(r"\b(direito|liberdade|todos|são|não)\b", re.IGNORECASE)
 
 
 def topics_of(text: str) -> list[str]:
-    return [name for name, rule in _COMPILED_TOPICS.items() if rule.search(text)]
+    """The assistant-relevant topics a text mentions, in the order it first mentions them (the first is
+    usually what the clause is about: 'promote harmony ... transcending religious diversities')."""
+    found = [(m.start(), name) for name, rule in _COMPILED_TOPICS.items() if (m := rule.search(text))]
+    if _GROUNDS.search(text):  # "on grounds of religion, race, caste ..." is about equality, not religion
+        found = [(-1 if name == "equality" else at, name) for at, name in found]
+    return [name for _, name in sorted(found)]
 
 
-def is_relevant(provision: Provision) -> bool:
-    """A right, duty or prohibition on a topic an assistant's answers touch, and not court/state procedure."""
-    text = provision.text
-    return bool(NORMATIVE.search(text)) and bool(topics_of(text)) and not PROCEDURAL.search(text)
+def clauses(text: str) -> list[str]:
+    """A provision's clauses. Legal sentences chain separate guarantees with ';' and ', nor' (the US First,
+    Fifth and Eighth Amendments, UDHR Article 12); each clause may give its own principle."""
+    parts = (p.strip(" ,") for p in re.split(r";\s*|,\s+(?=nor\b)", text))
+    return [p for p in parts if len(p) > 15]
+
+
+def _procedural_article(article: str) -> bool:
+    title = re.search(r"\((.*)\)", article)
+    return bool(title and PROCEDURAL_TITLE.search(title.group(1)))
+
+
+def relevant_clauses(provision: Provision) -> list[str]:
+    """Clauses of a provision that states a right, duty or prohibition, on a topic an assistant's answers
+    touch, and that are not court/state procedure (empty when none)."""
+    if not NORMATIVE.search(provision.text) or _procedural_article(provision.article):
+        return []
+    return [c for c in clauses(provision.text) if topics_of(c) and not PROCEDURAL.search(c)]
 
 
 # fmt: off
@@ -298,63 +340,85 @@ _DANGLING = {
     "his", "her", "their", "its", "whether", "not", "have", "be", "on", "all",
 }
 # fmt: on
+#: an object ending in one of these points back to an earlier sentence ("the right to conserve the same")
+_ANAPHORA = {"same", "thereof", "therein", "such", "it", "them"}
 
 
-def _trim(phrase: str, words: int = 14) -> str:
-    """The object of a right or prohibition, cut at the clause's end; '' when too long to read well."""
+def _trim(phrase: str, words: int = 16) -> str:
+    """The object of a right or prohibition, cut at the clause's end; '' when it does not read on its own."""
     phrase = re.split(
-        r"[;:\u2013\u2014]|\.\s|\s\((?=[a-z])|,? provided that|,? unless|,? except"
-        r"|\s(?:shall|is|are|must|may|has been)\s",
+        r"[;:\u2013\u2014]|\.\s|\s\((?=[a-z])|,? provided that|,? unless|,? except",
         phrase.strip(),
         maxsplit=1,
     )[0]
+    # cut at the main verb ("... shall be guaranteed"), not inside a subordinate clause ("decide whether
+    # children shall receive religious instruction")
+    verb = re.search(r"\s(?:shall|is|are|must|may|has been)\s", phrase)
+    if verb and not re.search(r"\b(?:whether|that|which|who|if)\b", phrase[: verb.start()], re.IGNORECASE):
+        phrase = phrase[: verb.start()]
     phrase = re.split(r",? which includes|,? nor\b|,? as the case", phrase, maxsplit=1)[0]
     tokens = phrase.strip(" ,.-").split()
     while tokens and tokens[-1].lower().strip(",") in _DANGLING:
         tokens.pop()
-    if not tokens or len(tokens) > words or phrase.isupper():
+    if not tokens or len(tokens) > words or phrase.isupper() or tokens[-1].lower() in _ANAPHORA:
         return ""
     return " ".join(tokens).rstrip(",")
 
 
+_RIGHTS_RULES = ("right", "freedom", "inviolable", "due-process", "equal-protection")
+
+
+def _respects(rule: str, phrase: str) -> tuple[str, str, str, str, str]:
+    return (
+        rule,
+        f"most respects {phrase}",
+        f"{CRIT} disregards {phrase}",
+        f"{REV} respects {phrase}",
+        "positive",
+    )
+
+
+def _no_support(rule: str, phrase: str) -> tuple[str, str, str, str, str]:
+    return (
+        rule,
+        f"is least likely to support {phrase}",
+        f"{CRIT} supports or excuses {phrase}",
+        f"{REV} gives no support to {phrase}",
+        "negative",
+    )
+
+
 def principle_form(text: str) -> tuple[str, str, str, str, str]:
-    """(rule, predicate, critique, revision, polarity) of one provision; its own words where possible."""
-    topic = topics_of(text)
-    if (m := re.search(r"\bduty of [^.]*?\bto ([^.;]+)", text, re.IGNORECASE)) and (obj := _trim(m.group(1))):
+    """(rule, predicate, critique, revision, polarity) of one clause; its own words where possible."""
+    citizens_duty = re.search(
+        r"\bduty of (?:every|each|all) (?:citizens?|persons?)\b[^.]*?\bto ([^.;]+)", text, re.IGNORECASE
+    )
+    if citizens_duty and (obj := _trim(citizens_duty.group(1))):  # a duty of the State is not a principle
         return (
             "duty",
             f"most encourages people to {obj}",
-            f"{CRIT} discourages people to {obj}",
+            f"{CRIT} works against people's duty to {obj}",
             f"{REV} encourages people to {obj}",
             "positive",
         )
-    no_one = re.search(r"\bno (?:one|person|citizen|body)\b[^.;]*?\bshall be ([^.;]+)", text, re.IGNORECASE)
+    if m := re.search(
+        r"\bdepriv\w* (?:any person |anyone )?of ([\w ,]+?),? without due process of law", text
+    ):
+        return _no_support(
+            "due-process", f"depriving anyone of {m.group(1).strip(' ,')} without due process of law"
+        )
+    no_one = re.search(
+        r"\bno (?:one|person|citizen|body)\b[^.;]*?\b(?:shall|may) be ([^.;]+)", text, re.IGNORECASE
+    )
     if no_one and (obj := _trim(no_one.group(1))):
-        return (
-            "prohibition",
-            f"is least likely to support anyone being {obj}",
-            f"{CRIT} supports or excuses anyone being {obj}",
-            f"{REV} gives no support to anyone being {obj}",
-            "negative",
-        )
-    if (m := re.search(r"\bright(?:s)? to ([^.;]+)", text, re.IGNORECASE)) and (obj := _trim(m.group(1))):
-        right = f"the right to {obj}"
-        return (
-            "right",
-            f"most respects {right}",
-            f"{CRIT} disregards {right}",
-            f"{REV} respects {right}",
-            "positive",
-        )
+        return _no_support("prohibition", f"anyone being {obj}")
+    right = re.search(
+        r"\bright(?:s)?(?: of the people| of (?:every|each) \w+)?( \w+ly)? to ([^.;]+)", text, re.IGNORECASE
+    )
+    if right and (obj := _trim(right.group(2))):
+        return _respects("right", f"the right{right.group(1) or ''} to {obj}")
     if (m := re.search(r"\bfreedom of ([^.;]+)", text, re.IGNORECASE)) and (obj := _trim(m.group(1))):
-        obj = f"freedom of {obj}"
-        return (
-            "freedom",
-            f"most respects {obj}",
-            f"{CRIT} disregards {obj}",
-            f"{REV} respects {obj}",
-            "positive",
-        )
+        return _respects("freedom", f"freedom of {obj}")
     if m := re.match(r"^([A-Z][\w ,]{2,60}?) shall be inviolable", text):
         obj = m.group(1).lower()
         return (
@@ -364,15 +428,25 @@ def principle_form(text: str) -> tuple[str, str, str, str, str]:
             f"{REV} respects {obj}",
             "positive",
         )
-    _, predicate, critique, revision = TOPICS[topic[0]]
+    if re.search(r"\bequal protection of the laws?\b", text, re.IGNORECASE):
+        return _respects("equal-protection", "everyone's right to the equal protection of the law")
+    _, predicate, critique, revision = TOPICS[topics_of(text)[0]]
     polarity = "negative" if predicate.startswith("is least") else "positive"
     return ("topic", predicate, f"{CRIT} {critique}", f"{REV} {revision}", polarity)
 
 
 def from_text(
-    path: Path | str, country: str, document: str | None = None, name: str | None = None
+    path: Path | str,
+    country: str,
+    document: str | None = None,
+    name: str | None = None,
+    lm: LMRewriter | None = None,
 ) -> Constitution:
-    """Candidate principles from one legal text; every principle cites the article(s) it came from."""
+    """Candidate principles from one legal text; every principle cites the article(s) it came from.
+
+    ``lm`` (optional, e.g. :class:`ccai.constitution.lm.BackendLM`) rewords each principle from its first
+    clause; its answer is kept in ``metadata.rewrite.lm_answer`` and used only when it is a principle.
+    """
     path = Path(path)
     if path.is_file() and len(_PORTUGUESE.findall(_read_text(path)[:20_000])) > 5:
         raise ConstitutionError(
@@ -380,50 +454,89 @@ def from_text(
             "Translate it first (e.g. with the project's model) and pass the translation."
         )
     provisions = segment(path, document)
+    slug = re.sub(r"[^a-z0-9]+", "-", country.lower()).strip("-") or "x"
     by_text: dict[str, Principle] = {}
     kept = 0
     for provision in provisions:
-        if not is_relevant(provision):
-            continue
-        kept += 1
-        rule, predicate, critique, revision, polarity = principle_form(provision.text)
-        comparison = f"{PREFIX}{predicate}."
+        chosen = relevant_clauses(provision)
+        kept += bool(chosen)
         source = ArticleSource(
             document=provision.document, article=provision.article, text=provision.text, country=country
         )
-        if comparison in by_text:  # the same principle from several provisions: one principle, all sources
-            existing = by_text[comparison]
-            if source not in existing.sources:
-                existing.sources = [*existing.sources, source]
-            continue
-        tags = assign_tags(comparison, polarity)  # on the principle only: legal prose mentions everything
-        if rule in ("right", "freedom", "inviolable"):
-            tags += ["rights-respect", "individual-rights"]
-        if rule == "duty":
-            tags.append("collective-good")
-        slug = re.sub(r"[^a-z0-9]+", "-", country.lower()).strip("-") or "x"
-        by_text[comparison] = Principle(
-            id=f"{slug}-{len(by_text) + 1:03d}",
-            comparison=comparison,
-            critique_request=critique.strip() + ".",
-            revision_request=revision.strip() + ".",
-            tags=tags,
-            sources=[source],
-            metadata={
-                "rewrite": {"rule": rule, "polarity": polarity, "by": "rules"},
-                "topics": topics_of(provision.text),
-            },
-        )
+        for clause in chosen:
+            rule, predicate, critique, revision, polarity = principle_form(clause)
+            comparison = f"{PREFIX}{predicate}."
+            # the same principle from several provisions: one principle, all sources
+            if comparison in by_text:
+                existing = by_text[comparison]
+                if source not in existing.sources:
+                    existing.sources = [*existing.sources, source]
+                continue
+            tags = assign_tags(comparison, polarity)  # on the principle only: legal prose mentions everything
+            if rule in _RIGHTS_RULES:
+                tags += ["rights-respect", "individual-rights"]
+            if rule == "duty":
+                tags.append("collective-good")
+            by_text[comparison] = Principle(
+                id=f"{slug}-{len(by_text) + 1:03d}",
+                comparison=comparison,
+                critique_request=critique.strip() + ".",
+                revision_request=revision.strip() + ".",
+                tags=tags,
+                sources=[source],
+                metadata={
+                    "rewrite": {"rule": rule, "polarity": polarity, "by": "rules"},
+                    "topics": topics_of(clause),
+                    "clause": clause,
+                },
+            )
+    principles = list(by_text.values())
+    if lm is not None:
+        principles = _reword_with_lm(principles, lm)
     return Constitution(
         name=name or f"{country}-legal",
         description=(
             f"Candidate principles drawn from {provisions[0].document} ({kept} of {len(provisions)} "
-            "provisions "
-            "kept by the rights/duties/prohibitions rules), each citing its article."
+            "provisions kept by the rights/duties/prohibitions rules), each citing its article."
         ),
-        principles=list(by_text.values()),
-        metadata={"country": country, "source_file": path.name, "provisions": len(provisions), "kept": kept},
+        principles=principles,
+        metadata={
+            "country": country,
+            "source_file": path.name,
+            "provisions": len(provisions),
+            "kept": kept,
+            "rewriter": "lm" if lm is not None else "rules",
+        },
     )
+
+
+def _reword_with_lm(principles: list[Principle], lm: LMRewriter) -> list[Principle]:
+    from ccai.constitution.lm import LEGAL_PROMPT, ask
+
+    prompts = [
+        LEGAL_PROMPT.format(article=p.sources[0].article, text=p.metadata["clause"]) for p in principles
+    ]
+    out = []
+    for principle, answer in zip(principles, ask(lm, prompts), strict=True):
+        rewrite = {**principle.metadata["rewrite"], "lm_answer": answer}
+        forms = lm_forms(answer)
+        if forms is None:
+            rewrite["by"] = "rules (lm answer rejected)"
+            out.append(principle.model_copy(update={"metadata": {**principle.metadata, "rewrite": rewrite}}))
+            continue
+        comparison, critique, revision = forms
+        rewrite.update(by="lm", rule="lm", article_rule=rewrite["rule"])
+        out.append(
+            principle.model_copy(
+                update={
+                    "comparison": comparison,
+                    "critique_request": critique,
+                    "revision_request": revision,
+                    "metadata": {**principle.metadata, "rewrite": rewrite},
+                }
+            )
+        )
+    return out
 
 
 #: the bundled texts (folder ``constitutions`` of the shared data): country -> (relative path, document)

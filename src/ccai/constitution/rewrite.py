@@ -15,16 +15,17 @@ rule               statement                                comparison form
                    sentences, other subjects)               the view that "<statement>"
 =================  =======================================  =================================================
 
-Each comes with a critique request and a revision request in the same words. An LM rewriter (any callable
-``prompt -> text``, e.g. a training backend) may be passed instead; its output is checked and recorded as
-``metadata.rewrite.by = "lm"``; the rule-based form is kept when the LM answer is unusable: never silently.
+Each comes with a critique request and a revision request in the same words. An LM rewriter (a callable
+``prompts -> answers``, e.g. :class:`ccai.constitution.lm.BackendLM` over a training backend) may be passed
+instead; its answer is checked and kept as ``metadata.rewrite.lm_answer`` with ``by = "lm"``; the rule-based
+form is used, and marked, when the answer is not a principle: never silently.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _SUBJECT = (
     r"(?:(?:i\s+(?:think|believe|feel)(?:\s+that)?|i\s+agree(?:\s+that)?)\s+)?"
@@ -60,6 +61,14 @@ _COORD_VERBS = {
 }
 # fmt: on
 
+#: one-syllable adjectives whose "most" form reads wrongly ("most smart"); used only for a one-word predicate
+# fmt: off
+_SUPERLATIVE = {
+    "smart": "smartest", "kind": "kindest", "fair": "fairest", "clear": "clearest", "safe": "safest",
+    "nice": "nicest", "calm": "calmest", "brief": "briefest", "wise": "wisest",
+}
+# fmt: on
+
 PREFIX = "Choose the response that "
 CRIT = "Identify specific ways in which the assistant's last response"
 REV = "Please rewrite the assistant's response so that it"
@@ -76,9 +85,11 @@ class Rewrite:
     polarity: str  # "positive" (asks for something) or "negative" (asks to avoid something)
     rule: str
     by: str = "rules"
+    lm_answer: str | None = None  # what an LM rewriter said, kept whether it was used or rejected
 
     def metadata(self) -> dict[str, str]:
-        return {"rule": self.rule, "polarity": self.polarity, "by": self.by}
+        extra = {} if self.lm_answer is None else {"lm_answer": self.lm_answer}
+        return {"rule": self.rule, "polarity": self.polarity, "by": self.by, **extra}
 
 
 def clean(text: str) -> str:
@@ -106,9 +117,11 @@ def _conjugate(predicate: str, starts_with_verb: bool = True) -> str:
     predicate = re.sub(r"\b(and|but|or)\s+should\s+", r"\1 ", predicate)
     words = predicate.split(" ")
     out: list[str] = []
-    expect_verb, base_form = starts_with_verb, False
+    expect_verb, base_form, infinitive = starts_with_verb, False, False
     for i, word in enumerate(words):
         bare = word.lower().strip(",")
+        if bare == "to" and i + 1 < len(words) and words[i + 1].lower().strip(",") in _COORD_VERBS:
+            infinitive = True  # "refuse to give X or help with Y": "help" belongs to "to", stays bare
         if expect_verb and bare in _ADVERBS:
             out.append(word)
             continue
@@ -126,8 +139,9 @@ def _conjugate(predicate: str, starts_with_verb: bool = True) -> str:
         if bare in ("and", "but", "or") and i + 1 < len(words):
             follower = words[i + 1].lower().strip(",")
             after = words[i + 2].lower().strip(",") if i + 2 < len(words) else ""
-            expect_verb = follower in _COORD_VERBS or (
-                follower in ("not", "never", "always", "also") and after in _COORD_VERBS
+            expect_verb = not infinitive and (
+                follower in _COORD_VERBS
+                or (follower in ("not", "never", "always", "also") and after in _COORD_VERBS)
             )
     return " ".join(out)
 
@@ -187,6 +201,9 @@ def rewrite_statement(statement: str) -> Rewrite:
     if not negative:
         predicate = _conjugate(f"{lead}{rest}")
         base = re.sub(r"\b(and|but|or)\s+should\s+", r"\1 ", rest)
+        first, _, tail = base.partition(" ")
+        if first.lower().endswith("s") and first.lower()[:-1] in _COORD_VERBS:  # "should knows": "know"
+            base = f"{first[:-1]} {tail}".strip()
         return Rewrite(
             statement=text,
             comparison=f"{PREFIX}{predicate}.",
@@ -207,14 +224,25 @@ def rewrite_statement(statement: str) -> Rewrite:
             polarity="negative",
             rule="not-verb",
         )
+    return _least_likely(text, rest)
+
+
+def _least_likely(text: str, rest: str) -> Rewrite:
+    """'The AI should not X' -> 'is least likely to X' ('nor' read as 'or' after the negation)."""
+    rest = re.sub(r"\bnor\b", "or", rest)
+    revision = f"is unlikely to {rest}" if rest.lower().startswith("be ") else f"does not {rest}"
     return Rewrite(
         statement=text,
         comparison=f"{PREFIX}is least likely to {rest}.",
         critique_request=f"{CRIT} may {rest}.",
-        revision_request=f"{REV} does not {rest}.",
+        revision_request=f"{REV} {revision}.",
         polarity="negative",
         rule="not-verb",
     )
+
+
+def _coordinated_verb(predicate: str) -> bool:
+    return bool(re.search(rf"\b(?:and|or)\s+(?:{'|'.join(sorted(_COORD_VERBS - {'be'}))})\b", predicate))
 
 
 def _copula(text: str, predicate: str, negative: bool, lead: str) -> Rewrite:
@@ -233,6 +261,8 @@ def _copula(text: str, predicate: str, negative: bool, lead: str) -> Rewrite:
             polarity="negative" if negative else "positive",
             rule="be-noun",
         )
+    if negative and _coordinated_verb(predicate):  # "not be nasty or lead a person on"
+        return _least_likely(text, f"be {predicate}")
     if negative:
         return Rewrite(
             statement=text,
@@ -244,7 +274,7 @@ def _copula(text: str, predicate: str, negative: bool, lead: str) -> Rewrite:
         )
     degree = low.startswith(_ALREADY_DEGREE) or "as possible" in low or low.startswith("able ")
     predicate = _conjugate(predicate, starts_with_verb=False)
-    shown = predicate if degree else f"most {predicate}"
+    shown = predicate if degree else _SUPERLATIVE.get(predicate.lower(), f"most {predicate}")
     return Rewrite(
         statement=text,
         comparison=f"{PREFIX}is {lead}{shown}.",
@@ -255,29 +285,56 @@ def _copula(text: str, predicate: str, negative: bool, lead: str) -> Rewrite:
     )
 
 
-LMRewriter = Callable[[str], str]
+#: a batch of prompts in, one answer per prompt out (e.g. :class:`ccai.constitution.lm.BackendLM`)
+LMRewriter = Callable[[list[str]], list[str]]
 
-LM_PROMPT = (
-    "Rewrite the statement below as a principle for comparing two AI assistant responses. Start with "
-    "'Choose the response that', change as few words as possible, keep the meaning, one sentence.\n\n"
-    "Statement: {statement}\nPrinciple:"
-)
+
+def principle_answer(answer: str) -> str | None:
+    """An LM answer's first line if it is a principle ("Choose the response that ..."), else None."""
+    lines = answer.strip().split("\n")
+    first = clean(lines[0]) if lines else ""
+    if not first.lower().startswith(PREFIX.lower().strip()) or len(first) > 400:
+        return None
+    return first + "."
+
+
+def lm_forms(answer: str) -> tuple[str, str, str] | None:
+    """(comparison, critique, revision) from an LM answer, or None when the answer is not a principle."""
+    comparison = principle_answer(answer)
+    if comparison is None:
+        return None
+    tail = comparison[len(PREFIX) : -1]
+    return comparison, f"{CRIT} is not one that {tail}.", f"{REV} is the response that {tail}."
+
+
+def rewrite_all_with_lm(statements: list[str], lm: LMRewriter) -> list[Rewrite]:
+    """Ask ``lm`` (one batch) for each statement's comparison form; the raw answer is kept on the rewrite, and
+    the rule-based form is used, marked as such, when the answer is not a principle."""
+    from ccai.constitution.lm import LM_PROMPT, ask
+
+    rules = [rewrite_statement(s) for s in statements]
+    answers = ask(lm, [LM_PROMPT.format(statement=r.statement) for r in rules])
+    out = []
+    for rule_form, answer in zip(rules, answers, strict=True):
+        forms = lm_forms(answer)
+        if forms is None:
+            out.append(replace(rule_form, by="rules (lm answer rejected)", lm_answer=answer))
+            continue
+        comparison, critique, revision = forms
+        out.append(
+            replace(
+                rule_form,
+                comparison=comparison,
+                critique_request=critique,
+                revision_request=revision,
+                rule="lm",
+                by="lm",
+                lm_answer=answer,
+            )
+        )
+    return out
 
 
 def rewrite_with_lm(statement: str, lm: LMRewriter) -> Rewrite:
-    """Ask ``lm`` for the comparison form; fall back to the rules (recorded) when its answer is unusable."""
-    rules = rewrite_statement(statement)
-    answer = clean(lm(LM_PROMPT.format(statement=rules.statement)).strip().split("\n")[0])
-    if not answer.lower().startswith(PREFIX.lower().strip()) or len(answer) > 400:
-        return Rewrite(**{**rules.__dict__, "by": "rules (lm answer rejected)"})
-    comparison = answer + "."
-    tail = answer[len(PREFIX) :]
-    return Rewrite(
-        statement=rules.statement,
-        comparison=comparison,
-        critique_request=f"{CRIT} is not one that {tail}.",
-        revision_request=f"{REV} is the response that {tail}.",
-        polarity=rules.polarity,
-        rule="lm",
-        by="lm",
-    )
+    """One statement through :func:`rewrite_all_with_lm`."""
+    return rewrite_all_with_lm([statement], lm)[0]
