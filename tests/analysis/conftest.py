@@ -31,6 +31,15 @@ def load_opendata(shared_data: Path):
 
 
 @pytest.fixture(scope="session")
+def opendata_names(shared_data: Path) -> list[str]:
+    """Every conversation folder in polis-opendata."""
+    folder = shared_data / "polis-opendata"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not found")
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="session")
 def ccai_dir(shared_data: Path) -> Path:
     folder = shared_data / "ccai_polis"
     if not folder.is_dir():

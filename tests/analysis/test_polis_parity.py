@@ -24,23 +24,26 @@ ARI_TARGETS = [
     "austria-climate.5twd2jsnkf.2022-08-08",
     "austria-climate.7z7ejpbmv5.2022-08-08",
 ]
-WITH_GROUPS = [
-    "15-per-hour-seattle",
-    "american-assembly.bowling-green",
-    "austria-climate.2vkxcncppn.2022-07-07",
-    "austria-climate.5twd2jsnkf.2022-08-08",
-    "austria-climate.7z7ejpbmv5.2022-08-08",
-    "bg2050-volunteers",
-    "brexit-consensus",
-    "canadian-electoral-reform",
-    "football-concussions",
-    "london.youth.policing",
-    "scoop-hivemind.affordable-housing",
-    "scoop-hivemind.freshwater",
-    "scoop-hivemind.taxes",
-    "scoop-hivemind.ubi",
-    "vtaiwan.uberx",
-]
+# With k chosen freely (silhouette), ccai's k and ARI against Polis's group-id, for every openData
+# conversation that has groups. Not a quality bar (old conversations differ by Polis's history: warm starts,
+# k-smoother, in-conv persistence) but golden figures: a change to the clustering shows up here.
+FREE_K = {
+    "15-per-hour-seattle": (2, 0.563),
+    "american-assembly.bowling-green": (2, 0.561),
+    "austria-climate.2vkxcncppn.2022-07-07": (2, 0.758),
+    "austria-climate.5twd2jsnkf.2022-08-08": (2, 0.977),
+    "austria-climate.7z7ejpbmv5.2022-08-08": (2, 0.887),
+    "bg2050-volunteers": (2, 1.000),
+    "brexit-consensus": (3, 0.542),
+    "canadian-electoral-reform": (3, 0.174),
+    "football-concussions": (4, 0.088),
+    "london.youth.policing": (2, -0.019),
+    "scoop-hivemind.affordable-housing": (3, 0.207),
+    "scoop-hivemind.freshwater": (2, 0.132),
+    "scoop-hivemind.taxes": (2, 0.813),
+    "scoop-hivemind.ubi": (3, 0.060),
+    "vtaiwan.uberx": (2, 0.929),
+}
 
 
 def test_gac_polis_equals_exported_group_informed_consensus(load_opendata):
@@ -73,17 +76,13 @@ def test_groups_match_polis_with_k_matched(load_opendata, name):
 
 
 @pytest.mark.slow
-def test_report_ari_with_k_chosen_freely(load_opendata, capsys):
-    """Not an assertion on quality: prints ARI for every conversation with Polis groups (k free)."""
-    lines = []
-    for name in WITH_GROUPS:
+def test_ari_with_k_chosen_freely(load_opendata, opendata_names):
+    """Every conversation with Polis groups is covered, and each gives its golden k and ARI."""
+    with_groups = {n for n in opendata_names if load_opendata(n).participants["group_id"].notna().any()}
+    assert with_groups == set(FREE_K)
+    for name, (k, ari) in FREE_K.items():
         export = load_opendata(name)
         polis = export.participants["group_id"]
         result = analyze(export.votes, export.statements, reference_groups=polis)
         row = result.agreement.set_index(["a", "b"]).loc[("polis", "ccai")]
-        lines.append(
-            f"{name:45s} k_polis={int(polis.dropna().nunique())} k_ccai={result.k} ARI={row['ari']:.3f}"
-        )
-        assert -1.0 <= row["ari"] <= 1.0
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
+        assert result.k == k and row["ari"] == pytest.approx(ari, abs=0.005), (name, result.k, row["ari"])

@@ -53,6 +53,8 @@ def test_to_dir_writes_the_output_contract(result, tmp_path):
     assert participants["in_analysis"].sum() == sum(result.group_sizes().values())
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["k"] == result.k and summary["seed"] == 0 and len(summary["input_hash"]) == 64
+    assert summary["group_sizes"] == result.group_sizes() and len(summary["group_votes"]) == result.k
+    assert sum(summary["group_votes"].values()) == summary["counts"]["votes_in_analysis"]
     assert set(summary["gac"]) == {"gac", "gac_polis", "gac_pass_excluded", "gac_jeffreys"}
     assert {"mean", "median", "min", "max"} == set(summary["gac"]["gac"])
     assert summary["ccai_clustering"]["silhouettes"]
@@ -106,6 +108,10 @@ def test_bad_arguments_are_clear_errors(bg2050):
         analyze(bg2050.votes, moderation="accepted")
     with pytest.raises(ValueError, match="no votes are left"):
         analyze(bg2050.votes, more_than=10_000)
+    with pytest.raises(ValueError, match="min_votes: expected a whole number >= 0"):
+        analyze(bg2050.votes, min_votes=-1)
+    with pytest.raises(ValueError, match="unknown argument"):
+        analyze(bg2050.votes, colour="red")
 
 
 def test_filters_report_what_they_removed(bg2050):
@@ -145,3 +151,11 @@ def test_save_writes_a_run_directory(result, tmp_path):
     assert "statements.csv" in manifest["outputs"] and (run.path / "config.yaml").read_text().startswith(
         "note"
     )
+
+
+def test_a_labeling_without_labels_is_not_compared(bg2050):
+    """An export without group-id (all NA) gives no meaningless NaN agreement row."""
+    unlabelled = bg2050.participants["group_id"].astype("Int64") * pd.NA
+    result = analyze(bg2050.votes, reference_groups=unlabelled, labelings={"empty": unlabelled})
+    assert result.agreement.empty
+    assert result.participants["polis_group"].isna().all()

@@ -49,10 +49,6 @@ class VoteMatrix:
         """Number of entries (passes included) in each row."""
         return np.bincount(self.rows, minlength=self.shape[0])
 
-    def csr(self, dtype: type = np.float64) -> sp.csr_matrix:
-        """The vote values as CSR (passes are explicit zeros: count entries, not nnz, for 'seen')."""
-        return sp.csr_matrix((self.values.astype(dtype), (self.rows, self.cols)), shape=self.shape)
-
     def keep(self, rows: np.ndarray | None = None, cols: np.ndarray | None = None) -> VoteMatrix:
         """A new matrix with only the rows / columns whose boolean mask is True (ids and order preserved)."""
         row_mask = np.ones(self.shape[0], bool) if rows is None else np.asarray(rows, bool)

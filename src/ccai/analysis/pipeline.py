@@ -7,6 +7,7 @@ self and leaves ``result_``); ``analyze`` is the one-call form. Each step is a p
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -111,27 +112,20 @@ class OpinionAnalysis:
         self.base_k = base_k
         self.seed = seed
 
-    _PARAMS = (
-        "groups",
-        "exclude",
-        "more_than",
-        "straightliners",
-        "moderation",
-        "min_votes",
-        "max_groups",
-        "base_k",
-        "seed",
-    )
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments (scikit-learn convention)."""
-        return {name: getattr(self, name) for name in self._PARAMS}
+        return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params: Any) -> OpinionAnalysis:
         """Change constructor arguments; unknown names are an error (scikit-learn convention)."""
+        names = self._param_names()
         for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ValueError(f"unknown parameter {name!r}; expected one of {', '.join(self._PARAMS)}")
+            if name not in names:
+                raise ValueError(f"unknown parameter {name!r}; expected one of {', '.join(names)}")
             setattr(self, name, value)
         return self
 
@@ -153,6 +147,12 @@ class OpinionAnalysis:
         mode = parse_groups(self.groups)
         if self.moderation not in ("polis", "accepted", "none"):
             raise ValueError(f"moderation: expected 'polis', 'accepted' or 'none', got {self.moderation!r}")
+        for name, lowest in (("min_votes", 0), ("more_than", 0), ("max_groups", 1), ("base_k", 1)):
+            value = getattr(self, name)
+            if value is None and name == "more_than":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lowest:
+                raise ValueError(f"{name}: expected a whole number >= {lowest}, got {value!r}")
         given = _as_series(given_groups, "given_group")
         reference = _as_series(reference_groups, "polis_group")
         if mode == "given" and given is None:
@@ -295,7 +295,8 @@ class OpinionAnalysis:
         for name, extra in (labelings or {}).items():
             labelings_all[name] = _as_series(extra, name).reindex(part.index[kept])
         labelings_all["ccai"] = part.loc[kept, "ccai_group"]
-        agreement = compare_labelings(labelings_all)
+        # a labeling with no label on anyone here (e.g. an export without group-id) has nothing to compare
+        agreement = compare_labelings({name: s for name, s in labelings_all.items() if s.notna().any()})
 
         params = {
             key: (list(value) if key == "exclude" else value) for key, value in self.get_params().items()
@@ -326,40 +327,31 @@ def analyze(
     votes: pd.DataFrame,
     statements: pd.DataFrame | None = None,
     *,
-    groups: str | int = "polis",
     given_groups: Mapping | pd.Series | None = None,
     reference_groups: Mapping | pd.Series | None = None,
     labelings: Mapping[str, Mapping | pd.Series] | None = None,
-    exclude: Iterable = (),
-    more_than: int | None = None,
-    straightliners: bool = False,
-    moderation: Moderation = "polis",
-    min_votes: int = 7,
-    max_groups: int = MAX_GROUPS,
-    base_k: int = BASE_K,
-    seed: int = 0,
+    **params: Any,
 ) -> AnalysisResult:
-    """Analyse a vote table (agree = +1, disagree = -1, pass = 0; see :class:`OpinionAnalysis`).
+    """Analyse a vote table (agree = +1, disagree = -1, pass = 0) in one call.
 
-    Example::
+    ``params`` are :class:`OpinionAnalysis`'s constructor arguments (``groups``, ``exclude``, ``more_than``,
+    ``straightliners``, ``moderation``, ``min_votes``, ``max_groups``, ``base_k``, ``seed``); the other
+    arguments go to its ``fit``. Example::
 
         result = analyze(export.votes, export.statements, reference_groups=export.participants["group_id"])
         result.statements.sort_values("gac", ascending=False).head()
     """
-    estimator = OpinionAnalysis(
-        groups=groups,
-        exclude=exclude,
-        more_than=more_than,
-        straightliners=straightliners,
-        moderation=moderation,
-        min_votes=min_votes,
-        max_groups=max_groups,
-        base_k=base_k,
-        seed=seed,
-    )
-    return estimator.fit(
+    unknown = sorted(set(params) - set(OpinionAnalysis._param_names()))
+    if unknown:
+        raise ValueError(
+            f"analyze: unknown argument(s) {', '.join(unknown)}; "
+            f"expected {', '.join(OpinionAnalysis._param_names())}"
+        )
+    estimator = OpinionAnalysis(**params)
+    estimator.fit(
         votes, statements, given_groups=given_groups, reference_groups=reference_groups, labelings=labelings
-    ).result_
+    )
+    return estimator.result_
 
 
 def _statement_table(matrix, statements, eligible, pca, counts) -> pd.DataFrame:

@@ -156,9 +156,12 @@ def _repness_sections(result: AnalysisResult) -> list[dict]:
     for k, name in enumerate(result.group_names):
         mine = rep[rep["group"] == name] if len(rep) else rep
         ids = list(mine["statement_id"])
+        # "in group": the raw share of the group voting this way, the number the bars show (Polis's
+        # p_success adds pseudocounts and is kept in repness.csv).
+        share = (mine["n_success"] / mine["n_trials"].where(mine["n_trials"] > 0)).tolist()
         rows = [
-            _statement_row(result, sid, direction=d, p_success=p, repness=r)
-            for sid, d, p, r in zip(ids, mine["direction"], mine["p_success"], mine["repness"], strict=True)
+            _statement_row(result, sid, direction=d, share=p, repness=r)
+            for sid, d, p, r in zip(ids, mine["direction"], share, mine["repness"], strict=True)
         ]
         figure = None
         if ids:

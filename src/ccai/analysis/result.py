@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,6 @@ class AnalysisResult:
     seed: int
     input_hash: str
     version: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
 
     # -- convenience views --------------------------------------------------------------------------
 
@@ -121,6 +120,9 @@ class AnalysisResult:
             },
             "k": self.k,
             "group_sizes": self.group_sizes(),
+            "group_votes": {
+                str(name): int(stm[f"g{k}_seen"].sum()) for k, name in enumerate(self.group_names)
+            },
             "ccai_clustering": {
                 "k": self.clustering.k,
                 "silhouettes": {str(k): v for k, v in self.clustering.silhouettes.items()},
@@ -191,15 +193,32 @@ class AnalysisResult:
         written.append(_atomic(out / "summary.json", lambda path: path.write_text(text)))
         return written
 
-    def save(self, out: Path | str, *, inputs: Iterable[Path] = (), config: dict[str, Any] | None = None):
+    def save(
+        self,
+        out: Path | str,
+        *,
+        inputs: Iterable[Path] = (),
+        config: dict[str, Any] | None = None,
+        report: bool = False,
+        paper: dict[str, float] | None = None,
+    ):
         """``to_dir`` inside a self-describing run directory (config.yaml, manifest.json with input hashes,
-        versions and seed, log.jsonl). Returns the finished :class:`ccai.manifest.RunDir`."""
+        versions and seed, log.jsonl); ``report=True`` adds report.html (``paper``: a dict of published
+        figures to print next to the recomputed ones). Returns the finished :class:`ccai.manifest.RunDir`."""
         from ccai.manifest import RunDir
 
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"{out}: exists and is not a folder; choose another output folder")
         run = RunDir.create(out, config or self.params, seed=self.seed, inputs=inputs, stage="analysis")
         for step in self.filters:
             run.log("filter", **step.summary())
         self.to_dir(run.path)
+        if report:
+            from ccai.analysis.report import write_report
+
+            write_report(self, run.path / "report.html", paper=paper)
+            run.log("report", path="report.html")
         run.finish(input_hash=self.input_hash, k=self.k)
         return run
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -10,14 +11,36 @@ import typer
 from ccai.commands._common import command, console, user_errors
 
 
-def _write_report(result, path: Path, paper=None) -> str:
-    """Write report.html with ccai.analysis.report when that module exists; say what happened."""
-    if importlib.util.find_spec("ccai.analysis.report") is None:
-        return "report.html skipped: ccai.analysis.report is not available in this version"
-    from ccai.analysis.report import write_report
+@contextmanager
+def _steps(total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar over ``total`` named steps: ``step(label)`` closes the previous step, opens the next."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    write_report(result, path, paper=paper)
-    return f"wrote {path}"
+    progress = Progress(
+        TextColumn("{task.description:<36}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("", total=total)
+        opened = False
+
+        def step(label: str) -> None:
+            nonlocal opened
+            progress.update(task, description=label, advance=1 if opened else 0)
+            opened = True
+
+        yield step
+        progress.update(task, completed=total)
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output path that is a file before any work is done."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder; choose another output folder")
 
 
 def _summary_table(result, title: str):
@@ -30,6 +53,17 @@ def _summary_table(result, title: str):
         "participants in analysis",
         f"{counts['participants_in_analysis']:,} (of {counts['participants_input']:,})",
     )
+    for step in summary["filters"]:
+        removed = [
+            f"{step[key]:,} {what}"
+            for key, what in (
+                ("participants_removed", "not clustered" if step["name"] == "min_votes" else "participants"),
+                ("statements_removed", "statements dropped"),
+                ("statements_zeroed", "statements zeroed"),
+            )
+            if step[key]
+        ]
+        table.add_row(f"filter {step['name']}", ", ".join(removed) or "removed nothing")
     table.add_row("statements (eligible)", f"{counts['statements_eligible']:,}")
     table.add_row("votes analysed", f"{counts['votes_in_analysis']:,}")
     table.add_row(
@@ -53,10 +87,25 @@ def _summary_table(result, title: str):
     return table
 
 
+def _warn_about_given(result) -> None:
+    """Warn when given labels agree with another labeling only at chance level (likely a row-order fault)."""
+    from ccai.analysis.report import CHANCE_ARI
+
+    for row in result.agreement.itertuples():
+        if "given" in (row.a, row.b) and row.ari < CHANCE_ARI:
+            other = row.b if row.a == "given" else row.a
+            console.print(
+                f"[bold yellow]warning:[/] the given groups agree with {other!r} only at chance level "
+                f"(ARI {row.ari:.3f}); check that the labels sit on the right participants"
+            )
+
+
 def _read_given(path: Path, column: str | None):
     """participant -> group from a CSV with a `participant` column and a group column."""
     import pandas as pd
 
+    if not path.is_file():
+        raise ValueError(f"--given-file {path}: file not found")
     try:
         table = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -76,6 +125,17 @@ def _read_given(path: Path, column: str | None):
         line = int(table.index[table[id_column].duplicated()][0]) + 2
         raise ValueError(f"{path}: line {line}: participant {table[id_column][line - 2]} appears twice")
     return table.set_index(id_column)[column]
+
+
+def _polis_groups(folder: Path):
+    """Polis's own group-id from the folder's standard participants-votes file, or None without one."""
+    from ccai.formats.polis import MATRIX_A, MATRIX_B, read_polis_export
+
+    for name in (MATRIX_A, MATRIX_B):
+        if (folder / name).is_file():
+            groups = read_polis_export(folder, participants_votes=name).participants["group_id"]
+            return None if groups.dropna().empty else groups
+    return None
 
 
 def register(app: typer.Typer) -> None:
@@ -123,32 +183,33 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Find opinion groups and group-aware consensus in a Polis export.
 
-        Writes OUT/statements.csv (counts, GAC variants, PI, priority, per-group counts), participants.csv,
-        summary.json, repness.csv, agreement.csv, report.html and the run manifest.
+        Reads a Polis export folder (either generation), clusters participants
+        as Polis does (or takes --groups given / k=N), and scores every
+        statement: GAC variants, polarization, representativeness, priority.
 
-        Example, the CCAI organisers' rules on the raw export:
+        Writes a run folder OUT with statements.csv, participants.csv,
+        summary.json, repness.csv, agreement.csv, report.html (open it in a
+        browser, works offline) and the run manifest.
 
-        ccai analyze ../shared/data/ccai_polis --out runs/ccai --moderation accepted --more-than 25
-        --exclude ../shared/data/ccai_polis/ids-to-toss.csv
+        Examples:
+
+          ccai analyze ../shared/data/polis-opendata/bg2050-volunteers --out runs/bg
+
+        The CCAI organisers' rules on the raw CCAI export:
+
+          ccai analyze ../shared/data/ccai_polis --out runs/ccai
+          --moderation accepted --more-than 25
+          --exclude ../shared/data/ccai_polis/ids-to-toss.csv
         """
         with user_errors():
             from ccai.analysis import analyze
+            from ccai.analysis.pipeline import parse_groups
             from ccai.formats.polis import read_id_list, read_polis_export
-            from ccai.manifest import RunDir
 
-            with console.status("reading the export"):
-                export = read_polis_export(path, comments=comments, participants_votes=participants_votes)
+            _check_out(out)
+            parse_groups(groups)  # a typo in --groups fails before the export is read
             excluded = read_id_list(exclude) if exclude is not None else []
-            export_groups = export.participants["group_id"]
             given = _read_given(given_file, given_column) if given_file is not None else None
-            if groups.strip().lower() == "given" and given is None:
-                if export_groups.dropna().empty:
-                    raise ValueError(
-                        f"{path}: --groups given needs a group-id column in the participants file "
-                        "or --given-file"
-                    )
-                given = export_groups
-            custom_matrix = participants_votes is not None
             config = {
                 "path": str(path),
                 "groups": groups,
@@ -164,14 +225,32 @@ def register(app: typer.Typer) -> None:
                 "given_column": given_column,
             }
             inputs = [path] + ([exclude] if exclude else []) + ([given_file] if given_file else [])
-            with console.status("analysing"):
+            with _steps(3) as step:
+                step("reading the export")
+                export = read_polis_export(path, comments=comments, participants_votes=participants_votes)
+                export_groups = export.participants["group_id"]
+                if groups.strip().lower() == "given" and given is None:
+                    if export_groups.dropna().empty:
+                        raise ValueError(
+                            f"{path}: --groups given needs a group-id column in the participants file "
+                            "or --given-file"
+                        )
+                    given = export_groups
+                reference, labelings = export_groups, None
+                if participants_votes is not None:
+                    # A replacement matrix (e.g. clean_votes.csv) carries someone's labels, not Polis's:
+                    # compare them, and take Polis's own group-id from the folder's standard matrix.
+                    if given is not export_groups:
+                        labelings = {"file_group_id": export_groups}
+                    reference = _polis_groups(path)
+                step("analysing (PCA, groups, statistics)")
                 result = analyze(
                     export.votes,
                     export.statements,
                     groups=groups,
                     given_groups=given,
-                    reference_groups=None if custom_matrix else export_groups,
-                    labelings={"file_group_id": export_groups} if custom_matrix else None,
+                    reference_groups=reference,
+                    labelings=labelings,
                     exclude=excluded,
                     min_votes=min_votes,
                     more_than=more_than,
@@ -179,110 +258,95 @@ def register(app: typer.Typer) -> None:
                     straightliners=straightliners,
                     seed=seed,
                 )
-            run = RunDir.create(out, config, seed=seed, inputs=inputs, stage="analysis")
-            for step in result.filters:
-                run.log("filter", **step.summary())
-            result.to_dir(run.path)
-            message = _write_report(result, run.path / "report.html")
-            run.log("report", message=message)
-            run.finish(input_hash=result.input_hash, k=result.k)
+                step("writing the run folder and report")
+                run = result.save(out, inputs=inputs, config=config, report=True)
             console.print(_summary_table(result, f"ccai analyze {path}"))
-            console.print(f"{message}\nwrote {run.path}/statements.csv, participants.csv, summary.json")
+            _warn_about_given(result)
+            console.print(f"wrote {run.path}: statements.csv, participants.csv, summary.json, report.html")
+
 
     @command(app, "demo", no_args_is_help=False)
     def demo_cmd(
         out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for the analyses."),
         seed: int = typer.Option(0, help="Seed of the SVD start vector."),
     ) -> None:
-        """Reproduce the CCAI consultation's analysis from its public Pol.is data (no network).
+        """Reproduce the CCAI consultation's analysis from its public Pol.is data.
 
-        Writes four run directories under OUT: `published/` (the organisers' cleaned votes and their
-        published group labels: the paper's figures), `realigned/` (the same labels put back on the right
-        participants), `own/` (ccai's own Polis-style clustering of the raw export under the organisers'
-        rules, k by silhouette) and `own_k2/` (the same with k=2, as Polis had), then prints the paper's
-        figures next to the recomputed ones and how the labelings agree.
+        Needs no network: reads ccai_polis and ccai under $CCAI_DATA_DIR.
+        Writes four run folders under OUT, each with its report.html:
+
+        published/  the organisers' cleaned votes and published group labels:
+        the paper's figures (275 statements, 1,002 people, 116 above 0.723).
+
+        realigned/  the same labels put back on the right participants.
+
+        own/  ccai's own Polis-style clustering of the raw export under the
+        organisers' rules (k by silhouette); own_k2/  the same with k = 2.
+
+        Then prints the paper's figures next to the recomputed ones and how
+        every pair of labelings agrees (ARI).
 
         Example: ccai demo --out runs/demo
         """
         with user_errors():
             import pandas as pd
+            from rich import box
             from rich.table import Table
 
             from ccai.analysis import CCAI_PAPER, CCAI_REALIGNED, analyze
             from ccai.analysis.paper import CCAI_ORGANISER_RULES, paper_figures
             from ccai.datasets import dataset_path
             from ccai.formats.polis import read_id_list, read_polis_export
-            from ccai.manifest import RunDir
 
+            _check_out(out)
             folder = dataset_path("ccai_polis")
             groups_csv = dataset_path("ccai", "ccai_participant_groups.csv")
-            with console.status("reading the CCAI export"):
+            names = ("published", "realigned", "own", "own_k2")
+            results = {}
+            with _steps(1 + 2 * len(names)) as step:
+                step("reading the CCAI export")
                 raw = read_polis_export(folder)
                 clean = read_polis_export(folder, participants_votes="clean_votes.csv")
-                labels = pd.read_csv(groups_csv).set_index("participant")
                 toss = read_id_list(folder / "ids-to-toss.csv")
-            polis = raw.participants["group_id"]
-            published_labels = clean.participants["group_id"]
-            runs = {
-                "published": dict(
-                    votes=clean,
-                    groups="given",
-                    given_groups=published_labels,
-                    labelings={"realigned": labels["group_realigned"]},
-                ),
-                "realigned": dict(
-                    votes=clean,
-                    groups="given",
-                    given_groups=labels["group_realigned"],
-                    labelings={"published": published_labels},
-                ),
-                "own": dict(
-                    votes=raw,
-                    groups="polis",
-                    exclude=toss,
-                    **CCAI_ORGANISER_RULES,
-                    labelings={"published": published_labels, "realigned": labels["group_realigned"]},
-                ),
-                "own_k2": dict(
-                    votes=raw,
-                    groups=2,
-                    exclude=toss,
-                    **CCAI_ORGANISER_RULES,
-                    labelings={"published": published_labels, "realigned": labels["group_realigned"]},
-                ),
-            }
-            results = {}
-            for name, spec in runs.items():
-                export = spec.pop("votes")
-                with console.status(f"analysing: {name}"):
+                published = clean.participants["group_id"]  # the organisers' labels, as published
+                realigned = pd.read_csv(groups_csv).set_index("participant")["group_realigned"]
+                rules = dict(exclude=toss, **CCAI_ORGANISER_RULES)
+                both = {"published": published, "realigned": realigned}
+                runs = {  # name: (export, analysis options, labelings to compare)
+                    "published": (
+                        clean, {"groups": "given", "given_groups": published}, {"realigned": realigned}
+                    ),
+                    "realigned": (
+                        clean, {"groups": "given", "given_groups": realigned}, {"published": published}
+                    ),
+                    "own": (raw, dict(groups="polis", **rules), both),
+                    "own_k2": (raw, dict(groups=2, **rules), both),
+                }
+                for name in names:
+                    export, options, labelings = runs[name]
+                    step(f"analysing: {name}")
                     result = analyze(
-                        export.votes, export.statements, reference_groups=polis, seed=seed, **spec
+                        export.votes,
+                        export.statements,
+                        reference_groups=raw.participants["group_id"],
+                        labelings=labelings,
+                        seed=seed,
+                        **options,
                     )
-                run = RunDir.create(
-                    out / name,
-                    {"demo": name, "seed": seed},
-                    seed=seed,
-                    inputs=[folder, groups_csv],
-                    stage="analysis",
-                )
-                result.to_dir(run.path)
-                paper = CCAI_PAPER if name == "published" else None  # the others are not the paper's figures
-                message = _write_report(result, run.path / "report.html", paper=paper)
-                run.log("report", message=message)
-                run.finish(input_hash=result.input_hash, k=result.k)
-                results[name] = result
+                    step(f"writing {name}/ and its report")
+                    result.save(
+                        out / name,
+                        inputs=[folder, groups_csv],
+                        config={"demo": name, "seed": seed},
+                        report=True,
+                        paper=CCAI_PAPER if name == "published" else None,  # the others are not the paper's
+                    )
+                    results[name] = result
 
-            table = Table(title="CCAI: paper vs recomputed")
-            for column in (
-                "figure",
-                "paper",
-                "published groups",
-                "realigned (reference)",
-                "realigned",
-                "ccai own",
-                "ccai k=2",
-            ):
-                table.add_column(column, no_wrap=column == "figure")
+            table = Table(title="CCAI: paper vs recomputed", box=box.SIMPLE_HEAD, pad_edge=False)
+            headers = ("figure", "paper", "published\ngroups", "realigned\n(ref.)", "realigned", "ccai\nown")
+            for column in (*headers, "ccai\nk=2"):
+                table.add_column(column, no_wrap=True, justify="left" if column == "figure" else "right")
             figures = {name: paper_figures(result) for name, result in results.items()}
             for key, value in CCAI_PAPER.items():
                 table.add_row(
@@ -298,7 +362,11 @@ def register(app: typer.Typer) -> None:
             forced = results["own_k2"].agreement
             forced = forced[(forced["a"] == "ccai") | (forced["b"] == "ccai")].replace({"ccai": "ccai k=2"})
             agreement = pd.concat([results["own"].agreement, forced], ignore_index=True)
-            pairs = Table(title="Agreement between labelings (participants labelled by both)")
+            pairs = Table(
+                title="Agreement between labelings (participants both label)",
+                box=box.SIMPLE_HEAD,
+                pad_edge=False,
+            )
             for column in ("a", "b", "n", "ARI", "matched"):
                 pairs.add_column(column)
             for row in agreement.itertuples():
@@ -307,7 +375,7 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"ccai own clustering: k={results['own'].k} (silhouettes "
                 + ", ".join(f"k={k}: {v:.3f}" for k, v in results["own"].silhouettes.items())
-                + f"); wrote {out}/published, realigned, own, own_k2"
+                + f")\nwrote {out}/published, realigned, own, own_k2; open {out}/published/report.html"
             )
 
 
