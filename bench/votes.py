@@ -50,6 +50,8 @@ class Load:
     acked: list[int] = field(default_factory=list)  # vote ids answered 2xx
     errors: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float = float("nan")  # server processes + this database's PostgreSQL backends
+    client_cpu_seconds: float = float("nan")  # the load generator (this process)
 
     def summary(self) -> dict[str, float]:
         lat = np.asarray(self.latencies) * 1000
@@ -58,7 +60,35 @@ class Load:
             "votes_per_s": len(self.acked) / self.seconds if self.seconds else 0,
             "p50_ms": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
             "p99_ms": float(np.percentile(lat, 99)) if len(lat) else float("nan"),
+            "cpu_us_per_vote": self.cpu_seconds / max(len(self.acked), 1) * 1e6,
+            "client_cpu_us_per_vote": self.client_cpu_seconds / max(len(self.acked), 1) * 1e6,
         }
+
+
+def stack_cpu_seconds(server_pid: int | None, database: str) -> float:
+    """CPU time used so far by the server's process group and the backends serving ``database``.
+
+    The machine may be shared, so votes/s alone says more about the neighbours than about the code;
+    CPU per vote does not depend on them. Linux only (``/proc``); NaN elsewhere.
+    """
+    if not Path("/proc").is_dir():
+        return float("nan")
+    ticks, seen = 0, server_pid is None  # no server: the backends alone (none for SQLite)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            ours = (server_pid is not None and os.getpgid(int(entry.name)) == server_pid) or (
+                command.startswith("postgres:") and f" {database} " in command
+            )
+        except OSError:
+            continue
+        if ours:
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks, seen = ticks + int(fields[11]) + int(fields[12]), True
+    return ticks / os.sysconf("SC_CLK_TCK") if seen else float("nan")
 
 
 # ---------------------------------------------------------------- databases
@@ -196,6 +226,7 @@ async def run_load(
     seconds: float,
     kill_after: float | None = None,
     process: subprocess.Popen | None = None,
+    database: str = "",
 ) -> Load:
     load, stop = Load(), asyncio.Event()
     tasks = [
@@ -203,6 +234,8 @@ async def run_load(
         for i, t in enumerate(tokens)
     ]
     started = time.perf_counter()
+    cpu_before = stack_cpu_seconds(process.pid, database) if process and kill_after is None else 0.0
+    client_before = time.process_time()
     if kill_after is not None:
         await asyncio.sleep(kill_after)
         kill(process)
@@ -212,6 +245,9 @@ async def run_load(
     stop.set()
     await asyncio.gather(*tasks)
     load.seconds = time.perf_counter() - started
+    load.client_cpu_seconds = time.process_time() - client_before
+    if process is not None and kill_after is None:
+        load.cpu_seconds = stack_cpu_seconds(process.pid, database) - cpu_before
     return load
 
 
@@ -249,7 +285,8 @@ def baseline(
                 load.acked.append(vote_id)
 
     workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    started = time.perf_counter()
+    database = sa.make_url(url).database if not url.startswith("sqlite") else "-"
+    started, cpu_before = time.perf_counter(), time.process_time() + stack_cpu_seconds(None, database)
     for w in workers:
         w.start()
     time.sleep(seconds)
@@ -257,6 +294,7 @@ def baseline(
     for w in workers:
         w.join()
     load.seconds = time.perf_counter() - started
+    load.cpu_seconds = time.process_time() + stack_cpu_seconds(None, database) - cpu_before
     engine.dispose()
     return load
 
@@ -287,7 +325,8 @@ def bench(kind: str, args) -> dict:
         server = start_server(url, port, workers)
         try:
             asyncio.run(run_load(port, cid, tokens, 1.0))  # warm-up: connections, caches
-            served = asyncio.run(run_load(port, cid, tokens, args.seconds))
+            database = sa.make_url(url).database if kind == "postgres" else "-"
+            served = asyncio.run(run_load(port, cid, tokens, args.seconds, process=server, database=database))
         finally:
             kill(server)
         direct = baseline(url, cid, participant_ids, statement_ids, args.seconds, min(args.clients, 16))
@@ -332,10 +371,19 @@ def main() -> None:
             f"{kind:9} {'server':9} {s['votes_per_s']:9.0f} {s['p50_ms']:8.1f} {s['p99_ms']:8.1f}   "
             f"{r['clients']} clients, {r['workers']} worker(s), errors {r['server_errors'] or 'none'}"
         )
+        who = "server + PostgreSQL" if kind == "postgres" else "server"
+        cores = os.cpu_count() or 1
+        ceiling = cores * 1e6 / (s["cpu_us_per_vote"] + s["client_cpu_us_per_vote"])
+        print(
+            f"{'':9} {'':9} {s['cpu_us_per_vote']:9.0f} µs CPU per vote ({who}) + "
+            f"{s['client_cpu_us_per_vote']:.0f} µs load generator; load average {os.getloadavg()[0]:.1f} on "
+            f"{cores} cores; CPU-bound ceiling if they were all ours ~{ceiling:.0f} votes/s (estimate)"
+        )
         print(
             f"{kind:9} {'baseline':9} {b['votes_per_s']:9.0f} {b['p50_ms']:8.1f} {b['p99_ms']:8.1f}   "
             f"SQLAlchemy inserts, no HTTP; server/baseline = {r['ratio']:.2f}"
         )
+        print(f"{'':9} {'':9} {b['cpu_us_per_vote']:9.0f} µs CPU per vote (inserting threads + database)")
         print(
             f"{kind:9} {'SIGKILL':9} {r['kill_acked']:9d} votes acknowledged before the kill, "
             f"{r['kill_lost']} lost"

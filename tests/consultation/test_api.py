@@ -127,3 +127,38 @@ def test_fast_vote_path_answers_like_the_fastapi_route(app, owner):
     assert fast.status_code == slow.status_code == 403 and fast.json() == slow.json()
     assert "content-security-policy" in fast.headers
     plain.state.engine.dispose()
+
+
+def test_concurrent_votes_are_written_together_and_answered_one_by_one(app, owner, count):
+    """PostgreSQL's fast path writes the votes waiting at one moment in one statement (VOTE_BATCH):
+    each request still gets its own id, or its own refusal, and every id is committed."""
+    import asyncio
+
+    import pytest
+
+    from ccai.consultation.rules import NotFound
+    from ccai.consultation.web.fastvote import PgVotes
+
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("the batched path is PostgreSQL's")
+    cid = owner.new_conversation()
+    owner.seed(cid, "First", "Second", "Third")
+    client = TestClient(app)
+    tokens = [_join(client, cid)["Authorization"][7:] for _ in range(3)]
+    writer = PgVotes(app.state.engine, size=1)  # one connection: all but the first vote wait and batch
+
+    async def burst():
+        votes = [(t, n, v) for t in tokens for n, v in ((0, 1), (1, -1), (2, 0))]
+        votes += [(tokens[0], 0, -1), (tokens[1], 99, 1), ("not-a-token", 0, 1)]  # re-vote, 2 refusals
+        return await asyncio.gather(
+            *(writer.record(cid, t, n, v, False) for t, n, v in votes), return_exceptions=True
+        )
+
+    answers = asyncio.run(burst())
+    ids = answers[:10]
+    assert all(isinstance(i, int) for i in ids) and len(set(ids)) == 10
+    assert isinstance(answers[10], NotFound) and answers[10].code == "no_statement"
+    assert answers[11].code == "unknown_participant"
+    assert count("votes", conversation_id=cid) == 10
+    latest = client.get(f"/api/v1/conversations/{cid}/results").json()[0]
+    assert (latest["agree"], latest["disagree"]) == (2, 1)  # participant 0's re-vote counts, not the first

@@ -140,7 +140,7 @@ def test_participant_moderator_second_participant_report(server, browser, shots)
     first.get_by_text("your statement was added").wait_for()
     first.screenshot(path=shots / "3-submitted.png", full_page=True)
 
-    moderator = browser.new_context().new_page()
+    moderator = browser.new_context(**phone).new_page()
     moderator.goto(f"{base}/admin/c/{cid}/moderate")
     moderator.get_by_label("Email").fill("chair@example.org")
     moderator.get_by_label("Password").fill("browser-pass")
@@ -169,7 +169,7 @@ def test_participant_moderator_second_participant_report(server, browser, shots)
     assert "The AI should never sexually harass anyone." in shown
     second.screenshot(path=shots / "5-second-participant.png", full_page=True)
 
-    report = browser.new_context().new_page()
+    report = browser.new_context(**phone).new_page()
     report.goto(f"{base}/c/{cid}/report")
     report.get_by_role("heading", name="Opinion groups").wait_for()
     assert report.locator(".group").count() >= 2

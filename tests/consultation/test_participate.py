@@ -36,6 +36,32 @@ def test_cookie_is_http_only(app, owner):
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
 
 
+def test_embed_snippet_and_cookies_for_embeds_over_https(app, owner):
+    """Owners get an iframe snippet; with secure cookies the participant cookie also works in a frame."""
+    from fastapi.testclient import TestClient
+
+    from ccai.consultation.web.app import WebSettings, create_app
+
+    cid = _seeded(owner, 1)
+    page = owner.client.get(f"/admin/c/{cid}").text
+    assert f"&lt;iframe src=&#34;http://testserver/c/{cid}?xid=USER_ID&#34;" in page
+    settings = app.state.settings
+    secure = create_app(
+        WebSettings(
+            settings.database_url,
+            settings.secret_key,
+            near_duplicates=False,
+            migrate=False,
+            secure_cookies=True,
+        )
+    )
+    response = TestClient(secure, base_url="https://testserver").get(f"/c/{cid}")
+    secure.state.engine.dispose()
+    cookie = [v for k, v in response.headers.multi_items() if k == "set-cookie" and f"ccai_p{cid}=" in v][0]
+    assert all(part in cookie for part in ("HttpOnly", "Secure", "SameSite=none", "Partitioned"))
+    assert "frame-ancestors *" in response.headers["content-security-policy"]
+
+
 def test_htmx_vote_returns_only_the_panel(owner, visitor):
     cid = _seeded(owner, 2)
     person = visitor(cid)
@@ -180,3 +206,22 @@ def test_optional_demographics_without_screening(count, owner, visitor):
     assert "About you (optional)" not in person.page()
     assert count("answers", question_id=qid) == 1
     assert person.post("/answers", {f"q{qid}": "Atlantis"}).status_code == 400
+
+
+def test_catalogues_cover_every_template_string():
+    """Every t("key") in the templates (admin pages included) exists in English and in German."""
+    import json
+    from pathlib import Path
+
+    web = Path(__file__).parents[2] / "src/ccai/consultation/web"
+    used = {
+        key
+        for page in (web / "templates").rglob("*.html")
+        for key in re.findall(r'\bt\("([a-z_]+)"\)|\bt\("([a-z_]+)",', page.read_text())
+        for key in key
+        if key
+    }
+    catalogues = {lang: json.loads((web / f"i18n/{lang}.json").read_text()) for lang in ("en", "de")}
+    assert catalogues["en"].keys() == catalogues["de"].keys()
+    assert used - catalogues["en"].keys() == set()
+    assert {"save_wording", "seeds_title", "queue_counts"} <= used  # the admin pages are in the catalogue

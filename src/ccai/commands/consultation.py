@@ -44,6 +44,9 @@ def register(app: typer.Typer) -> None:
         home: Path = typer.Option(None, help=HOME_HELP),
         database_url: str = typer.Option(None, help=DB_HELP),
         near_duplicates: bool = typer.Option(True, help="Load the bundled MiniLM for near-duplicate hints."),
+        secure_cookies: bool = typer.Option(
+            False, help="Served over HTTPS (e.g. behind a TLS proxy): Secure cookies, and embeds work."
+        ),
     ) -> None:
         """Run the consultation web app (participant pages, moderation, report, JSON API).
 
@@ -64,6 +67,7 @@ def register(app: typer.Typer) -> None:
             os.environ["DATABASE_URL"] = settings.database_url
             os.environ["CCAI_SECRET_KEY"] = settings.secret_key
             os.environ["CCAI_NEAR_DUPLICATES"] = "1" if near_duplicates else "0"
+            os.environ["CCAI_SECURE_COOKIES"] = "1" if secure_cookies else "0"
             where = settings.database_url.split("@")[-1]  # never print a password
             console.print(f"ccai consultation on http://{host}:{port}  (database: {where})")
             uvicorn.run(

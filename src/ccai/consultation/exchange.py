@@ -19,7 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ccai.consultation import rules
-from ccai.consultation.store import Conversation, ImportedSummary, Participant, Statement, Vote
+from ccai.consultation.store import (
+    CONVERSATION_DEFAULTS,
+    Conversation,
+    ImportedSummary,
+    Participant,
+    Statement,
+    Vote,
+)
 
 BATCH = 5_000
 CORE = {"text", "author", "moderated", "is_meta", "is_seed", "timestamp"}
@@ -50,37 +57,56 @@ def _na(value):
 
 def import_export(db: Session, export, owner_id: int | None = None, topic: str | None = None) -> Conversation:
     """A new conversation holding everything in ``export`` (a ``PolisExport``); returns it (not committed)."""
-    summary = dict(export.summary or {})
-    conversation = Conversation(
-        topic=(topic or summary.get("topic") or "Imported conversation")[:300],
-        description=summary.get("conversation-description", "") or "",
-        consent_text="",
-        is_open=False,
-        strict_moderation=False,
-        unlock_threshold=30,
-        max_length=1000,
-        seed_first=False,
-        xid_required=False,
-        use_xid_allowlist=False,
-        url=(summary.get("url") or "")[:500],
-        owner_id=owner_id,
-        import_meta=json.dumps(
-            {
-                "generation": export.generation,
-                "layout": getattr(export, "layout", {}),
-                "votes": int(len(export.vote_log if export.vote_log is not None else export.votes)),
-            }
-        ),
+    log = export.vote_log if export.vote_log is not None else export.votes
+    conversation = _import_conversation(db, export, len(log), owner_id, topic)
+    cid = conversation.id
+    _insert(db, Participant, _participant_rows(cid, export, log))
+    pid = _id_map(db, Participant, cid)
+    _insert(db, Statement, _statement_rows(cid, export.statements, pid))
+    sid = _id_map(db, Statement, cid)
+    # the log goes in in file order, so an export writes votes.csv back row for row
+    vote_rows = (
+        {
+            "conversation_id": cid,
+            "participant_id": pid[int(p)],
+            "statement_id": sid[int(s)],
+            "vote": int(v),
+            "important": False,
+            "created_ms": _ms(t),
+        }
+        for p, s, v, t in zip(
+            log["participant"], log["statement"], log["vote"], log["timestamp"], strict=True
+        )
     )
+    _insert(db, Vote, vote_rows)
+    return conversation
+
+
+def _import_conversation(db: Session, export, n_votes: int, owner_id: int | None, topic: str | None):
+    """The closed conversation row (with the summary's key/value rows kept for the re-export)."""
+    summary = dict(export.summary or {})
+    meta = {"generation": export.generation, "layout": getattr(export, "layout", {}), "votes": int(n_votes)}
+    settings = {
+        "topic": (topic or summary.get("topic") or "Imported conversation")[:300],
+        "description": summary.get("conversation-description", "") or "",
+        "is_open": False,
+        "max_length": 1000,
+        "url": (summary.get("url") or "")[:500],
+        "import_meta": json.dumps(meta),
+    }
+    conversation = Conversation(owner_id=owner_id, **CONVERSATION_DEFAULTS | settings)
     db.add(conversation)
     db.flush()
-    cid = conversation.id
     db.add_all(
-        ImportedSummary(conversation_id=cid, key=str(k)[:100], value=str(v)) for k, v in summary.items()
+        ImportedSummary(conversation_id=conversation.id, key=str(k)[:100], value=str(v))
+        for k, v in summary.items()
     )
+    return conversation
 
+
+def _participant_rows(cid: int, export, log: pd.DataFrame) -> list[dict]:
+    """Everyone who voted, is listed, or wrote a statement, under their Polis number."""
     people = export.participants
-    log = export.vote_log if export.vote_log is not None else export.votes
     numbers = set(int(p) for p in people.index) | set(int(p) for p in log["participant"].unique())
     numbers |= (
         {int(a) for a in export.statements["author"].dropna()} if "author" in export.statements else set()
@@ -89,25 +115,25 @@ def import_export(db: Session, export, owner_id: int | None = None, topic: str |
     rows = []
     for number in sorted(numbers):
         info = people.loc[number] if number in people.index else None
+        xid = None if info is None or "xid" not in people else _na(info["xid"])
+        group = None if info is None or "group_id" not in people else _na(info["group_id"])
         rows.append(
             {
                 "conversation_id": cid,
                 "number": number,
                 "token_hash": None,
-                "xid": None if info is None or "xid" not in people else _na(info["xid"]),
-                "group_id": None if info is None or "group_id" not in people else _na(info["group_id"]),
+                "xid": None if xid is None else str(xid),
+                "group_id": None if group is None else int(group),
                 "eligible": True,
                 "created_ms": _ms(first_seen.get(number)) or 0,
             }
         )
-    for row in rows:
-        row["xid"] = None if row["xid"] is None else str(row["xid"])
-        row["group_id"] = None if row["group_id"] is None else int(row["group_id"])
-    _insert(db, Participant, rows)
-    pid = _id_map(db, Participant, cid)
+    return rows
 
+
+def _statement_rows(cid: int, statements: pd.DataFrame, pid: dict[int, int]) -> list[dict]:
     rows = []
-    for number, s in export.statements.iterrows():
+    for number, s in statements.iterrows():
         text = str(s["text"]) if _na(s["text"]) is not None else ""
         author = _na(s.get("author"))
         rows.append(
@@ -126,25 +152,7 @@ def import_export(db: Session, export, owner_id: int | None = None, topic: str |
                 "extra": _extras(s),
             }
         )
-    _insert(db, Statement, rows)
-    sid = _id_map(db, Statement, cid)
-
-    # the log goes in in file order, so an export writes votes.csv back row for row
-    vote_rows = (
-        {
-            "conversation_id": cid,
-            "participant_id": pid[int(p)],
-            "statement_id": sid[int(s)],
-            "vote": int(v),
-            "important": False,
-            "created_ms": _ms(t),
-        }
-        for p, s, v, t in zip(
-            log["participant"], log["statement"], log["vote"], log["timestamp"], strict=True
-        )
-    )
-    _insert(db, Vote, vote_rows)
-    return conversation
+    return rows
 
 
 def _id_map(db: Session, model, conversation_id: int) -> dict[int, int]:

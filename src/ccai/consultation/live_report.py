@@ -127,14 +127,17 @@ def _fill(report: LiveReport, result, statements: pd.DataFrame) -> None:
 
 
 def _timeline(votes: pd.DataFrame) -> list[tuple[str, int, float]]:
+    """Votes per hour (per day past two days, per week past 60 days), empty periods included."""
     stamps = pd.to_datetime(votes["timestamp"].dropna(), unit="ms", utc=True)
     if stamps.empty:
         return []
     span = stamps.max() - stamps.min()
     freq, fmt = ("h", "%Y-%m-%d %H:00") if span <= pd.Timedelta(days=2) else ("D", "%Y-%m-%d")
-    counts = stamps.dt.floor(freq).value_counts().sort_index()
-    if len(counts) > 60:
-        counts = stamps.dt.to_period("W").dt.start_time.value_counts().sort_index()
-        fmt = "%Y-%m-%d"
-    peak = counts.max()
+    if span > pd.Timedelta(days=60):  # weeks starting on Mondays
+        freq, periods = "W-MON", stamps.dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time
+    else:
+        periods = stamps.dt.floor(freq)
+    full = pd.date_range(periods.min(), periods.max(), freq=freq)
+    counts = periods.value_counts().reindex(full, fill_value=0)
+    peak = max(int(counts.max()), 1)
     return [(t.strftime(fmt), int(n), float(n / peak)) for t, n in counts.items()]

@@ -47,6 +47,10 @@ class NotFound(RuleError):
     status = 404
 
 
+class TooMany(RuleError):
+    status = 429
+
+
 # ---------------------------------------------------------------- votes
 
 

@@ -14,9 +14,10 @@ import secrets
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from ccai.consultation import rules
+from ccai.consultation import rules, store
 from ccai.consultation.rules import Conflict, Forbidden, Moderation, NotFound, RuleError
 from ccai.consultation.store import (
     Answer,
@@ -81,20 +82,7 @@ def configure(conversation: Conversation, values: dict[str, object]) -> Conversa
 
 
 def create_conversation(db: Session, owner: User, values: dict[str, object]) -> Conversation:
-    conversation = Conversation(
-        owner_id=owner.id,
-        description="",
-        consent_text="",
-        is_open=True,
-        strict_moderation=False,
-        unlock_threshold=30,
-        max_length=280,
-        seed_first=False,
-        xid_required=False,
-        use_xid_allowlist=False,
-        url="",
-        import_meta="",
-    )
+    conversation = Conversation(owner_id=owner.id, **store.CONVERSATION_DEFAULTS)
     configure(conversation, values)
     db.add(conversation)
     db.flush()
@@ -371,10 +359,20 @@ def cast_vote(
     return row
 
 
-# One INSERT ... SELECT that only inserts when every rule of cast_vote holds (conversation open, participant
-# known and eligible, statement visible: the SQL form of rules.check_open / require_eligible / rules.visible),
-# so the API's hot path is a single autocommitted round trip. When it inserts nothing, _explain_vote says why.
-_VOTE_INSERT = (
+# The rules of cast_vote in SQL (conversation open, participant eligible, statement visible: the SQL form of
+# rules.check_open / require_eligible / rules.visible), for the two statements below.
+VOTE_RULES = (
+    Conversation.is_open.is_(True),
+    Participant.eligible.is_(True),
+    sa.or_(
+        Statement.moderation == int(Moderation.ACCEPTED),
+        sa.and_(Conversation.strict_moderation.is_(False), Statement.moderation == int(Moderation.PENDING)),
+    ),
+)
+
+# One INSERT ... SELECT that only inserts when every rule holds, so the API's hot path is a single
+# autocommitted round trip. When it inserts nothing, explain_vote says why.
+VOTE_INSERT = (
     sa.insert(Vote)
     .from_select(
         ["conversation_id", "participant_id", "statement_id", "vote", "important", "created_ms"],
@@ -392,42 +390,88 @@ _VOTE_INSERT = (
             Conversation.id == sa.bindparam("cid"),
             Participant.token_hash == sa.bindparam("token_hash"),
             Statement.number == sa.bindparam("number"),
-            Conversation.is_open.is_(True),
-            Participant.eligible.is_(True),
-            sa.or_(
-                Statement.moderation == int(Moderation.ACCEPTED),
-                sa.and_(
-                    Conversation.strict_moderation.is_(False), Statement.moderation == int(Moderation.PENDING)
-                ),
-            ),
+            *VOTE_RULES,
         ),
     )
     .returning(Vote.id)
 )
 
 
+def _vote_batch() -> sa.Select:
+    """PostgreSQL: many votes in one statement (one commit), each row under the same rules.
+
+    The parameters are arrays, one element per vote (:func:`vote_params` columns); the result has one row
+    ``(i, id)`` per *accepted* vote, ``i`` its 1-based position. Ids are drawn from the sequence in that
+    order (a later re-vote gets the larger id, so it is the one that counts) before the insert, so the
+    answer can name them without relying on the order of ``RETURNING``.
+    """
+    columns = {
+        "cid": sa.Integer,
+        "token_hash": sa.String,
+        "number": sa.Integer,
+        "vote": sa.SmallInteger,
+        "important": sa.Boolean,
+        "now": sa.BigInteger,
+    }
+    arrays = (sa.cast(sa.bindparam(name), ARRAY(kind)) for name, kind in columns.items())
+    v = sa.func.unnest(*arrays).table_valued(*columns, with_ordinality="i").render_derived().alias("v")
+    accepted = (
+        sa.select(
+            v.c.i,
+            sa.func.nextval(sa.func.pg_get_serial_sequence("votes", "id")).label("id"),
+            Conversation.id.label("conversation_id"),
+            Participant.id.label("participant_id"),
+            Statement.id.label("statement_id"),
+            v.c.vote,
+            v.c.important,
+            v.c.now,
+        )
+        .select_from(v)
+        .join(Conversation, Conversation.id == v.c.cid)
+        .join(
+            Participant,
+            (Participant.conversation_id == Conversation.id) & (Participant.token_hash == v.c.token_hash),
+        )
+        .join(Statement, (Statement.conversation_id == Conversation.id) & (Statement.number == v.c.number))
+        .where(*VOTE_RULES)
+        .order_by(v.c.i)  # PostgreSQL draws volatile outputs after the sort: ids follow the arrival order
+        .cte("accepted")
+    )
+    names = ["id", "conversation_id", "participant_id", "statement_id", "vote", "important", "created_ms"]
+    rows = sa.select(*(accepted.c[n] for n in names[:-1]), accepted.c.now).order_by(accepted.c.id)
+    insert = sa.insert(Vote).from_select(names, rows).cte("inserted")
+    return sa.select(accepted.c.i, accepted.c.id).add_cte(insert)
+
+
+VOTE_BATCH = _vote_batch()
+
+
+def vote_params(conversation_id: int, token: str, number: int, vote: object, important: bool) -> dict:
+    """The bind parameters of :data:`VOTE_INSERT` (the vote checked first)."""
+    return {
+        "cid": conversation_id,
+        "token_hash": token_digest(token),
+        "number": number,
+        "vote": rules.validate_vote(vote),
+        "important": bool(important),
+        "now": now_ms(),
+    }
+
+
 def record_vote(
     engine: sa.Engine, conversation_id: int, token: str, number: int, vote: object, important: bool = False
 ) -> int:
     """:func:`cast_vote` for the API's hot path: one autocommitted statement; returns the vote id."""
-    value = rules.validate_vote(vote)
-    params = {
-        "cid": conversation_id,
-        "token_hash": token_digest(token),
-        "number": number,
-        "vote": value,
-        "important": bool(important),
-        "now": now_ms(),
-    }
+    params = vote_params(conversation_id, token, number, vote, important)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        vote_id = conn.execute(_VOTE_INSERT, params).scalar()
+        vote_id = conn.execute(VOTE_INSERT, params).scalar()
         if vote_id is None:
-            _explain_vote(conn, conversation_id, token, number)
+            explain_vote(conn, conversation_id, token, number)
     return vote_id
 
 
-def _explain_vote(conn: sa.Connection, conversation_id: int, token: str, number: int) -> None:
-    """Raise the error that made :data:`_VOTE_INSERT` insert nothing."""
+def explain_vote(conn: sa.Connection, conversation_id: int, token: str, number: int) -> None:
+    """Raise the error that made :data:`VOTE_INSERT` insert nothing."""
     row = conn.execute(
         sa.select(
             Conversation.is_open,

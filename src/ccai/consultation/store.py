@@ -84,6 +84,23 @@ class Conversation(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
+# what a new conversation starts with (CCAI's unlock threshold of 30 votes); set on the object at once,
+# because the checks in service.configure run before the row is flushed
+CONVERSATION_DEFAULTS: dict[str, object] = {
+    "description": "",
+    "consent_text": "",
+    "is_open": True,
+    "strict_moderation": False,
+    "unlock_threshold": 30,
+    "max_length": 280,
+    "seed_first": False,
+    "xid_required": False,
+    "use_xid_allowlist": False,
+    "url": "",
+    "import_meta": "",
+}
+
+
 class Participant(Base):
     __tablename__ = "participants"
     __table_args__ = (UniqueConstraint("conversation_id", "number"),)
@@ -208,6 +225,9 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
     """An engine for ``url``; SQLite gets WAL and foreign keys on every connection."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 10})
+        # as many pooled connections as the thread pool has threads (40): no connect + PRAGMAs per request
+        if sa.make_url(url).database not in (None, "", ":memory:"):
+            kwargs.setdefault("pool_size", 40)
         engine = sa.create_engine(url, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import MutableHeaders
 
-from ccai.consultation import store
+from ccai.consultation import accounts, store
 from ccai.consultation.rules import RuleError
 from ccai.consultation.web import pages
 from ccai.consultation.web.deps import NeedLogin
@@ -39,6 +39,7 @@ class WebSettings:
     secure_cookies: bool = False  # set when served over HTTPS
     migrate: bool = True
     fast_votes: bool = True  # answer well-formed API votes without FastAPI's routing (web/fastvote.py)
+    vote_connections: int = 4  # per worker, fast vote path on PostgreSQL (2 cores: 4 did as well as 8 or 16)
 
     @classmethod
     def from_env(cls, home: Path | None = None, **overrides) -> WebSettings:
@@ -85,16 +86,20 @@ class SecurityHeaders:
                 headers["Referrer-Policy"] = "same-origin"
                 state = scope.get("state") or {}
                 cookies = state.get("cookies") if isinstance(state, dict) else getattr(state, "cookies", None)
-                if cookies:
-                    carrier = Response()
-                    for name, value, options in cookies:
-                        carrier.set_cookie(name, value, **options)
-                    for key, value in carrier.raw_headers:
-                        if key == b"set-cookie":
-                            headers.append("set-cookie", value.decode("latin-1"))
+                for name, value, options in cookies or ():
+                    headers.append("set-cookie", _cookie_header(name, value, options))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _cookie_header(name: str, value: str, options: dict) -> str:
+    """A Set-Cookie value; ``partitioned`` (CHIPS) is added by hand (Starlette needs Python 3.14 for it)."""
+    options = dict(options)
+    partitioned = options.pop("partitioned", False)
+    carrier = Response()
+    carrier.set_cookie(name, value, **options)
+    return carrier.headers["set-cookie"] + ("; Partitioned" if partitioned else "")
 
 
 def _wants_json(request: Request) -> bool:
@@ -122,6 +127,22 @@ def create_app(settings: WebSettings) -> FastAPI:
 
         app.state.finder = NearDuplicateFinder()
     app.state.report_cache = {}
+    app.state.login_limiter = accounts.LoginLimiter()
+
+    _add_error_pages(app)
+    if settings.fast_votes:
+        app.add_middleware(
+            VoteFastPath, engine=engine, model=api.VoteIn, connections=settings.vote_connections
+        )
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so fast answers get the headers too
+    app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
+    for module in (api, participate, auth, admin, report):  # the vote endpoint matches first
+        app.include_router(module.router)
+    return app
+
+
+def _add_error_pages(app: FastAPI) -> None:
+    """Refusals as ``{"detail", "code"}`` JSON under /api/, elsewhere an error page or a login redirect."""
 
     @app.exception_handler(RuleError)
     async def rule_error(request: Request, exc: RuleError) -> Response:
@@ -145,11 +166,3 @@ def create_app(settings: WebSettings) -> FastAPI:
             return JSONResponse({"detail": problems, "code": "invalid_request"}, status_code=422)
         message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
         return pages.render(request, "error.html", status_code=422, message=message)
-
-    if settings.fast_votes:
-        app.add_middleware(VoteFastPath, engine=engine, model=api.VoteIn)
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so fast answers get the headers too
-    app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
-    for module in (api, participate, auth, admin, report):  # the vote endpoint matches first
-        app.include_router(module.router)
-    return app

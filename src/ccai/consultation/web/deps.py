@@ -25,6 +25,11 @@ from ccai.consultation.web.pages import queue_cookie, sign
 SESSION_COOKIE = "ccai_session"
 
 
+def csrf_refused() -> Forbidden:
+    """The one answer to a form whose CSRF token is missing or wrong."""
+    return Forbidden("csrf", "The form expired or came from another site; reload the page and try again.")
+
+
 class NeedLogin(Exception):
     """Raised by the user dependencies; the app turns it into a redirect (HTML) or a 401 (API)."""
 
@@ -72,14 +77,18 @@ def participant_cookie(request: Request, conversation_id: Id) -> str:
     token = request.cookies.get(cookie_name(conversation_id))
     if not token or len(token) > 64:
         token = service.new_token()
+        # over HTTPS the cookie also travels inside another site's iframe (an embed), partitioned by that
+        # site; the forms' HMAC token, not SameSite, is what stops cross-site posts
+        secure = request.app.state.settings.secure_cookies
         queue_cookie(
             request,
             cookie_name(conversation_id),
             token,
             max_age=365 * 86400,
             httponly=True,
-            samesite="lax",
-            secure=request.app.state.settings.secure_cookies,
+            samesite="none" if secure else "lax",
+            secure=secure,
+            partitioned=secure,
         )
     request.state.csrf = sign(request.app.state.settings.secret_key, "p:" + token)
     return token
@@ -95,7 +104,7 @@ def participant_form(
     token = request.cookies.get(cookie_name(conversation_id))
     expected = sign(request.app.state.settings.secret_key, "p:" + token) if token else ""
     if not token or not hmac.compare_digest(expected, csrf_token):
-        raise Forbidden("csrf", "The form expired or came from another site; reload the page and try again.")
+        raise csrf_refused()
     request.state.csrf = expected
     return token
 
@@ -159,7 +168,7 @@ OwnerDep = Annotated[User, Depends(require_owner)]
 def checked_form(request: Request, user: UserDep, csrf_token: Annotated[str, Form(max_length=100)]) -> User:
     """The user posting a form, once its CSRF token equals the session's."""
     if not hmac.compare_digest(request.state.csrf, csrf_token):
-        raise Forbidden("csrf", "The form expired or came from another site; reload the page and try again.")
+        raise csrf_refused()
     return user
 
 

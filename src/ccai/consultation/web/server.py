@@ -10,7 +10,11 @@ from ccai.consultation.web.app import WebSettings, create_app
 
 
 def app_from_env() -> FastAPI:
-    """The app for DATABASE_URL / CCAI_SECRET_KEY / CCAI_HOME; CCAI_NEAR_DUPLICATES=0 skips MiniLM."""
+    """The app for DATABASE_URL / CCAI_SECRET_KEY / CCAI_HOME; CCAI_NEAR_DUPLICATES=0 skips MiniLM,
+    CCAI_SECURE_COOKIES=1 marks cookies Secure (served over HTTPS; needed for embeds)."""
     return create_app(
-        WebSettings.from_env(near_duplicates=os.environ.get("CCAI_NEAR_DUPLICATES", "1") == "1")
+        WebSettings.from_env(
+            near_duplicates=os.environ.get("CCAI_NEAR_DUPLICATES", "1") == "1",
+            secure_cookies=os.environ.get("CCAI_SECURE_COOKIES", "0") == "1",
+        )
     )

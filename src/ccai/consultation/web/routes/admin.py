@@ -6,6 +6,7 @@ Every POST carries the session's CSRF token (``UserFormDep`` / ``OwnerFormDep`` 
 
 from __future__ import annotations
 
+import html
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -72,8 +73,15 @@ def settings_page(request: Request, user: UserDep, conversation: ConversationDep
         counts=counts,
         questions=service.questions(db, conversation.id),
         allowlist="\n".join(allow),
-        report=request.query_params.get("report"),
+        embed=_embed_snippet(request, conversation),
     )
+
+
+def _embed_snippet(request: Request, conversation: Conversation) -> str:
+    """The iframe an embedding site pastes (participant pages allow any frame ancestor)."""
+    src = f"{str(request.base_url).rstrip('/')}/c/{conversation.id}?xid=USER_ID"
+    title = html.escape(conversation.topic, quote=True)
+    return f'<iframe src="{src}" title="{title}" style="width:100%;height:760px;border:0"></iframe>'
 
 
 @router.post("/c/{conversation_id}/config")
@@ -156,12 +164,8 @@ def moderation_queue(
     if tab not in TABS:
         raise RuleError("invalid_field", f"tab must be one of {sorted(TABS)}")
     items, total = service.queue(db, conversation.id, TABS[tab], page)
-    finder = request.app.state.finder
-    hints = (
-        {s.id: service.similar_texts(db, conversation, s.text, finder, exclude=s.id)[:1] for s in items}
-        if tab == "pending"
-        else {}
-    )
+    finder = request.app.state.finder if tab == "pending" else None  # near-duplicate hints for new ones
+    hints = {s.id: service.similar_texts(db, conversation, s.text, finder, exclude=s.id)[:1] for s in items}
     return render(
         request,
         "admin/moderate.html",

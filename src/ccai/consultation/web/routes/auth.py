@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from ccai.consultation import accounts
-from ccai.consultation.rules import Forbidden
-from ccai.consultation.web.deps import SESSION_COOKIE, DbDep, UserFormDep, login_csrf
+from ccai.consultation.web.deps import SESSION_COOKIE, DbDep, UserFormDep, csrf_refused, login_csrf
 from ccai.consultation.web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -38,14 +37,22 @@ def login(
 ):
     cookie = request.cookies.get("ccai_login", "")
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
-        raise Forbidden("csrf", "The form expired or came from another site; reload the page and try again.")
+        raise csrf_refused()
+    limiter, client = request.app.state.login_limiter, request.client.host if request.client else "-"
+    limiter.check(email, client)  # before argon2: a refused guess costs no hashing
     user = accounts.authenticate(db, email, password)
     if user is None:
+        limiter.failed(email, client)
         request.state.csrf = cookie
         return render(request, "login.html", status_code=401, error=True, next=_safe_next(next), email=email)
+    limiter.succeeded(email)
     token = accounts.start_session(db, user)
     db.commit()
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    return _logged_in(request, token, _safe_next(next))
+
+
+def _logged_in(request: Request, token: str, target: str) -> RedirectResponse:
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,

@@ -45,9 +45,8 @@ def _page(
 
 @router.get("/")
 def index(request: Request, db: DbDep):
-    from ccai.consultation.store import Conversation as C
-
-    conversations = db.scalars(sa.select(C).order_by(C.is_open.desc(), C.id.desc()).limit(200)).all()
+    order = (Conversation.is_open.desc(), Conversation.id.desc())
+    conversations = db.scalars(sa.select(Conversation).order_by(*order).limit(200)).all()
     return render(request, "index.html", conversations=conversations)
 
 

@@ -1,0 +1,79 @@
+"""Login rate limiting (per account and per client) and the clean-up of expired sessions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from ccai.consultation import accounts
+from ccai.consultation.rules import TooMany
+from ccai.consultation.store import LoginSession, now_ms
+
+from .conftest import PASSWORD, make_user
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_limiter_counts_failures_per_account_and_per_client():
+    clock = Clock()
+    limiter = accounts.LoginLimiter(per_account=3, per_client=5, window_s=60, clock=clock)
+    for _ in range(3):
+        limiter.check("A@example.org", "10.0.0.1")
+        limiter.failed("a@example.org", "10.0.0.1")
+    with pytest.raises(TooMany, match="try again in 1 minute"):
+        limiter.check("a@example.org", "10.0.0.2")  # the account is locked whatever the client
+    limiter.check("b@example.org", "10.0.0.1")  # the client may still try another account...
+    limiter.failed("b@example.org", "10.0.0.1")
+    limiter.failed("c@example.org", "10.0.0.1")
+    with pytest.raises(TooMany):
+        limiter.check("d@example.org", "10.0.0.1")  # ...until its own limit (5 failures) is reached
+    clock.now += 61
+    limiter.check("a@example.org", "10.0.0.1")  # the window has passed
+    limiter.failed("e@example.org", "10.0.0.9")
+    limiter.succeeded("e@example.org")
+    assert all("10.0.0" not in key for key in limiter.failures)  # only salted digests are kept
+
+
+@pytest.fixture
+def fresh_limiter(app):
+    """A limiter of its own for the test (the app is shared by the whole session)."""
+    saved = app.state.login_limiter
+    app.state.login_limiter = accounts.LoginLimiter(per_account=2, per_client=50)
+    yield app.state.login_limiter
+    app.state.login_limiter = saved
+
+
+def _login(client: TestClient, email: str, password: str):
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    data = {"email": email, "password": password, "csrf_token": token}
+    return client.post("/login", data=data, follow_redirects=False)
+
+
+def test_login_is_refused_after_repeated_failures(app, fresh_limiter):
+    email, client = make_user(app, "moderator"), TestClient(app)
+    assert _login(client, email, "wrong password").status_code == 401
+    assert _login(client, email, "wrong again").status_code == 401
+    refused = _login(client, email, PASSWORD)  # even the right password waits now
+    assert refused.status_code == 429 and "Too many failed logins" in refused.text
+    assert client.get("/admin", follow_redirects=False).status_code == 303  # not logged in
+
+
+def test_login_deletes_expired_sessions(app, fresh_limiter):
+    email = make_user(app, "moderator")
+    with app.state.sessions() as db:
+        user = db.scalar(sa.select(accounts.User).where(accounts.User.email == email))
+        db.add(LoginSession(token_hash="e" * 64, user_id=user.id, csrf_token="x", expires_ms=now_ms() - 1))
+        db.commit()
+    assert _login(TestClient(app), email, PASSWORD).status_code == 303
+    with app.state.sessions() as db:
+        assert db.get(LoginSession, "e" * 64) is None
+        assert db.scalar(sa.select(sa.func.count()).where(LoginSession.user_id == user.id)) == 1
