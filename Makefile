@@ -33,8 +33,9 @@ test: setup
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow and not model and not browser"
 
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python bench/analysis.py
+	$(BIN)/python bench/votes.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -1,4 +1,4 @@
-"""`ccai analyze` and `ccai demo` end to end on real exports."""
+"""`ccai analyze` and `ccai reproduce` end to end on real exports."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def test_bad_input_gives_one_clear_line(tmp_path, shared_data):
 
 
 def test_demo_reproduces_the_paper(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    result = runner.invoke(app, ["reproduce", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "0.723" in result.output and "116" in result.output
     summary = {}

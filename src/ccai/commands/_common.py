@@ -11,7 +11,7 @@ from rich.console import Console
 console = Console(stderr=True)
 
 # Errors whose message already says what went wrong and what to do next.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
 
 
 @contextmanager

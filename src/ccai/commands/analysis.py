@@ -1,4 +1,4 @@
-"""CLI commands of the analysis stage (thin wrappers over `ccai.analysis`): `ccai analyze`, `ccai demo`."""
+"""CLI commands of the analysis stage (thin wrappers over `ccai.analysis`): `ccai analyze`, `ccai reproduce`."""
 
 from __future__ import annotations
 
@@ -265,9 +265,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"wrote {run.path}: statements.csv, participants.csv, summary.json, report.html")
 
 
-    @command(app, "demo", no_args_is_help=False)
-    def demo_cmd(
-        out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for the analyses."),
+    @command(app, "reproduce", no_args_is_help=False)
+    def reproduce_cmd(
+        out: Path = typer.Option(Path("runs/reproduce"), "--out", "-o", help="Folder for the analyses."),
         seed: int = typer.Option(0, help="Seed of the SVD start vector."),
     ) -> None:
         """Reproduce the CCAI consultation's analysis from its public Pol.is data.
@@ -286,7 +286,7 @@ def register(app: typer.Typer) -> None:
         Then prints the paper's figures next to the recomputed ones and how
         every pair of labelings agrees (ARI).
 
-        Example: ccai demo --out runs/demo
+        Example: ccai reproduce --out runs/reproduce
         """
         with user_errors():
             import pandas as pd
@@ -337,7 +337,7 @@ def register(app: typer.Typer) -> None:
                     result.save(
                         out / name,
                         inputs=[folder, groups_csv],
-                        config={"demo": name, "seed": seed},
+                        config={"reproduce": name, "seed": seed},
                         report=True,
                         paper=CCAI_PAPER if name == "published" else None,  # the others are not the paper's
                     )
