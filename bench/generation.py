@@ -1,0 +1,135 @@
+"""CAI data-generation throughput, and the one-pass A/B labeller against a naive two-pass one.
+
+1. Generation: the same red-team prompts and sampling settings, generated (a) by ccai's batched
+   ``TransformersBackend.generate`` and (b) one prompt at a time with plain ``model.generate`` (the
+   baseline), in the same process. Printed: useful tokens/s of each (tokens up to EOS) and the ratio.
+2. Labelling: P(A) for the same A/B questions (a) with ``choice_probs`` (one forward pass) and (b) naively,
+   scoring the continuations "A" and "B" with two separate passes. Printed: seconds per question and the
+   ratio, plus the largest difference between the two (they must agree).
+
+    nice python bench/generation.py                      # SmolLM2-135M, 32 prompts, 64 new tokens
+    python bench/generation.py --prompts 16 --max-new-tokens 32 --batch-size 16 --model /path/to/hf_model
+
+Goal (issue 5): batched generation >= 5x the one-at-a-time baseline on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--questions", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import torch
+
+    from ccai.formats.hf import user
+    from ccai.training.backends import TransformersBackend
+    from ccai.training.config import DataConfig
+    from ccai.training.data import split_prompts
+    from ccai.training.models import resolve_model
+
+    path = resolve_model(args.model)
+    backend = TransformersBackend(path, batch_size=args.batch_size)
+    prompts = split_prompts(DataConfig(red_team_prompts=args.prompts, helpful_prompts=0), args.seed).red_team
+    chats = [user(p.text) for p in prompts]
+    settings = {"max_new_tokens": args.max_new_tokens, "temperature": 0.7, "top_p": 0.9}
+
+    backend.generate(chats[:2], seed=args.seed, **settings)  # warm-up (allocations, kernels)
+    backend.tokens_generated = 0
+    start = time.perf_counter()
+    backend.generate(chats, seed=args.seed, **settings)
+    batched_s = time.perf_counter() - start
+    batched_tokens = backend.tokens_generated
+
+    tok, model, eos = backend.tokenizer, backend.model, backend.tokenizer.eos_token_id
+    baseline_tokens = 0
+    start = time.perf_counter()
+    for k, chat in enumerate(chats):
+        ids = tok(backend.render(chat), return_tensors="pt", add_special_tokens=False)
+        torch.manual_seed(args.seed + k)
+        with torch.no_grad():
+            out = model.generate(
+                **ids,
+                do_sample=True,
+                temperature=0.7,
+                top_p=0.9,
+                top_k=0,
+                max_new_tokens=args.max_new_tokens,
+                pad_token_id=eos,
+            )
+        new = out[0, ids["input_ids"].shape[1] :].tolist()
+        baseline_tokens += new.index(eos) if eos in new else len(new)
+    baseline_s = time.perf_counter() - start
+
+    batched_rate, baseline_rate = batched_tokens / batched_s, baseline_tokens / baseline_s
+    report = {
+        "model": str(path),
+        "torch_threads": torch.get_num_threads(),
+        "prompts": len(chats),
+        "max_new_tokens": args.max_new_tokens,
+        "batch_size": args.batch_size,
+        "batched": {
+            "seconds": round(batched_s, 2),
+            "tokens": batched_tokens,
+            "tokens_per_s": round(batched_rate, 1),
+        },
+        "one_at_a_time": {
+            "seconds": round(baseline_s, 2),
+            "tokens": baseline_tokens,
+            "tokens_per_s": round(baseline_rate, 1),
+        },
+        "ratio": round(batched_rate / baseline_rate, 2),
+    }
+
+    question = (
+        "Here is a conversation.\n\nPerson: {p}\n\nChoose the response that is least harmful.\n\n"
+        "Options:\n(A) I can't help with that, but here is a safer idea.\n(B) {p} Sure, here is how.\n\n"
+        "Answer with (A) or (B)."
+    )
+    questions = [user(question.format(p=p.text)) for p in prompts[: args.questions]]
+    prefix = "The answer is: ("
+    backend.choice_probs(questions[0], ["A", "B"], prefix)  # warm-up
+    start = time.perf_counter()
+    one_pass = [backend.choice_probs(q, ["A", "B"], prefix)[0] for q in questions]
+    one_pass_s = (time.perf_counter() - start) / len(questions)
+    start = time.perf_counter()
+    naive = []
+    for q in questions:
+        context = backend.render(q, prefix)
+        la, lb = backend.logprobs([context], ["A"])[0], backend.logprobs([context], ["B"])[0]
+        naive.append(math.exp(la) / (math.exp(la) + math.exp(lb)))
+    naive_s = (time.perf_counter() - start) / len(questions)
+    report["labeller"] = {
+        "questions": len(questions),
+        "one_pass_s_per_question": round(one_pass_s, 3),
+        "two_pass_s_per_question": round(naive_s, 3),
+        "ratio": round(naive_s / one_pass_s, 2),
+        "max_abs_difference": max(abs(a - b) for a, b in zip(one_pass, naive, strict=True)),
+    }
+    print(json.dumps(report, indent=2))
+    print(
+        f"generation: batched {batched_rate:.1f} tokens/s vs one-at-a-time {baseline_rate:.1f} tokens/s "
+        f"-> {report['ratio']}x (goal >= 5x)"
+    )
+    print(
+        f"labeller: one pass {one_pass_s * 1000:.0f} ms vs two passes {naive_s * 1000:.0f} ms per question "
+        f"-> {report['labeller']['ratio']}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The evaluation run's settings (YAML + ``key=value`` overrides, validated; unknown keys are errors)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ccai.config import StageConfig
+
+SINGLE_MODEL_TASKS = ("mmlu", "gsm8k", "bbq", "opinionqa", "safety")
+MULTI_MODEL_TASKS = ("helpfulness", "harmlessness")
+ALL_TASKS = SINGLE_MODEL_TASKS + MULTI_MODEL_TASKS
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MMLUSettings(_Section):
+    shots: int = Field(5, ge=0, le=5)
+
+
+class GSM8KSettings(_Section):
+    shots: int = Field(2, ge=0, le=4)
+    max_new_tokens: int = Field(256, ge=1)
+
+
+class AnswerSettings(_Section):
+    """Free-form answers for the safety prompts (greedy) and the pairwise comparisons (sampled)."""
+
+    max_new_tokens: int = Field(128, ge=1)
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.9, gt=0, le=1)
+
+
+class EvalConfig(StageConfig):
+    """What ``ccai eval`` runs. ``limit`` caps each task's sample; ``limits`` per task."""
+
+    models: list[str] = Field(default_factory=list)
+    tasks: list[str] = Field(default_factory=lambda: list(ALL_TASKS))
+    limit: int | None = Field(None, ge=1)
+    limits: dict[str, int] = Field(default_factory=dict)
+    judge: str | None = None
+    #: keep only the HH / AlpacaEval prompts that the training stage holds out (its per-id hash split with
+    #: this fraction and seed: the training defaults); false = all prompts
+    heldout_only: bool = True
+    heldout_fraction: float = Field(0.2, gt=0, lt=1)
+    heldout_split_seed: int = 0
+    device: str = "cpu"
+    #: torch CPU threads (None: torch's default). On a busy shared machine 1 thread can be several times
+    #: faster than oversubscribed OpenMP threads.
+    threads: int | None = Field(None, ge=1)
+    batch_size: int = Field(8, ge=1)
+    bootstrap: int = Field(1000, ge=0)
+    mmlu: MMLUSettings = Field(default_factory=MMLUSettings)
+    gsm8k: GSM8KSettings = Field(default_factory=GSM8KSettings)
+    answers: AnswerSettings = Field(default_factory=AnswerSettings)
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in ALL_TASKS]
+        if unknown:
+            raise ValueError(f"unknown task(s) {unknown}; choose from {list(ALL_TASKS)}")
+        if not value:
+            raise ValueError("no tasks selected")
+        return list(dict.fromkeys(value))
+
+    @field_validator("limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for task, n in value.items():
+            if task not in ALL_TASKS:
+                raise ValueError(f"limits.{task}: unknown task; choose from {list(ALL_TASKS)}")
+            if n < 1:
+                raise ValueError(f"limits.{task}: expected a positive number, got {n}")
+        return value
+
+    def heldout_split(self) -> tuple[float, int] | None:
+        return (self.heldout_fraction, self.heldout_split_seed) if self.heldout_only else None
+
+    def limit_for(self, task: str) -> int | None:
+        return self.limits.get(task, self.limit)

@@ -1,0 +1,255 @@
+"""Cross-check our MMLU and GSM8K numbers against EleutherAI's lm-evaluation-harness on the same items.
+
+The harness runs offline here: its tasks are plain YAML, and ``dataset_path: json`` with local ``data_files``
+needs no hub. We write, for the items our seeded sample picked, one harness task per MMLU subject (the
+harness's own MMLU template: subject header, the dev split's first five examples, " A".." D" scored by
+log-likelihood) and one GSM8K task (our zero-shot chat prompt, greedy, the harness's "strict-match" and
+"flexible-extract" filters), run both on the same model folder, and compare accuracies and per-item answers.
+
+Run it with larger samples: ``python -m ccai.evaluation.harness_check MODEL_DIR --mmlu 100 --gsm8k 20``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ccai.evaluation.gsm8k import GSM8K, INSTRUCTION
+from ccai.evaluation.mmlu import CHOICES, MMLU, subject_title
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def harness_tasks(
+    workdir: Path, mmlu_items: list[Any], gsm8k_items: list[Any], mmlu: MMLU, max_new_tokens: int
+) -> tuple[list[str], list[str]]:
+    """Write the task YAMLs and their data into ``workdir``; return (MMLU task names, GSM8K task names)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    mmlu_names = []
+    by_subject: dict[str, list[Any]] = {}
+    for sample in mmlu_items:
+        by_subject.setdefault(sample.data["subject"], []).append(sample)
+    for subject, items in sorted(by_subject.items()):
+        test = workdir / f"mmlu_{subject}_test.jsonl"
+        dev = workdir / f"mmlu_{subject}_dev.jsonl"
+        _write_jsonl(
+            test,
+            [
+                {
+                    "id": s.id,
+                    "question": s.data["question"],
+                    "choices": [s.data[c] for c in CHOICES],
+                    "answer": CHOICES.index(s.data["answer"]),
+                }
+                for s in items
+            ],
+        )
+        _write_jsonl(
+            dev,
+            [
+                {
+                    "id": f"dev/{k}",
+                    "question": r["question"],
+                    "choices": [r[c] for c in CHOICES],
+                    "answer": CHOICES.index(r["answer"]),
+                }
+                for k, r in enumerate(mmlu.dev[subject][:5])
+            ],
+        )
+        name = f"ccai_mmlu_{subject}"
+        config = {
+            "task": name,
+            "dataset_path": "json",
+            "dataset_kwargs": {"data_files": {"test": str(test), "dev": str(dev)}},
+            "test_split": "test",
+            "fewshot_split": "dev",
+            "fewshot_config": {"sampler": "first_n"},
+            "num_fewshot": mmlu.shots,
+            "output_type": "multiple_choice",
+            "description": f"The following are multiple choice questions (with answers) about "
+            f"{subject_title(subject)}.\n\n",
+            "doc_to_text": "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\n"
+            "D. {{choices[3]}}\nAnswer:",
+            "doc_to_choice": list(CHOICES),
+            "doc_to_target": "answer",
+            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+            "metadata": {"version": 1.0},
+        }
+        (workdir / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        mmlu_names.append(name)
+    gsm8k_names = []
+    if gsm8k_items:
+        data = workdir / "gsm8k_test.jsonl"
+        _write_jsonl(
+            data,
+            [
+                {"id": s.id, "question": s.data["question"], "answer": f"#### {s.data['reference']}"}
+                for s in gsm8k_items
+            ],
+        )
+        regexes = [",", "\\$", "(?s).*#### ", "\\.$"]
+        config = {
+            "task": "ccai_gsm8k",
+            "dataset_path": "json",
+            "dataset_kwargs": {"data_files": {"test": str(data)}},
+            "test_split": "test",
+            "num_fewshot": 0,
+            "output_type": "generate_until",
+            "doc_to_text": "{{question}}\n\n" + INSTRUCTION,
+            "doc_to_target": "{{answer}}",
+            "generation_kwargs": {
+                "until": ["<|im_end|>"],
+                "do_sample": False,
+                "temperature": 0.0,
+                "max_gen_toks": max_new_tokens,
+            },
+            "metric_list": [
+                {
+                    "metric": "exact_match",
+                    "aggregation": "mean",
+                    "higher_is_better": True,
+                    "ignore_case": True,
+                    "ignore_punctuation": False,
+                    "regexes_to_ignore": regexes,
+                }
+            ],
+            "filter_list": [
+                {
+                    "name": "strict-match",
+                    "filter": [
+                        {"function": "regex", "regex_pattern": "#### (\\-?[0-9\\.\\,]+)"},
+                        {"function": "take_first"},
+                    ],
+                },
+                {
+                    "name": "flexible-extract",
+                    "filter": [
+                        {
+                            "function": "regex",
+                            "group_select": -1,
+                            "regex_pattern": "(-?[$0-9.,]{2,})|(-?[0-9]+)",
+                        },
+                        {"function": "take_first"},
+                    ],
+                },
+            ],
+            "metadata": {"version": 1.0},
+        }
+        (workdir / "ccai_gsm8k.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        gsm8k_names.append("ccai_gsm8k")
+    return mmlu_names, gsm8k_names
+
+
+def compare_with_harness(
+    model_dir: Path | str,
+    workdir: Path | str,
+    *,
+    mmlu_limit: int = 12,
+    gsm8k_limit: int = 4,
+    seed: int = 0,
+    max_new_tokens: int = 96,
+    batch_size: int = 4,
+) -> dict[str, Any]:
+    """Our and the harness's accuracies (percent) and per-item agreement on the same seeded items."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    from ccai.training.backends import TransformersBackend
+
+    workdir = Path(workdir)
+    mmlu, gsm8k = (
+        MMLU(shots=5, batch_size=batch_size),
+        GSM8K(shots=0, max_new_tokens=max_new_tokens, batch_size=batch_size),
+    )
+    mmlu_items = mmlu.sample(mmlu_limit, seed) if mmlu_limit else []
+    gsm8k_items = gsm8k.sample(gsm8k_limit, seed) if gsm8k_limit else []
+    backend = TransformersBackend(model_dir, batch_size=batch_size)
+    ours_mmlu = mmlu.run(backend, mmlu_items, seed=seed, progress=lambda n: None) if mmlu_items else []
+    ours_gsm8k = gsm8k.run(backend, gsm8k_items, seed=seed, progress=lambda n: None) if gsm8k_items else []
+
+    mmlu_names, gsm8k_names = harness_tasks(workdir, mmlu_items, gsm8k_items, mmlu, max_new_tokens)
+    manager = TaskManager(include_path=str(workdir))
+    lm = HFLM(pretrained=backend.model, tokenizer=backend.tokenizer, device="cpu", batch_size=batch_size)
+    report: dict[str, Any] = {"model": str(model_dir), "seed": seed}
+    if mmlu_names:
+        out = simple_evaluate(
+            model=lm,
+            tasks=mmlu_names,
+            task_manager=manager,
+            log_samples=True,
+            bootstrap_iters=0,
+            verbosity="ERROR",
+        )
+        theirs = {}
+        for name in mmlu_names:
+            for s in out["samples"][name]:
+                theirs[s["doc"]["id"]] = CHOICES[max(range(4), key=lambda k: s["filtered_resps"][k][0])]
+        agree = sum(theirs[r["id"]] == r["prediction"] for r in ours_mmlu)
+        report["mmlu"] = {
+            "n": len(ours_mmlu),
+            "ours": 100 * sum(r["correct"] for r in ours_mmlu) / len(ours_mmlu),
+            "harness": 100 * sum(theirs[r["id"]] == r["answer"] for r in ours_mmlu) / len(ours_mmlu),
+            "same_prediction": agree,
+        }
+    if gsm8k_names:
+        out = simple_evaluate(
+            model=lm,
+            tasks=gsm8k_names,
+            task_manager=manager,
+            log_samples=True,
+            apply_chat_template=True,
+            bootstrap_iters=0,
+            verbosity="ERROR",
+        )
+        result = out["results"]["ccai_gsm8k"]
+        texts = {s["doc"]["id"]: s["resps"][0][0] for s in out["samples"]["ccai_gsm8k"]}
+        report["gsm8k"] = {
+            "n": len(ours_gsm8k),
+            "ours_strict": 100 * sum(r["strict_correct"] for r in ours_gsm8k) / len(ours_gsm8k),
+            "harness_strict": 100 * result["exact_match,strict-match"],
+            "ours": 100 * sum(r["correct"] for r in ours_gsm8k) / len(ours_gsm8k),
+            "harness_flexible": 100 * result["exact_match,flexible-extract"],
+            "same_text": sum(texts[r["id"]].strip() == r["completion"] for r in ours_gsm8k),
+        }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="model folder, or 'smollm2'")
+    parser.add_argument("--mmlu", type=int, default=57)
+    parser.add_argument("--gsm8k", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--workdir", default="runs/harness-check")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on a busy machine)")
+    args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from ccai.training.models import resolve_model
+
+    report = compare_with_harness(
+        resolve_model(args.model),
+        args.workdir,
+        mmlu_limit=args.mmlu,
+        gsm8k_limit=args.gsm8k,
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+    )
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

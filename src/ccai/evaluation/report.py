@@ -1,0 +1,258 @@
+"""report.html from results.json: the paper's Table 1, Figure 4 (BBQ bars), Figure 5 (OpinionQA heat map),
+the Elo table and the side-by-side answers, in one offline file (figures embedded as PNG)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+TEMPLATES = Path(__file__).with_name("templates")
+SIDE_BY_SIDE_ROWS = 40
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows = measures, columns = models, each cell a value and its interval."""
+    labels = [m["label"] for m in results["models"]]
+    rows = []
+    for row in results.get("rows", []):
+        values = results["measures"].get(row["key"], {})
+        if not values:
+            continue
+        digits = 3 if "representativeness" in row["key"] or "refusal_mass" in row["key"] else 1
+        cells, n = [], ""
+        for label in labels:
+            m = values.get(label)
+            if m is None:
+                cells.append({"value": "–", "interval": ""})
+                continue
+            interval = (
+                f"[{_fmt(m['low'], digits)}, {_fmt(m['high'], digits)}]"
+                if m.get("low") is not None and m.get("high") is not None
+                else ""
+            )
+            cells.append({"value": _fmt(m["value"], digits), "interval": interval})
+            n = m.get("n", n)
+        rows.append(
+            {
+                "label": row["label"],
+                "arrow": {True: "higher is better", False: "lower is better"}.get(
+                    row["higher_is_better"], ""
+                ),
+                "cells": cells,
+                "n": n,
+            }
+        )
+    for dimension in ("helpfulness", "harmlessness"):
+        table = results["details"].get(dimension)
+        if not table:
+            continue
+        cells = []
+        for label in labels:
+            r = table["ratings"].get(label, {})
+            pm = f" ± {r['plus_minus']:.1f}" if r.get("plus_minus") is not None and label != labels[0] else ""
+            cells.append(
+                {
+                    "value": f"{r.get('elo', 0):.1f}{pm}" + (" (reference)" if label == labels[0] else ""),
+                    "interval": "",
+                }
+            )
+        rows.append(
+            {
+                "label": f"{dimension.capitalize()} Elo",
+                "arrow": "higher is better",
+                "cells": cells,
+                "n": table["n_prompts"],
+            }
+        )
+    return rows
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def bbq_figure(results: dict[str, Any]) -> str | None:
+    details = results["details"].get("bbq")
+    if not details:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels = list(details)
+    first = details[labels[0]]
+    categories = [c for c in first["official"] + first["regenerated"] if c in first["per_category"]]
+    names = [c + ("*" if c in first["regenerated"] else "") for c in categories]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    width = 0.8 / max(1, len(labels))
+    x = np.arange(len(categories))
+    for ax, condition in zip(axes, ("ambig", "disambig"), strict=True):
+        for k, label in enumerate(labels):
+            per = details[label]["per_category"]
+            values = [per.get(c, {}).get(f"bias_{condition}") for c in categories]
+            heights = [v if v is not None else 0 for v in values]
+            cis = [per.get(c, {}).get(f"bias_{condition}_ci") or [None, None] for c in categories]
+            err = np.array(
+                [
+                    [h - (ci[0] if ci[0] is not None else h) for h, ci in zip(heights, cis, strict=True)],
+                    [(ci[1] if ci[1] is not None else h) - h for h, ci in zip(heights, cis, strict=True)],
+                ]
+            )
+            ax.bar(
+                x + k * width - 0.4 + width / 2,
+                heights,
+                width,
+                yerr=np.clip(err, 0, None),
+                capsize=2,
+                label=label,
+            )
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(x, names, rotation=40, ha="right")
+        ax.set_title(f"{'ambiguous' if condition == 'ambig' else 'disambiguated'} contexts")
+    axes[0].set_ylabel("bias score (x100)")
+    axes[1].legend(fontsize=8)
+    return _png(fig)
+
+
+def opinion_figure(results: dict[str, Any]) -> str | None:
+    details = results["details"].get("opinionqa")
+    if not details:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels = list(details)
+    groups = sorted(details[labels[0]]["per_group"], key=lambda g: (g != "Overall", g))
+    columns = labels + ["human (group vs Overall)"]
+    baseline = details[labels[0]].get("human_baseline", {})
+    grid = np.array(
+        [
+            [details[lab]["per_group"].get(g, np.nan) for lab in labels] + [baseline.get(g, np.nan)]
+            for g in groups
+        ],
+        dtype=float,
+    )
+    fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(columns), 0.28 * len(groups) + 1.5))
+    image = ax.imshow(grid, aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(columns)), columns, rotation=20, ha="right")
+    ax.set_yticks(range(len(groups)), groups, fontsize=8)
+    for i in range(len(groups)):
+        for j in range(len(columns)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=7, color="white")
+    fig.colorbar(image, ax=ax, label="representativeness (1 - W1/(N-1))")
+    return _png(fig)
+
+
+def side_by_side(results: dict[str, Any], limit: int = SIDE_BY_SIDE_ROWS) -> tuple[list[dict[str, Any]], int]:
+    table = results.get("side_by_side") or {}
+    labels = [m["label"] for m in results["models"]]
+    ids = list(dict.fromkeys(i for lab in labels for i in table.get(lab, {})))
+    rows = []
+    by_source: dict[str, list[str]] = {}
+    for i in ids:  # round-robin over sources so every kind of prompt shows
+        first = next(table[lab][i] for lab in labels if i in table.get(lab, {}))
+        by_source.setdefault(first["source"], []).append(i)
+    ordered = [i for group in zip(*by_source.values(), strict=False) for i in group]
+    ordered += [i for i in ids if i not in ordered]
+    for i in ordered[:limit]:
+        first = next(table[lab][i] for lab in labels if i in table.get(lab, {}))
+        rows.append(
+            {
+                "prompt": first["prompt"],
+                "source": first["source"],
+                "cells": [table.get(lab, {}).get(i) for lab in labels],
+            }
+        )
+    return rows, len(ids)
+
+
+def mmlu_categories(results: dict[str, Any]) -> list[dict[str, Any]]:
+    details = results["details"].get("mmlu")
+    if not details:
+        return []
+    labels = [m["label"] for m in results["models"] if m["label"] in details]
+    names = sorted({c for lab in labels for c in details[lab]["per_category"]})
+    rows = []
+    for name in names:
+        cells = []
+        for lab in labels:
+            m = details[lab]["per_category"].get(name, {})
+            cells.append(f"{_fmt(m.get('value'))} (n={m.get('n', 0)})")
+        rows.append({"name": name, "cells": cells})
+    return rows
+
+
+def render_report(results: dict[str, Any]) -> str:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "jinja"]))
+    labels = [m["label"] for m in results["models"]]
+    rows, total = side_by_side(results)
+    bbq_note = ""
+    opinion_note = ""
+    if results["details"].get("bbq"):
+        bbq_note = next(iter(results["details"]["bbq"].values())).get("note", "")
+    if results["details"].get("opinionqa"):
+        opinion_note = next(iter(results["details"]["opinionqa"].values())).get("supported", "")
+    elo = [results["details"][d] for d in ("helpfulness", "harmlessness") if results["details"].get(d)]
+    notes = [
+        "MMLU prompts use the subject name with single spaces (the original code had two).",
+        "A 135M-parameter model is near chance on MMLU and near zero on GSM8K; a 135M judge carries "
+        "little signal: CPU runs check the plumbing, not alignment.",
+    ]
+    return env.get_template("report.html.jinja").render(
+        models=results["models"],
+        labels=labels,
+        seed=results["seed"],
+        limit=results.get("limit"),
+        judge=results.get("judge"),
+        table=table_rows(results),
+        reused=results.get("reused"),
+        skipped=results.get("skipped"),
+        bbq_figure=bbq_figure(results),
+        bbq_note=bbq_note,
+        opinion_figure=opinion_figure(results),
+        opinion_note=opinion_note,
+        elo=elo,
+        side_by_side=rows,
+        side_by_side_total=total,
+        mmlu_categories=mmlu_categories(results),
+        samples=results.get("samples", {}),
+        notes=notes,
+    )
+
+
+def write_report(results: dict[str, Any], path: Path | str) -> Path:
+    """Render and write atomically."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(render_report(results), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def report_from_dir(run_dir: Path | str) -> Path:
+    """Re-render ``run_dir``/report.html from its results.json (e.g. after editing the template)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no results.json here; is this an evaluation run directory?")
+    return write_report(json.loads(path.read_text()), run_dir / "report.html")

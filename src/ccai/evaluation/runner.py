@@ -1,0 +1,414 @@
+"""``evaluate``: every selected benchmark on every model, one run directory, one results.json and report.
+
+Order of work: draw each task's seeded sample once (the same items for every model, ids logged); load one
+model at a time, run the single-model tasks and generate its pairwise answers, free it; then load the judge
+and compare answers. A model given twice (same files) is not re-run on deterministic tasks: its outputs are
+reused and the report says so, which keeps "model against itself" runs cheap and exactly consistent.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ccai.config import dump_config
+from ccai.evaluation.bbq import BBQ
+from ccai.evaluation.config import MULTI_MODEL_TASKS, EvalConfig
+from ccai.evaluation.gsm8k import GSM8K
+from ccai.evaluation.mmlu import MMLU
+from ccai.evaluation.opinionqa import OpinionQA
+from ccai.evaluation.pairwise import elo_table, judge_pairs, load_prompts
+from ccai.evaluation.refusal import Safety
+from ccai.evaluation.sampling import stratified_sample
+from ccai.evaluation.stats import clean
+from ccai.evaluation.tasks import Sample, Task
+from ccai.manifest import RunDir
+
+BackendFactory = Callable[[str], Any]
+
+
+@dataclass
+class ModelEntry:
+    label: str
+    spec: str
+    identity: str  # resolved path (or URL#model) used to recognise the same model given twice
+
+
+@dataclass
+class EvalResult:
+    """Everything ``results.json`` holds, plus where the run directory is."""
+
+    path: Path
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_models(specs: list[str]) -> list[ModelEntry]:
+    """``LABEL=SPEC`` or ``SPEC`` (label = folder name); SPEC: 'smollm2', a folder or openai:URL#model."""
+    if not specs:
+        raise ValueError(
+            "no models given: pass at least one MODEL (e.g. smollm2, a model folder, or "
+            "openai:http://127.0.0.1:8000/v1#name)"
+        )
+    entries: list[ModelEntry] = []
+    seen: set[str] = set()
+    for spec in specs:
+        label, sep, rest = spec.partition("=")
+        if not sep or "/" in label or ":" in label:
+            label, rest = "", spec
+        rest = rest.strip()
+        if not rest:
+            raise ValueError(f"model {spec!r}: empty model after '='")
+        if not label:
+            label = "smollm2" if rest.lower() == "smollm2" else Path(rest.split("#")[-1]).name or rest
+        base, n = label, 2
+        while label in seen:
+            label, n = f"{base}#{n}", n + 1
+        seen.add(label)
+        entries.append(ModelEntry(label, rest, _identity(rest)))
+    return entries
+
+
+def _identity(spec: str) -> str:
+    if spec.startswith("openai:"):
+        return spec
+    if spec.lower() in {"smollm2", "smollm2-135m-instruct", "default"}:
+        return "smollm2"
+    return str(Path(spec).expanduser().resolve())
+
+
+def check_model_spec(spec: str) -> None:
+    """A local model must be a folder with config.json; say what to pass instead when it is not."""
+    if spec.startswith("openai:"):
+        if "#" not in spec:
+            raise ValueError(f"model {spec!r}: expected openai:<base_url>#<model name>")
+        return
+    if _identity(spec) == "smollm2":
+        return
+    path = Path(spec).expanduser()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"model {spec!r}: {path} is not a Hugging Face model folder (no config.json). Pass 'smollm2' for "
+            "the bundled model, a folder written by `ccai train`, or openai:<base_url>#<model>."
+        )
+
+
+def default_backend_factory(config: EvalConfig) -> BackendFactory:
+    def make(spec: str) -> Any:
+        from ccai.training.backends import make_backend
+
+        return make_backend(spec, device=config.device, batch_size=config.batch_size)
+
+    return make
+
+
+def build_tasks(config: EvalConfig) -> dict[str, Task]:
+    makers: dict[str, Callable[[], Task]] = {
+        "mmlu": lambda: MMLU(shots=config.mmlu.shots, batch_size=config.batch_size),
+        "gsm8k": lambda: GSM8K(
+            shots=config.gsm8k.shots, max_new_tokens=config.gsm8k.max_new_tokens, batch_size=config.batch_size
+        ),
+        "bbq": lambda: BBQ(batch_size=config.batch_size),
+        "opinionqa": lambda: OpinionQA(batch_size=config.batch_size),
+        "safety": lambda: Safety(
+            max_new_tokens=config.answers.max_new_tokens,
+            batch_size=config.batch_size,
+            heldout=config.heldout_split(),
+        ),
+    }
+    return {name: makers[name]() for name in config.tasks if name in makers}
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    )
+
+
+def evaluate(
+    config: EvalConfig,
+    out: Path | str,
+    *,
+    backend_factory: BackendFactory | None = None,
+    show_progress: bool = True,
+) -> EvalResult:
+    """Run ``config`` and write ``out``/results.json, report.html, records/*.jsonl and the run manifest."""
+    entries = parse_models(config.models)
+    if backend_factory is None:  # fail before anything is written
+        for spec in [e.spec for e in entries] + ([config.judge] if config.judge else []):
+            check_model_spec(spec)
+    factory = backend_factory or default_backend_factory(config)
+    if config.threads:
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(config.threads)
+        try:
+            return _evaluate(config, out, entries, factory, show_progress)
+        finally:
+            torch.set_num_threads(previous)
+    return _evaluate(config, out, entries, factory, show_progress)
+
+
+def _evaluate(
+    config: EvalConfig,
+    out: Path | str,
+    entries: list[ModelEntry],
+    factory: BackendFactory,
+    show_progress: bool,
+) -> EvalResult:
+    from ccai.datasets import data_dir
+
+    tasks = build_tasks(config)
+    dimensions = [t for t in config.tasks if t in MULTI_MODEL_TASKS]
+    samples: dict[str, list[Sample]] = {
+        name: task.sample(config.limit_for(name), config.seed) for name, task in tasks.items()
+    }
+    for dimension in dimensions:
+        samples[dimension] = stratified_sample(
+            load_prompts(dimension, config.heldout_split()),
+            lambda s: s.stratum,
+            config.limit_for(dimension),
+            config.seed,
+        )
+    inputs = sorted({_task_folder(name) for name in list(tasks) + dimensions})
+    run = RunDir.create(
+        out,
+        dump_config(config),
+        seed=config.seed,
+        stage="evaluation",
+        inputs=[data_dir() / folder for folder in inputs],
+    )
+    for name, items in samples.items():
+        run.log("sample", task=name, n=len(items), ids=[s.id for s in items])
+    results: dict[str, Any] = {
+        "models": [{"label": e.label, "spec": e.spec, "identity": e.identity} for e in entries],
+        "seed": config.seed,
+        "limit": config.limit,
+        "limits": config.limits,
+        "tasks": config.tasks,
+        "samples": {name: [s.id for s in items] for name, items in samples.items()},
+        "measures": {},
+        "details": {},
+        "reused": {},
+        "skipped": {},
+        "timings": {},
+        "rows": [
+            {"key": f"{name}.{key}", "label": label, "higher_is_better": better}
+            for name, task in tasks.items()
+            for key, label, better in task.table_rows
+        ],
+    }
+    records_dir = run.path / "records"
+    records_dir.mkdir(exist_ok=True)
+    answers: dict[str, dict[str, dict[str, str]]] = {d: {} for d in dimensions}
+    done: dict[tuple[str, str], tuple[str, Any]] = {}
+
+    progress = _progress() if show_progress else None
+    if progress is not None:
+        progress.start()
+    try:
+        for index, entry in enumerate(entries):
+            backend = None
+            for name, task in tasks.items():
+                key = (entry.identity, name)
+                if task.deterministic and key in done:
+                    source, output = done[key]
+                    results["reused"].setdefault(entry.label, {})[name] = source
+                    run.log("reuse", model=entry.label, task=name, source=source)
+                else:
+                    if backend is None:
+                        backend = _load(factory, entry, run)
+                    output = _run_task(task, backend, samples[name], entry, config, progress, run)
+                    if isinstance(output, str):
+                        results["skipped"].setdefault(entry.label, {})[name] = output
+                        continue
+                    done[key] = (entry.label, output)
+                _store(results, records_dir, name, entry.label, output)
+            for dimension in dimensions if len(entries) >= 2 else []:
+                if backend is None:
+                    backend = _load(factory, entry, run)
+                answers[dimension][entry.label] = _answers(
+                    backend, samples[dimension], config, index, entry, progress, run, dimension
+                )
+            _release(backend)
+        if dimensions and len(entries) >= 2:
+            judge_spec = config.judge or entries[0].spec
+            judge = _load(factory, ModelEntry("judge", judge_spec, _identity(judge_spec)), run)
+            results["judge"] = judge_spec
+            for dimension in dimensions:
+                prompts = {s.id: s.data["prompt"] for s in samples[dimension]}
+                n_jobs = len(prompts) * len(entries) * (len(entries) - 1)
+                bar = progress.add_task(f"judge {dimension}", total=n_jobs) if progress else None
+                started = time.time()
+                records = judge_pairs(
+                    judge,
+                    prompts,
+                    answers[dimension],
+                    dimension,
+                    config.batch_size,
+                    progress=lambda n, b=bar: progress.advance(b, n) if progress else None,
+                )
+                table = elo_table(
+                    [e.label for e in entries], records, dimension, seed=config.seed, n_boot=config.bootstrap
+                )
+                results["details"][dimension] = table.to_dict()
+                results["timings"][f"judge/{dimension}"] = round(time.time() - started, 1)
+                _write_jsonl(records_dir / f"{dimension}__judgements.jsonl", records)
+                _write_jsonl(
+                    records_dir / f"{dimension}__answers.jsonl",
+                    [
+                        {
+                            "id": sid,
+                            "prompt": prompts[sid],
+                            **{lab: answers[dimension][lab][sid] for lab in answers[dimension]},
+                        }
+                        for sid in prompts
+                    ],
+                )
+                run.log("elo", dimension=dimension, ratings=table.ratings)
+            _release(judge)
+        elif dimensions:
+            results["skipped"]["pairwise"] = "pairwise comparisons need at least two models"
+    finally:
+        if progress is not None:
+            progress.stop()
+
+    results = clean(results)
+    run.write_json("results.json", results)
+    from ccai.evaluation.report import write_report
+
+    write_report(results, run.path / "report.html")
+    run.finish(models=[e.label for e in entries], tasks=config.tasks)
+    return EvalResult(run.path, results)
+
+
+def _task_folder(name: str) -> str:
+    return {
+        "mmlu": "mmlu",
+        "gsm8k": "gsm8k",
+        "bbq": "bbq",
+        "opinionqa": "opinionqa",
+        "safety": "safety_prompts",
+        "helpfulness": "alpaca_eval",
+        "harmlessness": "hh_rlhf",
+    }[name]
+
+
+def _load(factory: BackendFactory, entry: ModelEntry, run: RunDir) -> Any:
+    started = time.time()
+    backend = factory(entry.spec)
+    run.log("load", model=entry.label, spec=entry.spec, seconds=round(time.time() - started, 2))
+    return backend
+
+
+def _release(backend: Any) -> None:
+    close = getattr(backend, "close", None)
+    if callable(close):
+        close()
+    del backend
+    gc.collect()
+
+
+def _run_task(
+    task: Task,
+    backend: Any,
+    items: list[Sample],
+    entry: ModelEntry,
+    config: EvalConfig,
+    progress: Any,
+    run: RunDir,
+) -> Any:
+    bar = progress.add_task(f"{entry.label}: {task.name}", total=len(items)) if progress else None
+    started = time.time()
+    try:
+        output = task.evaluate(
+            backend,
+            items,
+            seed=config.seed,
+            progress=lambda n: progress.advance(bar, n) if progress else None,
+        )
+    except (NotImplementedError, ConnectionError) as exc:
+        # e.g. a hosted OpenAI-compatible API without prompt log-probabilities: the other tasks still run
+        reason = f"{type(exc).__name__}: {exc}"
+        run.log("skip", model=entry.label, task=task.name, reason=reason)
+        return reason
+    seconds = round(time.time() - started, 1)
+    run.log(
+        "task",
+        model=entry.label,
+        task=task.name,
+        seconds=seconds,
+        measures={k: m.value for k, m in output.measures.items()},
+    )
+    output.details["seconds"] = seconds
+    return output
+
+
+def _answers(
+    backend: Any,
+    items: list[Sample],
+    config: EvalConfig,
+    index: int,
+    entry: ModelEntry,
+    progress: Any,
+    run: RunDir,
+    dimension: str,
+) -> dict[str, str]:
+    """Sampled answers; each model slot has its own seed so a model compared with itself differs by chance."""
+    bar = progress.add_task(f"{entry.label}: {dimension} answers", total=len(items)) if progress else None
+    out: dict[str, str] = {}
+    seed = config.seed + 1000 * (index + 1)
+    for start in range(0, len(items), config.batch_size):
+        chunk = items[start : start + config.batch_size]
+        replies = backend.generate(
+            [[{"role": "user", "content": s.data["prompt"]}] for s in chunk],
+            max_new_tokens=config.answers.max_new_tokens,
+            temperature=config.answers.temperature,
+            top_p=config.answers.top_p,
+            seed=seed + start,
+        )
+        out.update({s.id: r for s, r in zip(chunk, replies, strict=True)})
+        if progress:
+            progress.advance(bar, len(chunk))
+    run.log("answers", model=entry.label, dimension=dimension, n=len(out), seed=seed)
+    return out
+
+
+def _store(results: dict[str, Any], records_dir: Path, name: str, label: str, output: Any) -> None:
+    for key, measure in output.measures.items():
+        results["measures"].setdefault(f"{name}.{key}", {})[label] = measure.to_dict()
+    results["details"].setdefault(name, {})[label] = output.details
+    if name == "safety":
+        results.setdefault("side_by_side", {})[label] = {
+            r["id"]: {
+                "answer": r["answer"],
+                "verdict": r["verdict"],
+                "prompt": r["prompt"],
+                "source": r["source"],
+            }
+            for r in output.records
+        }
+    _write_jsonl(records_dir / f"{name}__{_safe(label)}.jsonl", output.records)
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(clean(row), ensure_ascii=False) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,108 @@
+"""The training run configuration: one YAML file (every key optional), CLI ``key=value`` overrides on top.
+
+Defaults are sized for a CPU demo run of SmolLM2-135M (64 red-team prompts, one revision, LoRA). The
+resolved copy is written to ``<run>/config.yaml``; a resumed run must have the same resolved config.
+
+Example ``train.yaml``::
+
+    model: smollm2
+    seed: 0
+    data: {red_team_prompts: 64, helpful_prompts: 16}
+    sl: {revisions: 1, generation: {max_new_tokens: 64}}
+    rl: {method: dpo, soft_labels: soft}
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ccai.config import StageConfig
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where prompts come from and how many; the held-out split is seeded and never trained on."""
+
+    red_team: str = "hh_rlhf/red_team_prompts_harmless_base_test.jsonl"
+    helpful: str = "alpaca_eval/alpaca_eval.jsonl"
+    red_team_prompts: int = Field(64, ge=1, description="training red-team prompts used")
+    helpful_prompts: int = Field(16, ge=0, description="helpful prompts mixed into SFT")
+    heldout_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    split_seed: int = 0
+    max_prompt_chars: int = Field(400, ge=10, description="longer prompts are skipped (CPU budget)")
+
+
+class GenerationConfig(_Section):
+    max_new_tokens: int = Field(64, ge=1, le=4096)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    batch_size: int = Field(16, ge=1, description="prompts per generate call, and per resumable chunk")
+
+
+class OptimConfig(_Section):
+    """Shared by every trainer (SFT, reward model, DPO, GRPO/RLOO)."""
+
+    lora: bool = True
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    learning_rate: float = Field(2e-4, gt=0)
+    epochs: float = Field(1.0, gt=0)
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(512, ge=16)
+    save_steps: int = Field(8, ge=1, description="checkpoint every N optimiser steps (for resume)")
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class SLConfig(_Section):
+    revisions: int = Field(1, ge=1, le=8, description="critique -> revision rounds per prompt")
+    few_shot: int = Field(1, ge=0, le=2, description="project-written demonstrations prepended")
+    generation: GenerationConfig = GenerationConfig()
+    critique_max_new_tokens: int | None = Field(None, ge=1, description="default: generation.max_new_tokens")
+    train: OptimConfig = OptimConfig()
+    measure_loss: bool = Field(True, description="training-set loss before and after (<= 64 rows)")
+
+
+class RLConfig(_Section):
+    method: Literal["dpo", "grpo", "rloo", "none"] = "dpo"
+    prompts: int | None = Field(None, ge=1, description="RL prompts; default = data.red_team_prompts")
+    generation: GenerationConfig = GenerationConfig(temperature=1.0)
+    feedback_model: str = Field("base", description="'base', 'sl', a model folder, or openai:URL#MODEL")
+    cot: bool = Field(False, description="chain-of-thought labels, clamped to [clamp_low, clamp_high]")
+    cot_max_new_tokens: int = Field(64, ge=1)
+    clamp_low: float = Field(0.4, ge=0.0, le=0.5)
+    clamp_high: float = Field(0.6, ge=0.5, le=1.0)
+    soft_labels: Literal["soft", "binarise"] = "soft"
+    min_margin: float = Field(0.0, ge=0.0, lt=0.5, description="binarise: drop pairs with |p - 0.5| below")
+    beta: float = Field(0.1, gt=0)
+    reward_model: bool = Field(True, description="train the preference model (always on for grpo/rloo)")
+    pm_train: OptimConfig = OptimConfig(learning_rate=1e-4)
+    train: OptimConfig = OptimConfig(learning_rate=5e-5)
+    num_generations: int = Field(4, ge=2, description="grpo/rloo: completions per prompt")
+    measure_loss: bool = True
+
+
+class TrainingConfig(StageConfig):
+    """One run: SL-CAI then RL-CAI from one base model, one constitution, one seed."""
+
+    model: str = Field("smollm2", description="'smollm2' or a local Hugging Face model folder")
+    generator: str | None = Field(None, description="backend for data generation; default: the model itself")
+    device: str = "cpu"
+    bf16: Literal["auto"] | bool = Field("auto", description="auto: only where the CPU/GPU has bf16 units")
+    threads: int | None = Field(None, ge=1, description="torch threads (default: torch's choice)")
+    data: DataConfig = DataConfig()
+    sl: SLConfig = SLConfig()
+    rl: RLConfig = RLConfig()
+
+    @model_validator(mode="after")
+    def _needs_pm(self) -> TrainingConfig:
+        if self.rl.method in ("grpo", "rloo") and not self.rl.reward_model:
+            raise ValueError(
+                f"rl.method={self.rl.method} uses the preference model: set rl.reward_model=true"
+            )
+        return self

@@ -1,0 +1,392 @@
+"""RL-CAI: response pairs, AI-labelled preferences, a soft-label preference model, and policy optimisation.
+
+How the soft labels enter training (TRL 1.16 has no per-pair soft target, so two thin subclasses add one):
+
+- Preference model (:class:`SoftLabelRewardTrainer`): with reward difference d = r(chosen) - r(rejected) and
+  soft label p = P(chosen better), the loss is the cross-entropy -[p log sigma(d) + (1 - p) log sigma(-d)].
+  A pair labelled 0.5 then pulls the two rewards together instead of pretending one is better.
+- DPO (:class:`SoftDPOTrainer`, ``rl.soft_labels: soft``, the default): the same cross-entropy on the DPO
+  implicit reward margin d = beta * [(log pi(c) - log ref(c)) - (log pi(r) - log ref(r))]. With p = 1 this is
+  standard DPO; a pair at 0.5 has its optimum at d = 0 (no preference learned). This equals DPO with
+  per-example label smoothing 1 - p ("conservative DPO").
+- ``rl.soft_labels: binarise``: pairs with |p - 0.5| < ``rl.min_margin`` are dropped and the rest train with
+  hard labels (p = 1 for the preferred response).
+- Online (``rl.method: grpo`` / ``rloo``): TRL's trainer samples from the SL model and the trained preference
+  model scores each completion as the reward.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ccai.formats.hf import assistant, user
+from ccai.training.config import RLConfig
+from ccai.training.data import Prompt
+
+
+def sample_pairs(backend: Any, prompts: list[Prompt], config: RLConfig, seed: int, chunk: int) -> list[dict]:
+    """Two sampled responses per prompt from the SL model (one generate call over the doubled list)."""
+    gen = config.generation
+    replies = backend.generate(
+        [user(p.text) for p in prompts] * 2,
+        max_new_tokens=gen.max_new_tokens,
+        temperature=gen.temperature,
+        top_p=gen.top_p,
+        seed=seed * 1_000_003 + 500_009 + chunk * 1_009,
+    )
+    n = len(prompts)
+    return [
+        {"id": p.id, "prompt": user(p.text), "response_a": replies[i], "response_b": replies[n + i]}
+        for i, p in enumerate(prompts)
+    ]
+
+
+def label_pairs(labeller: Any, pairs: list[dict], constitution_hash: str) -> list[dict[str, Any]]:
+    """Preference rows (ccai.formats.hf ``preference``) for pairs whose two responses are non-empty."""
+    usable = [p for p in pairs if p["response_a"].strip() and p["response_b"].strip()]
+    judgements = labeller.judge(
+        [(p["id"], p["prompt"][-1]["content"], p["response_a"], p["response_b"]) for p in usable]
+    )
+    rows = []
+    for pair, j in zip(usable, judgements, strict=True):
+        a, b = pair["response_a"], pair["response_b"]
+        a_wins = j.p_a >= 0.5
+        rows.append(
+            {
+                "id": pair["id"],
+                "prompt": pair["prompt"],
+                "chosen": assistant(a if a_wins else b),
+                "rejected": assistant(b if a_wins else a),
+                "soft_label": j.p_a if a_wins else 1.0 - j.p_a,
+                "principle_id": j.principle_id,
+                "p_a": j.p_a,
+                "p_a_orders": j.p_a_orders,
+                "response_a": a,
+                "response_b": b,
+                "option_mass": j.option_mass,
+                "reasoning": j.reasoning,
+                "constitution_hash": constitution_hash,
+            }
+        )
+    return rows
+
+
+def training_targets(rows: list[dict[str, Any]], config: RLConfig) -> list[dict[str, Any]]:
+    """The rows and soft labels the trainers see, after the binarise/margin rule."""
+    if config.soft_labels == "soft":
+        return [{**r, "target": r["soft_label"]} for r in rows]
+    return [{**r, "target": 1.0} for r in rows if r["soft_label"] - 0.5 >= config.min_margin]
+
+
+def soft_bce(margin: Any, target: Any) -> Any:
+    """-[p log sigma(d) + (1 - p) log sigma(-d)], averaged: the loss both trainers share."""
+    import torch.nn.functional as F
+
+    return -(target * F.logsigmoid(margin) + (1 - target) * F.logsigmoid(-margin)).mean()
+
+
+def _trainer_classes() -> tuple[type, type]:
+    """Build the two subclasses lazily (importing TRL takes seconds; the CLI must stay fast)."""
+    import torch
+    from trl import DPOTrainer, RewardTrainer
+    from trl.trainer.dpo_trainer import DataCollatorForPreference as DPOCollator
+    from trl.trainer.reward_trainer import DataCollatorForPreference as RMCollator
+
+    def with_target(collator_cls: type) -> type:
+        class _Collator(collator_cls):  # type: ignore[misc, valid-type]
+            def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+                batch = super().torch_call(examples)
+                batch["target"] = torch.tensor([float(e["target"]) for e in examples])
+                return batch
+
+        return _Collator
+
+    class SoftLabelRewardTrainer(RewardTrainer):
+        """RewardTrainer whose loss is the cross-entropy against the soft label in the ``target`` column."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            tokenizer = kwargs["processing_class"]
+            kwargs.setdefault("data_collator", with_target(RMCollator)(pad_token_id=tokenizer.pad_token_id))
+            super().__init__(*args, **kwargs)
+
+        def _set_signature_columns_if_needed(self) -> None:
+            if self._signature_columns is None:
+                self._signature_columns = ["chosen_ids", "rejected_ids", "target"]
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+            target = inputs.pop("target")
+            mode = "train" if self.model.training else "eval"
+            outputs = model(
+                input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False
+            )
+            chosen, rejected = torch.chunk(outputs.logits.squeeze(-1), chunks=2)
+            loss = soft_bce(chosen - rejected, target.to(chosen.dtype))
+            with torch.no_grad():
+                self._metrics[mode]["accuracy"].append((chosen > rejected).float().mean().item())
+                self._metrics[mode]["margin"].append((chosen - rejected).mean().item())
+            return (loss, outputs) if return_outputs else loss
+
+    class SoftDPOTrainer(DPOTrainer):
+        """DPOTrainer with the soft-label cross-entropy on the implicit reward margin (sigmoid family)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            tokenizer = kwargs["processing_class"]
+            kwargs.setdefault("data_collator", with_target(DPOCollator)(pad_token_id=tokenizer.pad_token_id))
+            super().__init__(*args, **kwargs)
+
+        def _set_signature_columns_if_needed(self) -> None:
+            if self._signature_columns is None:
+                self._signature_columns = ["prompt_ids", "chosen_ids", "rejected_ids", "target"]
+
+        def _sequence_logps(self, model: Any, inputs: dict[str, Any]) -> Any:
+            """Sum of completion-token log-probs. Only positions from the earliest completion token on get
+            logits: the 49k-word output layer over long prompts is most of the cost on a CPU."""
+            ids, completion = inputs["input_ids"], inputs["completion_mask"]
+            start = int(completion.float().argmax(-1).min().clamp(min=1))
+            logits = (
+                model(
+                    input_ids=ids,
+                    attention_mask=inputs["attention_mask"],
+                    use_cache=False,
+                    logits_to_keep=ids.shape[1] - start + 1,
+                )
+                .logits[:, :-1]
+                .float()
+            )
+            targets, mask = ids[:, start:], completion[:, start:].to(logits.dtype)
+            token_logps = logits.gather(-1, targets[..., None]).squeeze(-1) - logits.logsumexp(-1)
+            return (token_logps * mask).sum(-1)
+
+        def _compute_loss(self, model, inputs, return_outputs):  # noqa: ANN001
+            mode = "train" if self.model.training else "eval"
+            target = inputs["target"]
+            policy = self._sequence_logps(model, inputs)
+            with torch.no_grad():
+                if self.ref_model is not None:
+                    reference = self._sequence_logps(self.ref_model, inputs)
+                else:  # LoRA: the reference is the same model with its adapters switched off
+                    with self.accelerator.unwrap_model(self.model).disable_adapter():
+                        reference = self._sequence_logps(model, inputs)
+            ratios = policy - reference
+            chosen, rejected = ratios.chunk(2, dim=0)
+            margin = self.beta * (chosen - rejected)
+            loss = soft_bce(margin, target.to(margin.dtype))
+            pol_c, pol_r = policy.detach().chunk(2, dim=0)
+            for key, value in {
+                "rewards/chosen": (self.beta * chosen).mean(),
+                "rewards/rejected": (self.beta * rejected).mean(),
+                "rewards/margins": margin.mean(),
+                "rewards/accuracies": (margin > 0).float().mean(),
+                "logps/chosen": pol_c.mean(),
+                "logps/rejected": pol_r.mean(),
+                "soft_label": target.mean(),
+            }.items():
+                self._metrics[mode][key].append(float(value.detach()))
+            return (loss, None) if return_outputs else loss
+
+    return SoftLabelRewardTrainer, SoftDPOTrainer
+
+
+def train_reward_model(
+    model_dir: Path,
+    rows: list[dict],
+    config: RLConfig,
+    out_dir: Path,
+    *,
+    seed: int,
+    bf16: bool,
+    device: str,
+    callbacks: list[Any],
+) -> tuple[Any, dict[str, Any]]:
+    """A sequence-classification preference model (one scalar) trained on the soft labels."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from trl import RewardConfig
+
+    from ccai.formats.hf import to_dataset
+    from ccai.training.models import load_tokenizer
+    from ccai.training.runs import latest_checkpoint, lora_config, quiet, trainer_kwargs
+
+    reward_cls, _ = _trainer_classes()
+    optim = config.pm_train
+    targets = training_targets(rows, config)
+    if not targets:
+        raise ValueError("no preference pairs left to train the preference model on (check rl.min_margin)")
+    dataset = to_dataset(targets, ["prompt", "chosen", "rejected", "target"])
+    tokenizer = load_tokenizer(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(model_dir), num_labels=1, dtype=torch.float32
+    )
+    model.config.pad_token_id = tokenizer.pad_token_id
+    args = RewardConfig(
+        **trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device),
+        max_length=optim.max_length,
+        center_rewards_coefficient=None,
+        dataset_num_proc=None,
+    )
+    peft = lora_config(optim, task_type="SEQ_CLS")
+    trainer = quiet(
+        reward_cls(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft,
+            callbacks=callbacks,
+        )
+    )
+    checkpoint = latest_checkpoint(out_dir)
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    accuracy = _pm_agreement(trainer, dataset)
+    return trainer, {
+        "rows": len(dataset),
+        "train_loss": output.training_loss,
+        "steps": trainer.state.global_step,
+        "agreement_with_labels": accuracy,
+        "resumed_from": checkpoint.name if checkpoint else None,
+    }
+
+
+def _pm_agreement(trainer: Any, dataset: Any) -> float:
+    """Share of training pairs where the PM scores ``chosen`` above ``rejected`` (a fit check, not a test)."""
+    import torch
+
+    prepared = trainer._prepare_dataset(dataset, trainer.processing_class, trainer.args, "agreement")
+    model = trainer.model.eval()
+    hits = 0
+    with torch.no_grad():
+        for row in prepared:
+            scores = [
+                model(input_ids=torch.tensor([row[k]], device=model.device)).logits[0, 0].item()
+                for k in ("chosen_ids", "rejected_ids")
+            ]
+            hits += scores[0] > scores[1]
+    return hits / max(1, len(prepared))
+
+
+def train_dpo(
+    model_dir: Path,
+    rows: list[dict],
+    config: RLConfig,
+    out_dir: Path,
+    *,
+    seed: int,
+    bf16: bool,
+    device: str,
+    callbacks: list[Any],
+    measure_loss: bool,
+) -> tuple[Any, dict[str, Any]]:
+    """Soft-label DPO from the SL model; with LoRA the reference is the SL model itself (adapters off)."""
+    from trl import DPOConfig
+
+    from ccai.formats.hf import to_dataset
+    from ccai.training.models import load_causal_lm, load_tokenizer
+    from ccai.training.runs import latest_checkpoint, lora_config, quiet, trainer_kwargs
+
+    _, dpo_cls = _trainer_classes()
+    optim = config.train
+    targets = training_targets(rows, config)
+    if not targets:
+        raise ValueError("no preference pairs left for DPO (check rl.min_margin)")
+    dataset = to_dataset(targets, ["prompt", "chosen", "rejected", "target"])
+    probe = dataset.select(range(min(64, len(dataset))))
+    tokenizer = load_tokenizer(model_dir)
+    args = DPOConfig(
+        **trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device),
+        beta=config.beta,
+        max_length=optim.max_length,
+        dataset_num_proc=None,
+        precompute_ref_log_probs=False,
+    )
+    peft = lora_config(optim)
+    ref = None if peft is not None else load_causal_lm(model_dir)
+    trainer = quiet(
+        dpo_cls(
+            model=load_causal_lm(model_dir),
+            ref_model=ref,
+            args=args,
+            train_dataset=dataset,
+            eval_dataset=probe if measure_loss else None,
+            processing_class=tokenizer,
+            peft_config=peft,
+            callbacks=callbacks,
+        )
+    )
+    checkpoint = latest_checkpoint(out_dir)
+    results: dict[str, Any] = {"rows": len(dataset), "resumed_from": checkpoint.name if checkpoint else None}
+    if measure_loss:
+        results["loss_before"] = trainer.evaluate()["eval_loss"]
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    results.update(train_loss=output.training_loss, steps=trainer.state.global_step)
+    if measure_loss:
+        results["loss_after"] = trainer.evaluate()["eval_loss"]
+    return trainer, results
+
+
+def train_online(
+    model_dir: Path,
+    pm_dir: Path,
+    prompts: list[Prompt],
+    config: RLConfig,
+    out_dir: Path,
+    *,
+    seed: int,
+    bf16: bool,
+    device: str,
+    callbacks: list[Any],
+) -> tuple[Any, dict[str, Any]]:
+    """GRPO or RLOO from the SL model with the preference model as the reward (TRL generates on-policy)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
+
+    from ccai.formats.hf import to_dataset
+    from ccai.training.models import load_causal_lm, load_tokenizer
+    from ccai.training.runs import latest_checkpoint, lora_config, quiet, trainer_kwargs
+
+    optim = config.train
+    cfg_cls, trainer_cls = (GRPOConfig, GRPOTrainer) if config.method == "grpo" else (RLOOConfig, RLOOTrainer)
+    dataset = to_dataset([{"prompt": user(p.text)} for p in prompts], ["prompt"])
+    tokenizer = load_tokenizer(model_dir)
+    tokenizer.padding_side = "left"
+    reward_tokenizer = load_tokenizer(pm_dir)
+    reward_model = AutoModelForSequenceClassification.from_pretrained(
+        str(pm_dir), num_labels=1, dtype=torch.float32
+    )
+    reward_model.config.pad_token_id = reward_tokenizer.pad_token_id
+    kwargs = trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device)
+    batch = max(optim.batch_size, config.num_generations)
+    batch -= batch % config.num_generations
+    kwargs["per_device_train_batch_size"] = batch
+    args = cfg_cls(
+        **kwargs,
+        num_generations=config.num_generations,
+        beta=0.0 if config.method == "grpo" else 0.05,
+        max_completion_length=config.generation.max_new_tokens,
+        temperature=config.generation.temperature,
+        top_p=config.generation.top_p,
+    )
+    trainer = quiet(
+        trainer_cls(
+            model=load_causal_lm(model_dir),
+            reward_funcs=reward_model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            reward_processing_classes=reward_tokenizer,
+            peft_config=lora_config(optim),
+            callbacks=callbacks,
+        )
+    )
+    checkpoint = latest_checkpoint(out_dir)
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    return trainer, {
+        "prompts": len(dataset),
+        "train_loss": output.training_loss,
+        "steps": trainer.state.global_step,
+        "reward_first": rewards[0] if rewards else None,
+        "reward_last": rewards[-1] if rewards else None,
+        "resumed_from": checkpoint.name if checkpoint else None,
+    }

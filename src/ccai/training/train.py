@@ -1,0 +1,453 @@
+"""The training stage on one screen: constitution + config -> SL-CAI model -> RL-CAI model, in one run folder.
+
+``train(config, constitution_path, out)`` runs every step in order, skipping those ``state.json`` marks as
+done (so ``resume=True`` continues an interrupted run), and returns a :class:`TrainingResult` naming every
+output. ``train_many`` trains one model per constitution from the same config, base model, data and seed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ccai.config import dump_config
+from ccai.training.config import TrainingConfig
+
+STEPS = ("sl_data", "sl_train", "rl_pairs", "rl_labels", "pm_train", "rl_train")
+
+
+@dataclass
+class TrainingResult:
+    run_dir: Path
+    sl_model: Path | None = None
+    pm_model: Path | None = None
+    rl_model: Path | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_model(self) -> Path | None:
+        return self.rl_model or self.sl_model
+
+
+def _load_constitution(path: Path) -> Any:
+    from ccai.constitution import Constitution
+
+    constitution = Constitution.load(path)
+    if not constitution.principles:
+        raise ValueError(f"{path}: the constitution has no principles; nothing to critique or judge with")
+    return constitution
+
+
+def _progress_factory(enabled: bool) -> Callable[[str, int], Any]:
+    """A context manager yielding ``advance(n)``; rich progress bars when enabled."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def bar(label: str, total: int):
+        if not enabled:
+            yield lambda n: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=False,
+        ) as progress:
+            task = progress.add_task(label, total=total)
+            yield lambda n: progress.advance(task, n)
+
+    return bar
+
+
+def train(
+    config: TrainingConfig,
+    constitution_path: Path | str,
+    out: Path | str,
+    *,
+    resume: bool = False,
+    stages: tuple[str, ...] = ("sl", "rl"),
+    progress: bool = True,
+    callbacks: list[Any] | None = None,
+) -> TrainingResult:
+    """Run SL-CAI and/or RL-CAI for one constitution into the run folder ``out``."""
+    from ccai.training.backends import make_backend
+    from ccai.training.data import split_prompts
+    from ccai.training.models import resolve_model
+    from ccai.training.runs import TrainingRun
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own bars show progress; weight-loading bars are noise
+    constitution_path = Path(constitution_path).resolve()
+    constitution = _load_constitution(constitution_path)
+    base = resolve_model(config.model)
+    split = split_prompts(config.data, config.seed)
+    resolved = {
+        **dump_config(config),
+        "constitution": str(constitution_path),
+        "constitution_hash": constitution.content_hash,
+        "base_model_dir": str(base),
+    }
+    inputs = [constitution_path, base / "config.json", base / "model.safetensors"]
+    run = TrainingRun.open(
+        out,
+        resolved,
+        seed=config.seed,
+        inputs=inputs,
+        resume=resume,
+        mutable=("rl",) if tuple(stages) == ("rl",) else (),
+    )
+    if not run.done("split"):
+        (run.path / "data").mkdir(exist_ok=True)
+        run.run.write_json(
+            "data/split.json",
+            {
+                "counts": split.counts(),
+                "train_red_team": [p.id for p in split.red_team],
+                "train_helpful": [p.id for p in split.helpful],
+                "heldout_red_team": [p.id for p in split.heldout_red_team],
+                "heldout_helpful": [p.id for p in split.heldout_helpful],
+            },
+        )
+        run.mark("split", **split.counts())
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    ctx = _Context(
+        config,
+        constitution,
+        constitution_path,
+        base,
+        split,
+        run,
+        _progress_factory(progress),
+        list(callbacks or []),
+        make_backend,
+        progress,
+    )
+    result = TrainingResult(run.path)
+    if "sl" in stages:
+        result.sl_model = ctx.sl()
+    if "rl" in stages and config.rl.method != "none":
+        result.pm_model, result.rl_model = ctx.rl()
+    result.summary = {step: run.result(step) for step in ("split", *STEPS) if run.done(step)}
+    run.run.finish(
+        summary=result.summary, final_model=str(result.final_model) if result.final_model else None
+    )
+    return result
+
+
+@dataclass
+class _Context:
+    config: TrainingConfig
+    constitution: Any
+    constitution_path: Path
+    base: Path
+    split: Any
+    run: Any
+    bar: Callable[[str, int], Any]
+    callbacks: list[Any]
+    make_backend: Callable[..., Any]
+    show_progress: bool = True
+
+    @property
+    def bf16(self) -> bool:
+        from ccai.training.runs import use_bf16
+
+        return use_bf16(self.config.bf16, self.config.device)
+
+    def _backend(self, spec: str | Path) -> Any:
+        return self.make_backend(
+            str(spec), device=self.config.device, batch_size=self.config.sl.generation.batch_size
+        )
+
+    def _trainer_callbacks(self, stage: str, out_dir: Path) -> list[Any]:
+        from ccai.training.runs import checkpoint_step, latest_checkpoint, step_progress
+
+        self.run.prune_metrics(stage, checkpoint_step(latest_checkpoint(out_dir)))
+        labels = {
+            "sl": "SL-CAI fine-tuning",
+            "pm": "preference model",
+            "rl": f"RL-CAI {self.config.rl.method}",
+        }
+        bar = [step_progress(labels[stage])] if self.show_progress else []
+        return [self.run.metrics_callback(stage), *bar, *self.callbacks]
+
+    def _card(
+        self, model_dir: Path, stage: str, title: str, counts: dict, settings: Any, results: dict
+    ) -> None:
+        from ccai.training.runs import write_model_card
+
+        write_model_card(
+            model_dir,
+            title=title,
+            base_model=base_model_name(self.config.model),
+            constitution=self.constitution,
+            constitution_path=str(self.constitution_path),
+            stage=stage,
+            data_counts=counts,
+            settings=settings,
+            results=results,
+        )
+
+    # -- SL-CAI -----------------------------------------------------------------------------------
+    def sl(self) -> Path:
+        from ccai.formats.hf import read_rows
+        from ccai.training.runs import run_chunks, save_model
+        from ccai.training.sl_cai import generate_chunk, train_sft
+
+        cfg, run = self.config, self.run
+        data_path = run.path / "data" / "sl_cai.jsonl"
+        if not run.done("sl_data"):
+            backend = self._backend(cfg.generator or self.base)
+            prompts = [*self.split.red_team, *self.split.helpful]
+            tokens_before = getattr(backend, "tokens_generated", 0)
+            import time
+
+            start = time.time()
+            with self.bar("SL-CAI data (initial -> critique -> revision)", len(prompts)) as advance:
+                rows = run_chunks(
+                    run,
+                    "sl_data",
+                    prompts,
+                    cfg.sl.generation.batch_size,
+                    lambda chunk, index: generate_chunk(
+                        backend, chunk, self.constitution, cfg.sl, cfg.seed, index
+                    ),
+                    data_path,
+                    "sl",
+                    progress=advance,
+                )
+            seconds = time.time() - start
+            tokens = getattr(backend, "tokens_generated", 0) - tokens_before
+            run.mark(
+                "sl_data",
+                rows=len(rows),
+                red_team=sum(r["source"] == "red_team" for r in rows),
+                helpful=sum(r["source"] == "helpful" for r in rows),
+                seconds=round(seconds, 1),
+                generated_tokens=tokens,
+                tokens_per_second=round(tokens / seconds, 1) if seconds else None,
+                unchanged_revisions=sum(
+                    bool(r["revisions"]) and r["revisions"][-1] == r["initial_response"] for r in rows
+                ),
+            )
+            del backend
+        sl_dir = run.path / "sl" / "model"
+        if not run.done("sl_train"):
+            rows = read_rows(data_path, "sl")
+            ckpt = run.path / "sl" / "checkpoints"
+            trainer, results = train_sft(
+                self.base,
+                rows,
+                cfg.sl.train,
+                ckpt,
+                seed=cfg.seed,
+                bf16=self.bf16,
+                device=cfg.device,
+                callbacks=self._trainer_callbacks("sl", ckpt),
+                measure_loss=cfg.sl.measure_loss,
+            )
+            save_model(trainer.model, trainer.processing_class, sl_dir)
+            counts = {k: v for k, v in run.result("sl_data").items() if k in ("rows", "red_team", "helpful")}
+            self._card(
+                sl_dir,
+                "sft",
+                f"SL-CAI model ({self.constitution.name})",
+                counts,
+                {"sl": cfg.sl.model_dump(), "seed": cfg.seed, "bf16": self.bf16},
+                results,
+            )
+            run.mark("sl_train", model=str(sl_dir), bf16=self.bf16, **results)
+        return sl_dir
+
+    # -- RL-CAI -----------------------------------------------------------------------------------
+    def rl(self) -> tuple[Path | None, Path]:
+        from ccai.formats.hf import read_rows, write_rows
+        from ccai.training.feedback import FeedbackLabeller
+        from ccai.training.preference import (
+            label_pairs,
+            sample_pairs,
+            train_dpo,
+            train_online,
+            train_reward_model,
+        )
+        from ccai.training.runs import run_chunks, save_model
+
+        cfg, run, rl = self.config, self.run, self.config.rl
+        sl_dir = run.path / "sl" / "model"
+        if not run.done("sl_train"):
+            raise ValueError(f"{run.path}: RL-CAI needs the SL-CAI model; run `ccai train sl` first")
+        prompts = self.split.red_team[: rl.prompts or len(self.split.red_team)]
+        pairs_path = run.path / "data" / "rl_samples.jsonl"
+        if not run.done("rl_pairs"):
+            backend = self._backend(sl_dir)
+            with self.bar("RL-CAI: two samples per prompt", len(prompts)) as advance:
+                samples = run_chunks(
+                    run,
+                    "rl_pairs",
+                    prompts,
+                    rl.generation.batch_size,
+                    lambda chunk, index: sample_pairs(backend, chunk, rl, cfg.seed, index),
+                    pairs_path,
+                    "sample",
+                    progress=advance,
+                )
+            run.mark("rl_pairs", pairs=len(samples))
+            del backend
+        labels_path = run.path / "data" / "rl_pairs.jsonl"
+        if not run.done("rl_labels"):
+            samples = read_rows(pairs_path, "sample")
+            spec = {"base": self.base, "sl": sl_dir}.get(rl.feedback_model, rl.feedback_model)
+            labeller = FeedbackLabeller(
+                self._backend(spec),
+                self.constitution,
+                seed=cfg.seed,
+                cot=rl.cot,
+                clamp=(rl.clamp_low, rl.clamp_high),
+                cot_max_new_tokens=rl.cot_max_new_tokens,
+            )
+            rows: list[dict] = []
+            with self.bar("RL-CAI: AI feedback (both orders)", len(samples)) as advance:
+                for k in range(0, len(samples), rl.generation.batch_size):
+                    chunk = samples[k : k + rl.generation.batch_size]
+                    rows += label_pairs(labeller, chunk, self.constitution.content_hash)
+                    advance(len(chunk))
+            write_rows(labels_path, rows, "preference")
+            p = [r["p_a"] for r in rows]
+            masses = [r["option_mass"] for r in rows if r["option_mass"] is not None]
+            run.mark(
+                "rl_labels",
+                pairs=len(rows),
+                feedback_model=str(spec),
+                mean_p_a=sum(p) / len(p) if p else None,
+                mean_soft_label=sum(r["soft_label"] for r in rows) / len(rows) if rows else None,
+                mean_option_mass=sum(masses) / len(masses) if masses else None,
+            )
+            del labeller
+        rows = read_rows(labels_path, "preference")
+        pm_dir = None
+        if rl.reward_model or rl.method in ("grpo", "rloo"):
+            pm_dir = run.path / "pm" / "model"
+            if not run.done("pm_train"):
+                ckpt = run.path / "pm" / "checkpoints"
+                trainer, results = train_reward_model(
+                    self.base,
+                    rows,
+                    rl,
+                    ckpt,
+                    seed=cfg.seed,
+                    bf16=self.bf16,
+                    device=cfg.device,
+                    callbacks=self._trainer_callbacks("pm", ckpt),
+                )
+                save_model(trainer.model, trainer.processing_class, pm_dir)
+                self._card(
+                    pm_dir,
+                    "reward-model",
+                    f"Preference model ({self.constitution.name})",
+                    {"pairs": len(rows)},
+                    {"rl": rl.model_dump(), "seed": cfg.seed},
+                    results,
+                )
+                run.mark("pm_train", model=str(pm_dir), **results)
+        rl_dir = run.path / "rl" / "model"
+        if not run.done("rl_train"):
+            ckpt = run.path / "rl" / "checkpoints"
+            callbacks = self._trainer_callbacks("rl", ckpt)
+            if rl.method == "dpo":
+                trainer, results = train_dpo(
+                    sl_dir,
+                    rows,
+                    rl,
+                    ckpt,
+                    seed=cfg.seed,
+                    bf16=self.bf16,
+                    device=cfg.device,
+                    callbacks=callbacks,
+                    measure_loss=rl.measure_loss,
+                )
+            else:
+                trainer, results = train_online(
+                    sl_dir,
+                    pm_dir,
+                    prompts,
+                    rl,
+                    ckpt,
+                    seed=cfg.seed,
+                    bf16=self.bf16,
+                    device=cfg.device,
+                    callbacks=callbacks,
+                )
+            save_model(trainer.model, trainer.processing_class, rl_dir)
+            counts = {"sl_rows": run.result("sl_data")["rows"], "preference_pairs": len(rows)}
+            self._card(
+                rl_dir,
+                rl.method,
+                f"RL-CAI model ({self.constitution.name})",
+                counts,
+                {"sl": cfg.sl.model_dump(), "rl": rl.model_dump(), "seed": cfg.seed, "bf16": self.bf16},
+                results,
+            )
+            run.mark("rl_train", model=str(rl_dir), method=rl.method, **results)
+        return pm_dir, rl_dir
+
+
+def continue_rl(
+    run_dir: Path | str, overrides: list[str] | None = None, *, progress: bool = True
+) -> TrainingResult:
+    """RL-CAI in an existing run folder (after ``ccai train sl``): stored config plus ``rl.*`` overrides."""
+    import yaml
+
+    from ccai.config import ConfigError, apply_overrides
+    from ccai.training.config import TrainingConfig
+
+    run_dir = Path(run_dir)
+    stored_file = run_dir / "config.yaml"
+    if not stored_file.is_file():
+        raise FileNotFoundError(f"{run_dir}: no config.yaml; is this a ccai training run folder?")
+    stored = yaml.safe_load(stored_file.read_text())
+    for text in overrides or []:
+        if not text.startswith("rl."):
+            raise ConfigError(f"override {text!r}: only rl.* settings can change after SL-CAI")
+    constitution = stored.pop("constitution")
+    for key in ("constitution_hash", "base_model_dir"):
+        stored.pop(key, None)
+    config = TrainingConfig.model_validate(apply_overrides(stored, list(overrides or [])))
+    return train(config, constitution, run_dir, resume=True, stages=("rl",), progress=progress)
+
+
+def base_model_name(model: str) -> str:
+    """What a model card calls the base model: the Hub id of the bundled SmolLM2, else the given folder."""
+    aliases = {"smollm2", "smollm2-135m-instruct", "default"}
+    return "HuggingFaceTB/SmolLM2-135M-Instruct" if str(model).lower() in aliases else str(model)
+
+
+def train_many(
+    config: TrainingConfig,
+    constitution_paths: list[Path],
+    out: Path | str,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> list[TrainingResult]:
+    """One run per constitution in ``out/<constitution name>``: same base model, data, seeds and settings."""
+    from ccai.constitution import Constitution
+
+    names = []
+    for path in constitution_paths:
+        name = "".join(c if c.isalnum() or c in "-_" else "-" for c in Constitution.load(path).name.lower())
+        names.append(name if name not in names else f"{name}-{len(names)}")
+    return [
+        train(config, path, Path(out) / name, resume=resume, progress=progress)
+        for path, name in zip(constitution_paths, names, strict=True)
+    ]

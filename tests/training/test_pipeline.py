@@ -1,0 +1,218 @@
+"""End to end on the tiny model: `ccai train all` for two constitutions, resume, online RL, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from ccai.cli import app
+from ccai.constitution import Constitution, Principle
+
+RUNNER = CliRunner()
+
+
+def _overrides(model: Path) -> list[str]:
+    return [
+        f"model={model}",
+        "bf16=false",
+        "data.red_team_prompts=4",
+        "data.helpful_prompts=2",
+        "sl.generation.max_new_tokens=6",
+        "sl.generation.batch_size=4",
+        "sl.train.batch_size=2",
+        "sl.train.max_length=160",
+        "sl.train.save_steps=2",
+        "sl.train.lora=false",
+        "sl.train.learning_rate=1e-3",
+        "rl.generation.max_new_tokens=6",
+        "rl.generation.batch_size=4",
+        "rl.train.batch_size=2",
+        "rl.train.max_length=400",
+        "rl.train.save_steps=2",
+        "rl.train.lora=false",
+        "rl.train.learning_rate=1e-3",
+        "rl.pm_train.batch_size=2",
+        "rl.pm_train.max_length=400",
+        "rl.pm_train.save_steps=2",
+        "rl.soft_labels=binarise",
+        "rl.beta=0.5",
+        "rl.num_generations=2",
+    ]
+
+
+@pytest.fixture(scope="module")
+def second_constitution(tmp_path_factory) -> Path:
+    principles = [
+        Principle(
+            id="s0",
+            comparison="Choose the response that is most polite.",
+            critique_request="Say how the answer could be more polite.",
+            revision_request="Rewrite the answer to be more polite.",
+        )
+    ]
+    path = tmp_path_factory.mktemp("c2") / "polite.yaml"
+    Constitution(name="Polite", principles=principles).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model, constitution_file, second_constitution, tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("runs") / "all"
+    config = out.parent / "train.yaml"
+    config.write_text(yaml.safe_dump({"seed": 3, "sl": {"revisions": 1}}))
+    result = RUNNER.invoke(
+        app,
+        [
+            "train",
+            "all",
+            "--constitution",
+            str(constitution_file),
+            "--constitution",
+            str(second_constitution),
+            "--out",
+            str(out),
+            "--config",
+            str(config),
+            "-q",
+            *_overrides(tiny_model),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_train_all_writes_two_comparable_runs(trained, tiny_model, constitution_file, second_constitution):
+    summary = json.loads((trained / "summary.json").read_text())
+    assert sorted(summary) == ["polite", "test-constitution"]
+    runs = [trained / "test-constitution", trained / "polite"]
+    splits = [json.loads((r / "data" / "split.json").read_text()) for r in runs]
+    assert splits[0] == splits[1]  # same prompts for both constitutions
+    for run, path in zip(runs, [constitution_file, second_constitution], strict=True):
+        constitution = Constitution.load(path)
+        state = json.loads((run / "state.json").read_text())["done"]
+        assert state["sl_train"]["loss_after"] < state["sl_train"]["loss_before"]
+        assert state["rl_train"]["loss_after"] < state["rl_train"]["loss_before"]
+        assert state["sl_data"]["red_team"] == 4 and state["sl_data"]["helpful"] == 2
+        rows = [json.loads(line) for line in (run / "data" / "sl_cai.jsonl").read_text().splitlines()]
+        ids = {p.id for p in constitution.principles}
+        assert all(set(r["principle_ids"]) <= ids for r in rows)
+        assert sum(bool(r["principle_ids"]) for r in rows) == 4
+        base, sl, rl = _weights(tiny_model), _weights(run / "sl" / "model"), _weights(run / "rl" / "model")
+        key = "model.layers.0.self_attn.q_proj.weight"
+        assert not torch.equal(base[key], sl[key]) and not torch.equal(sl[key], rl[key])
+        card = (run / "rl" / "model" / "README.md").read_text()
+        assert constitution.content_hash in card and f"principles: {len(constitution.principles)}" in card
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert manifest["seed"] == 3 and "trl" in manifest["versions"] and str(path) in manifest["inputs"]
+        stages = {json.loads(line)["stage"] for line in (run / "metrics.jsonl").read_text().splitlines()}
+        assert stages == {"sl", "pm", "rl"}
+        pairs = [json.loads(line) for line in (run / "data" / "rl_pairs.jsonl").read_text().splitlines()]
+        assert pairs and all(p["soft_label"] >= 0.5 and p["principle_id"] in ids for p in pairs)
+        assert (run / "pm" / "model" / "config.json").is_file()
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_the_same_state(trained, tiny_model, constitution_file, tmp_path):
+    """Crash mid-SFT (after checkpoint 2), and also lose half the generated data; resume; compare."""
+    from transformers import TrainerCallback
+
+    from ccai.config import load_config
+    from ccai.training.config import TrainingConfig
+    from ccai.training.train import train
+
+    class CrashAtFirstSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise _Crash(f"simulated crash at step {state.global_step}")
+
+    config = load_config(TrainingConfig, None, [*_overrides(tiny_model), "seed=3", "sl.revisions=1"])
+    out = tmp_path / "run"
+    with pytest.raises(_Crash):
+        train(config, constitution_file, out, stages=("sl",), progress=False, callbacks=[CrashAtFirstSave()])
+    assert (out / "sl" / "checkpoints" / "checkpoint-2").is_dir()
+    # also pretend generation died inside the second chunk: keep chunk 1 + a partial row of chunk 2
+    state = json.loads((out / "state.json").read_text())
+    del state["done"]["sl_data"]
+    state["chunks"]["sl_data"] = state["chunks"]["sl_data"][:1]
+    (out / "state.json").write_text(json.dumps(state))
+    data = out / "data" / "sl_cai.jsonl"
+    lines = data.read_text().splitlines()
+    data.write_text("\n".join(lines[: state["chunks"]["sl_data"][0] + 1]) + "\n")
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        train(config, constitution_file, out, stages=("sl",), progress=False)
+    train(config, constitution_file, out, stages=("sl",), progress=False, resume=True)
+
+    reference = trained / "test-constitution"
+    assert data.read_text() == (reference / "data" / "sl_cai.jsonl").read_text()
+    resumed, straight = _weights(out / "sl" / "model"), _weights(reference / "sl" / "model")
+    assert resumed.keys() == straight.keys()
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=1e-6)
+    steps = [
+        json.loads(line)["step"]
+        for line in (out / "metrics.jsonl").read_text().splitlines()
+        if '"loss"' in line
+    ]
+    assert steps == sorted(set(steps))  # no step logged twice after the resume
+
+
+def test_resume_with_other_config_and_online_rl(trained, tmp_path):
+    """`ccai train rl` may change rl.* before RL ran; here: GRPO with the preference model as reward."""
+    run = tmp_path / "copy"
+    shutil.copytree(trained / "polite", run)
+    state = json.loads((run / "state.json").read_text())
+    for step in ("rl_pairs", "rl_labels", "pm_train", "rl_train"):
+        del state["done"][step]
+    state["chunks"].pop("rl_pairs", None)
+    (run / "state.json").write_text(json.dumps(state))
+    (run / "data" / "rl_samples.jsonl").unlink()  # leftovers (pm/, rl/ checkpoints) must be discarded
+
+    bad = RUNNER.invoke(app, ["train", "rl", str(run), "seed=4"])
+    assert bad.exit_code == 2 and "only rl.* settings" in bad.output
+    result = RUNNER.invoke(app, ["train", "rl", str(run), "-q", "rl.method=grpo", "rl.train.epochs=0.5"])
+    assert result.exit_code == 0, result.output
+    done = json.loads((run / "state.json").read_text())["done"]
+    assert done["rl_train"]["method"] == "grpo" and done["rl_train"]["steps"] >= 1
+    assert done["rl_train"]["reward_first"] is not None and done["pm_train"]["resumed_from"] is None
+    assert (run / "rl" / "model" / "model.safetensors").is_file()
+    stored = yaml.safe_load((run / "config.yaml").read_text())
+    assert stored["rl"]["method"] == "grpo"
+
+
+def test_cli_refuses_bad_input(trained, constitution_file, tmp_path):
+    existing = trained / "polite"
+    again = RUNNER.invoke(
+        app, ["train", "sl", "--constitution", str(constitution_file), "--out", str(existing)]
+    )
+    assert again.exit_code == 2 and "already exists" in again.output
+    typo = RUNNER.invoke(
+        app,
+        [
+            "train",
+            "sl",
+            "--constitution",
+            str(constitution_file),
+            "--out",
+            str(tmp_path / "x"),
+            "sl.revisons=2",
+        ],
+    )
+    assert typo.exit_code == 2 and "revisons" in typo.output
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"name": "x", "principles": [{"id": "a"}]}')
+    bad = RUNNER.invoke(app, ["train", "sl", "--constitution", str(broken), "--out", str(tmp_path / "y")])
+    assert bad.exit_code == 2 and "broken.json" in bad.output
+    assert not (tmp_path / "y").exists()
