@@ -28,6 +28,7 @@ demo: setup
 	$(BIN)/ccai demo --out $(OUT)
 
 test: setup
+	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -q
 
 test-fast: $(STAMP)

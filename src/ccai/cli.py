@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from ccai import __version__
-from ccai.commands import analysis, constitution, consultation, evaluation, training
+from ccai.commands import analysis, constitution, consultation, evaluation, study, training
 
 app = typer.Typer(
     name="ccai",
@@ -40,7 +40,7 @@ def main(
     """Collective Constitutional AI end to end."""
 
 
-for module in (consultation, analysis, constitution, training, evaluation):
+for module in (study, consultation, analysis, constitution, training, evaluation):
     module.register(app)
 
 

@@ -1,4 +1,4 @@
-"""CLI commands of the analysis stage (thin wrappers over `ccai.analysis`): `ccai analyze`, `ccai reproduce`."""
+"""CLI commands of the analysis stage (thin wrappers over `ccai.analysis`): `analyze`, `reproduce`."""
 
 from __future__ import annotations
 
