@@ -36,3 +36,39 @@ def test_analysis_to_constitution_on_a_real_conversation(tmp_path, shared_data):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stages"] == ["analysis", "constitution"] and manifest["inputs"]
     assert "analysis/report.html" in (out / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_whole_study_on_a_tiny_model(tmp_path, shared_data):
+    """All four stages on real data and a tiny random model: the wiring, not the quality."""
+    from ccai.training.models import tiny_model_dir
+
+    model = tiny_model_dir(tmp_path / "tiny", seed=0)
+    training = [
+        f"training.model={model}", "training.bf16=false", "training.data.red_team_prompts=4",
+        "training.data.helpful_prompts=2", "training.sl.generation.max_new_tokens=6",
+        "training.sl.train.batch_size=2", "training.sl.train.max_length=160",
+        "training.rl.generation.max_new_tokens=6", "training.rl.train.batch_size=2",
+        "training.rl.train.max_length=400", "training.rl.pm_train.batch_size=2",
+        "training.rl.pm_train.max_length=400", "training.rl.soft_labels=binarise",
+    ]
+    evaluation = [
+        "evaluation.tasks=[mmlu,gsm8k,safety,helpfulness]", "evaluation.limit=2",
+        "evaluation.gsm8k.max_new_tokens=6", "evaluation.answers.max_new_tokens=6", "evaluation.bootstrap=20",
+    ]
+    config = load_config(StudyConfig, None, [
+        f"analysis.export={shared_data / 'polis-opendata' / 'brexit-consensus'}",
+        "analysis.exclude=null", "analysis.more_than=0", "analysis.moderation=polis",
+        "analysis.groups=polis", "constitution.threshold=null", "constitution.count=6",
+        *training, *evaluation,
+    ])
+    result = run_study(config, tmp_path / "study")
+    out = result.path
+    trained = result.outputs["training"]
+    assert set(trained) == {"public", "ccai-standard"}
+    assert all((out / "training" / name / "manifest.json").exists() for name in trained)
+    results = json.loads((out / "evaluation" / "results.json").read_text())
+    assert [m["label"] for m in results["models"]] == ["base", "ccai-standard", "public"]
+    assert results["seed"] == config.seed
+    index = (out / "index.html").read_text()
+    assert "evaluation/report.html" in index and "analysis/report.html" in index
