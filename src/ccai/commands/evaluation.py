@@ -52,6 +52,10 @@ def register(app: typer.Typer) -> None:
         bootstrap intervals). With --limit every task runs on a stratified,
         seeded sample; the sampled ids are logged in DIR/log.jsonl.
 
+        MODEL is 'smollm2', a model folder, or openai:URL#NAME for an
+        OpenAI-compatible server; tasks a server cannot score (no
+        log-probabilities) are skipped for it, with the reason recorded.
+
         Example (the bundled model against itself, ~10-15 minutes on CPU):
 
             ccai eval base=smollm2 again=smollm2 --out runs/eval-self --limit 20 --set threads=1

@@ -23,7 +23,15 @@ import numpy as np
 
 from ccai.datasets import dataset_path
 from ccai.evaluation.stats import Measure, proportion
-from ccai.evaluation.tasks import Sample, Task, TaskOutput, argmax, choice_distributions, chunks
+from ccai.evaluation.tasks import (
+    CHOICE_NEEDS,
+    Sample,
+    Task,
+    TaskOutput,
+    argmax,
+    choice_distributions,
+    chunks,
+)
 
 OFFICIAL = (
     "Age",
@@ -135,6 +143,7 @@ def format_prompt(row: dict[str, Any]) -> list[dict[str, str]]:
 
 class BBQ(Task):
     name = "bbq"
+    needs = CHOICE_NEEDS
     title = "BBQ (bias over nine social dimensions)"
     table_rows = (
         ("accuracy_ambig", "BBQ accuracy % (ambiguous)", True),

@@ -181,15 +181,20 @@ def compare_with_harness(
     manager = TaskManager(include_path=str(workdir))
     lm = HFLM(pretrained=backend.model, tokenizer=backend.tokenizer, device="cpu", batch_size=batch_size)
     report: dict[str, Any] = {"model": str(model_dir), "seed": seed}
-    if mmlu_names:
-        out = simple_evaluate(
+
+    def run(names: list[str], **extra: Any) -> dict[str, Any]:
+        return simple_evaluate(
             model=lm,
-            tasks=mmlu_names,
+            tasks=names,
             task_manager=manager,
             log_samples=True,
             bootstrap_iters=0,
             verbosity="ERROR",
+            **extra,
         )
+
+    if mmlu_names:
+        out = run(mmlu_names)
         theirs = {}
         for name in mmlu_names:
             for s in out["samples"][name]:
@@ -202,15 +207,7 @@ def compare_with_harness(
             "same_prediction": agree,
         }
     if gsm8k_names:
-        out = simple_evaluate(
-            model=lm,
-            tasks=gsm8k_names,
-            task_manager=manager,
-            log_samples=True,
-            apply_chat_template=True,
-            bootstrap_iters=0,
-            verbosity="ERROR",
-        )
+        out = run(gsm8k_names, apply_chat_template=True)
         result = out["results"]["ccai_gsm8k"]
         texts = {s["doc"]["id"]: s["resps"][0][0] for s in out["samples"]["ccai_gsm8k"]}
         report["gsm8k"] = {

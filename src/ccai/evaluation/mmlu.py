@@ -62,6 +62,7 @@ def build_prompt(subject: str, shots: list[dict[str, str]], row: dict[str, str])
 
 class MMLU(Task):
     name = "mmlu"
+    needs = "log-probabilities of the prompt's continuations (/v1/completions with echo and logprobs)"
     title = "MMLU (5-shot, letter log-likelihood)"
     table_rows = (
         ("accuracy", "MMLU accuracy % (micro)", True),
@@ -108,8 +109,9 @@ class MMLU(Task):
     def run(self, backend: Any, samples: list[Sample], *, seed: int, progress: Any) -> list[dict[str, Any]]:
         tokenizer = getattr(backend, "tokenizer", None)
         limit = self.max_prompt_tokens
-        if limit is None and getattr(backend, "model", None) is not None:
-            limit = getattr(backend.model.config, "max_position_embeddings", None)
+        if limit is None:  # a local model knows its context; an HTTP backend's ``model`` is just a name
+            model_config = getattr(getattr(backend, "model", None), "config", None)
+            limit = getattr(model_config, "max_position_embeddings", None)
         records = []
         for chunk in chunks(samples, self.batch_size):
             prompts = [self.prompt(s, tokenizer, limit) for s in chunk]

@@ -24,7 +24,15 @@ import numpy as np
 
 from ccai.datasets import dataset_path
 from ccai.evaluation.stats import Measure, bootstrap
-from ccai.evaluation.tasks import LETTERS, Sample, Task, TaskOutput, choice_distributions, chunks
+from ccai.evaluation.tasks import (
+    CHOICE_NEEDS,
+    LETTERS,
+    Sample,
+    Task,
+    TaskOutput,
+    choice_distributions,
+    chunks,
+)
 
 ATTRIBUTES = ("POLIDEOLOGY", "POLPARTY", "AGE", "SEX", "EDUCATION", "INCOME", "RACE", "CREGION")
 OVERALL = "Overall"
@@ -112,6 +120,7 @@ def load_opinionqa(root_dir: str, attributes: tuple[str, ...]) -> tuple[tuple[Sa
 
 class OpinionQA(Task):
     name = "opinionqa"
+    needs = CHOICE_NEEDS
     title = "OpinionQA representativeness"
     table_rows = (
         ("representativeness", "OpinionQA representativeness (Overall, 0-1)", True),

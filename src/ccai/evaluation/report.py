@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -85,15 +86,21 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def bbq_figure(results: dict[str, Any]) -> str | None:
-    details = results["details"].get("bbq")
-    if not details:
-        return None
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (imported late: only reports draw figures)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
+
+    return plt
+
+
+def bbq_figure(results: dict[str, Any]) -> str | None:
+    details = results["details"].get("bbq")
+    if not details:
+        return None
+    plt = _pyplot()
 
     labels = list(details)
     first = details[labels[0]]
@@ -134,11 +141,7 @@ def opinion_figure(results: dict[str, Any]) -> str | None:
     details = results["details"].get("opinionqa")
     if not details:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = _pyplot()
 
     labels = list(details)
     groups = sorted(details[labels[0]]["per_group"], key=lambda g: (g != "Overall", g))
@@ -154,11 +157,15 @@ def opinion_figure(results: dict[str, Any]) -> str | None:
     fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(columns), 0.28 * len(groups) + 1.5))
     image = ax.imshow(grid, aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(columns)), columns, rotation=20, ha="right")
-    ax.set_yticks(range(len(groups)), groups, fontsize=8)
+    # "$30,000-$50,000" would otherwise be typeset as mathematics by matplotlib
+    ax.set_yticks(range(len(groups)), [g.replace("$", r"\$") for g in groups], fontsize=8)
     for i in range(len(groups)):
         for j in range(len(columns)):
             if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=7, color="white")
+                red, green, blue, _ = image.cmap(image.norm(grid[i, j]))
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue > 0.55  # black text on light cells
+                colour = "black" if dark else "white"
+                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=7, color=colour)
     fig.colorbar(image, ax=ax, label="representativeness (1 - W1/(N-1))")
     return _png(fig)
 

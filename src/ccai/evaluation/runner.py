@@ -26,7 +26,7 @@ from ccai.evaluation.pairwise import elo_table, judge_pairs, load_prompts
 from ccai.evaluation.refusal import Safety
 from ccai.evaluation.sampling import stratified_sample
 from ccai.evaluation.stats import clean
-from ccai.evaluation.tasks import Sample, Task
+from ccai.evaluation.tasks import CHOICE_NEEDS, Sample, Task
 from ccai.manifest import RunDir
 
 BackendFactory = Callable[[str], Any]
@@ -251,14 +251,23 @@ def _evaluate(
                 n_jobs = len(prompts) * len(entries) * (len(entries) - 1)
                 bar = progress.add_task(f"judge {dimension}", total=n_jobs) if progress else None
                 started = time.time()
-                records = judge_pairs(
-                    judge,
-                    prompts,
-                    answers[dimension],
-                    dimension,
-                    config.batch_size,
-                    progress=lambda n, b=bar: progress.advance(b, n) if progress else None,
-                )
+                try:
+                    records = judge_pairs(
+                        judge,
+                        prompts,
+                        answers[dimension],
+                        dimension,
+                        config.batch_size,
+                        progress=lambda n, b=bar: progress.advance(b, n) if progress else None,
+                    )
+                except Exception as exc:
+                    reason = skip_reason(judge_spec, CHOICE_NEEDS, exc)
+                    if reason is None:
+                        raise
+                    reason = f"judge {reason}; pick a judge that gives them with --judge"
+                    results["skipped"].setdefault("judge", {})[dimension] = reason
+                    run.log("skip", model="judge", task=dimension, reason=reason)
+                    continue
                 table = elo_table(
                     [e.label for e in entries], records, dimension, seed=config.seed, n_boot=config.bootstrap
                 )
@@ -338,9 +347,10 @@ def _run_task(
             seed=config.seed,
             progress=lambda n: progress.advance(bar, n) if progress else None,
         )
-    except (NotImplementedError, ConnectionError) as exc:
-        # e.g. a hosted OpenAI-compatible API without prompt log-probabilities: the other tasks still run
-        reason = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
+        reason = skip_reason(entry.spec, task.needs, exc)
+        if reason is None:
+            raise
         run.log("skip", model=entry.label, task=task.name, reason=reason)
         return reason
     seconds = round(time.time() - started, 1)
@@ -353,6 +363,22 @@ def _run_task(
     )
     output.details["seconds"] = seconds
     return output
+
+
+def skip_reason(spec: str, needs: str, exc: Exception) -> str | None:
+    """Why a task cannot run on this model, or None when ``exc`` is a real error that must surface.
+
+    An OpenAI-compatible server may generate text yet not return the log-probabilities that scored tasks
+    (and the pairwise judge) need: the hosted OpenAI API has no ``/v1/completions`` echo and rejects vLLM's
+    ``continue_final_message``. Those tasks are skipped for that model, the others still run.
+    """
+    remote = spec.startswith("openai:")
+    unavailable = remote and needs and isinstance(exc, ConnectionError | ValueError)
+    if isinstance(exc, NotImplementedError) or unavailable:
+        return f"needs {needs or 'an operation this backend lacks'}, which {spec} did not give ({exc})"
+    if remote and isinstance(exc, ConnectionError):
+        return f"the server failed ({exc})"
+    return None
 
 
 def _answers(

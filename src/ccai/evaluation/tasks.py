@@ -51,6 +51,9 @@ class Task(ABC):
     table_rows: tuple[tuple[str, str, bool | None], ...] = ()
     #: whether the outputs are a deterministic function of the model files (then a repeated model is reused)
     deterministic: bool = True
+    #: what the task asks of a backend beyond generating text ("" = nothing); named in the reason recorded
+    #: when an OpenAI-compatible server cannot provide it and the task is skipped for that model
+    needs: str = ""
 
     @abstractmethod
     def load(self) -> list[Sample]:
@@ -204,6 +207,13 @@ def token_batches(lengths: Sequence[int], max_batch: int, max_tokens: int = 2048
     if current:
         batches.append(current)
     return batches
+
+
+#: what ``choice_distributions`` asks of an OpenAI-compatible server (vLLM and ``serve_openai`` give it)
+CHOICE_NEEDS = (
+    "log-probabilities of the option letters after an answer prefix (/v1/chat/completions with "
+    "continue_final_message and top_logprobs)"
+)
 
 
 def choice_distributions(

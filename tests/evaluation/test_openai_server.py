@@ -1,0 +1,123 @@
+"""``ccai eval`` against a real OpenAI-compatible server on loopback (the training stage's ``serve_openai``
+serving the tiny model): generation tasks give the same numbers as the local model; a generation-only server
+(like the hosted OpenAI API) makes the tasks that need log-probabilities skip, with the reason recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ccai.evaluation import EvalConfig, evaluate
+
+pytestmark = pytest.mark.usefixtures("shared_data")
+
+SETTINGS: dict[str, Any] = {
+    "seed": 2,
+    "limit": 2,
+    "bootstrap": 20,
+    "threads": 1,
+    "batch_size": 4,
+    "gsm8k": {"shots": 0, "max_new_tokens": 6},
+    "answers": {"max_new_tokens": 6},
+    "mmlu": {"shots": 0},
+}
+
+
+def _served(model_dir: Path) -> Any:
+    from ccai.training.backends import TransformersBackend
+    from ccai.training.serve_openai import create_app
+
+    return create_app(model_dir, model_name="tiny", backend=TransformersBackend(model_dir, batch_size=1))
+
+
+def generation_only(inner: Any) -> Any:
+    """Wrap the server so it answers like a hosted chat API: no legacy ``/v1/completions`` (404) and no
+    vLLM extension ``continue_final_message`` (400, "unrecognized argument"), so no scored answer prefixes."""
+
+    async def reject(send: Any, status: int, message: str) -> None:
+        body = json.dumps({"error": {"message": message}}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await inner(scope, receive, send)
+        if scope["path"] == "/v1/completions":
+            return await reject(send, 404, "This is a chat model and not supported in v1/completions.")
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if b"continue_final_message" in body:
+            return await reject(send, 400, "Unrecognized request argument supplied: continue_final_message")
+
+        async def replay() -> dict:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await inner(scope, replay, send)
+
+    return app
+
+
+def _records(run: Path, name: str) -> list[dict]:
+    return [json.loads(line) for line in (run / "records" / name).open()]
+
+
+def test_generation_tasks_through_the_server_equal_the_local_model(tmp_path: Path, tiny_model: Path) -> None:
+    from ccai.training.serve_openai import BackgroundServer
+
+    with BackgroundServer(_served(tiny_model)) as url:
+        config = EvalConfig(
+            models=[f"api=openai:{url}#tiny", f"local={tiny_model}"],
+            tasks=["gsm8k", "safety", "helpfulness"],
+            judge=str(tiny_model),
+            **SETTINGS,
+        )
+        results = evaluate(config, tmp_path / "run", show_progress=False).results
+    assert results["skipped"] == {}
+    for task, text in (("gsm8k", "completion"), ("safety", "answer")):  # greedy over HTTP = local greedy
+        api = _records(tmp_path / "run", f"{task}__api.jsonl")
+        local = _records(tmp_path / "run", f"{task}__local.jsonl")
+        assert len(api) == len(results["samples"][task]) > 0
+        assert [r[text] for r in api] == [r[text] for r in local]
+        for key, by_model in results["measures"].items():
+            if key.startswith(task + "."):
+                assert by_model["api"] == by_model["local"], key
+    ratings = results["details"]["helpfulness"]["ratings"]
+    assert ratings["api"]["elo"] == 0.0 and ratings["local"]["low"] <= ratings["local"]["high"]
+    assert "api" in results["side_by_side"]
+
+
+def test_generation_only_server_skips_scored_tasks_with_the_reason(tmp_path: Path, tiny_model: Path) -> None:
+    from ccai.training.serve_openai import BackgroundServer
+
+    with BackgroundServer(generation_only(_served(tiny_model))) as url:
+        config = EvalConfig(
+            models=[f"api=openai:{url}#tiny", f"local={tiny_model}"],
+            tasks=["mmlu", "bbq", "opinionqa", "gsm8k", "harmlessness"],
+            **SETTINGS,
+        )
+        results = evaluate(config, tmp_path / "run", show_progress=False).results
+    skipped = results["skipped"]["api"]
+    assert set(skipped) == {"mmlu", "bbq", "opinionqa"}
+    assert all("log-probabilities" in reason for reason in skipped.values()), skipped
+    assert "404" in skipped["mmlu"] and "continue_final_message" in skipped["bbq"]
+    assert set(results["measures"]["gsm8k.accuracy"]) == {"api", "local"}
+    assert set(results["measures"]["mmlu.accuracy"]) == {"local"}
+    # the judge defaults to the first model, which cannot score the judge's "(A)/(B)" either
+    assert (
+        "harmlessness" in results["skipped"]["judge"]
+        and "--judge" in results["skipped"]["judge"]["harmlessness"]
+    )
+    assert "harmlessness" not in results["details"]
+    assert "Skipped" in (tmp_path / "run" / "report.html").read_text()
