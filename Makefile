@@ -37,6 +37,7 @@ test-fast: $(STAMP)
 bench: setup
 	$(BIN)/python bench/analysis.py
 	$(BIN)/python bench/votes.py
+	$(BIN)/python bench/generation.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
