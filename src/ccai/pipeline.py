@@ -151,10 +151,8 @@ def _training(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any]:
 def _evaluation(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any]:
     from ccai.evaluation import evaluate
 
-    trained = sorted(p for p in (out / "training").glob("*/") if p.is_dir())
-    models = [f"base={config.training.model}"] + [
-        f"{p.name}={_final_model(p)}" for p in trained if _final_model(p)
-    ]
+    finals = {run.name: _final_model(run) for run in sorted((out / "training").glob("*/"))}
+    models = [f"base={config.training.model}"] + [f"{name}={path}" for name, path in finals.items() if path]
     eval_config = config.evaluation.model_copy(update={"models": models, "seed": config.seed})
     result = evaluate(eval_config, out / "evaluation", show_progress=progress)
     return {"models": models, "results": str(result.path / "results.json")}
@@ -179,11 +177,13 @@ def write_index(out: Path, outputs: dict[str, Any]) -> Path:
         "constitution": "constitution/compare.html",
         "evaluation": "evaluation/report.html",
     }
+    rows = []
+    for name in (stage for stage in STAGES if stage in outputs):
+        link = links.get(name)
+        rows.append((name, link if link and (out / link).exists() else None,
+                     json.dumps(outputs[name], indent=2, default=str)))
     template = Environment(autoescape=select_autoescape(default=True)).from_string(_INDEX)
-    html = template.render(
-        stages=[(name, links.get(name) if (out / links.get(name, "-")).exists() else None,
-                 json.dumps(outputs[name], indent=2, default=str)) for name in STAGES if name in outputs]
-    )
+    html = template.render(stages=rows)
     path = out / "index.html"
     path.write_text(html)
     return path
