@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -96,16 +94,6 @@ def _report(result) -> None:
     typer.echo(f"run: {result.run_dir}")
 
 
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """The project's user_errors, plus the OS/network errors training can meet (server down, folder taken)."""
-    with user_errors():
-        try:
-            yield
-        except (ConnectionError, FileExistsError, NotADirectoryError) as exc:
-            raise ValueError(str(exc)) from exc
-
-
 @command(train_app, "sl")
 def train_sl(
     constitution: Path = typer.Option(..., "--constitution", help="Constitution file (.json/.yaml)."),
@@ -123,7 +111,7 @@ def train_sl(
 
     Example: ccai train sl --constitution public.json --out runs/public data.red_team_prompts=16
     """
-    with _user_errors():
+    with user_errors():
         from ccai.training.train import train
 
         result = train(
@@ -153,7 +141,7 @@ def train_rl(
 
     Example: ccai train rl runs/public rl.method=dpo rl.beta=0.1
     """
-    with _user_errors():
+    with user_errors():
         from ccai.training.train import continue_rl
 
         _report(continue_rl(run_dir, overrides, progress=not quiet))
@@ -173,7 +161,7 @@ def train_run(
 
     Example: ccai train run --constitution standard.json --out runs/standard --config train.yaml
     """
-    with _user_errors():
+    with user_errors():
         from ccai.training.train import train
 
         _report(train(_config(config, overrides, seed), constitution, out, resume=resume, progress=not quiet))
@@ -197,7 +185,7 @@ def train_all(
 
     Example: ccai train all --constitution public.json --constitution standard.json --out runs/ccai
     """
-    with _user_errors():
+    with user_errors():
         import json
 
         from ccai.training.train import train_many
