@@ -30,7 +30,7 @@ or :func:`read_rows`):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -142,12 +142,8 @@ def append_rows(path: Path | str, rows: Iterable[dict[str, Any]], kind: str) -> 
         handle.write("".join(line + "\n" for line in lines))
 
 
-def read_rows(path: Path | str, kind: str) -> list[dict[str, Any]]:
-    """Read and validate a JSONL file of ``kind`` rows; errors name the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: data file not found")
-    rows = []
+def iter_json_lines(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file; errors name the file and line."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -158,8 +154,15 @@ def read_rows(path: Path | str, kind: str) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
             if not isinstance(data, dict):
                 raise ValueError(f"{path}:{number}: expected a JSON object per line")
-            rows.append(validate_row(data, kind, f"{path}:{number}"))
-    return rows
+            yield number, data
+
+
+def read_rows(path: Path | str, kind: str) -> list[dict[str, Any]]:
+    """Read and validate a JSONL file of ``kind`` rows; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: data file not found")
+    return [validate_row(data, kind, f"{path}:{number}") for number, data in iter_json_lines(path)]
 
 
 def to_dataset(rows: list[dict[str, Any]], columns: Iterable[str]) -> Any:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ccai.datasets import dataset_path
+from ccai.formats.hf import iter_json_lines
 from ccai.training.config import DataConfig
 
 
@@ -26,19 +27,12 @@ class Prompt:
 
 def _read_jsonl(path: Path, text_key: str, id_key: str | None, source: str) -> list[Prompt]:
     prompts = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            text = row.get(text_key) if isinstance(row, dict) else None
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"{path}:{number}: expected a non-empty string field {text_key!r}")
-            pid = str(row[id_key]) if id_key and id_key in row else f"{path.stem}_{number - 1:05d}"
-            prompts.append(Prompt(pid, text.strip(), source))
+    for number, row in iter_json_lines(path):
+        text = row.get(text_key)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{path}:{number}: expected a non-empty string field {text_key!r}")
+        pid = str(row[id_key]) if id_key and id_key in row else f"{path.stem}_{number - 1:05d}"
+        prompts.append(Prompt(pid, text.strip(), source))
     return prompts
 
 
