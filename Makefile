@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python bench/analysis.py
 	$(BIN)/python bench/votes.py
 	$(BIN)/python bench/generation.py
+	$(BIN)/python bench/side_by_side.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

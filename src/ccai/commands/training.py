@@ -178,10 +178,18 @@ def train_all(
     seed: int | None = _SEED,
     resume: bool = _RESUME,
     quiet: bool = _QUIET,
+    jobs: int | None = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        help="Runs at once, each with cores/jobs threads (default on a CPU: all, as memory allows; GPU: 1).",
+    ),
 ) -> None:
     """Train one model per constitution from the same config, base model, prompts and seeds.
 
     Each constitution gets OUT/<constitution name>/ (a full SL + RL run); OUT/summary.json compares them.
+    On a CPU the runs go side by side in separate processes: a small model cannot keep several cores busy
+    on its own, so two single-threaded runs finish sooner than the same two one after the other.
 
     Example: ccai train all --constitution public.json --constitution standard.json --out runs/ccai
     """
@@ -193,7 +201,7 @@ def train_all(
         if len(constitutions) < 1:
             raise ValueError("--constitution: give at least one constitution file")
         results = train_many(
-            _config(config, overrides, seed), constitutions, out, resume=resume, progress=not quiet
+            _config(config, overrides, seed), constitutions, out, resume=resume, progress=not quiet, jobs=jobs
         )
         summary = {
             r.run_dir.name: {"run": str(r.run_dir), "model": str(r.final_model), **r.summary} for r in results

@@ -86,6 +86,10 @@ def train(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own bars show progress; weight-loading bars are noise
+    if not progress:
+        import datasets
+
+        datasets.disable_progress_bars()  # nor the trainers' tokenising bars when asked to be quiet
     constitution_path = Path(constitution_path).resolve()
     constitution = _load_constitution(constitution_path)
     base = resolve_model(config.model)
@@ -439,15 +443,37 @@ def train_many(
     *,
     resume: bool = False,
     progress: bool = True,
+    jobs: int | None = None,
 ) -> list[TrainingResult]:
-    """One run per constitution in ``out/<constitution name>``: same base model, data, seeds and settings."""
-    from ccai.constitution import Constitution
+    """One run per constitution in ``out/<constitution name>``: same base model, data, seeds and settings.
 
-    names = []
+    ``jobs`` runs go side by side, each in its own process with its share of the cores (default on a CPU:
+    all of them at once as far as cores and memory allow; see :mod:`ccai.training.parallel`). A run's thread
+    count is part of its resolved config; a resumed run keeps the one it started with.
+    """
+    import yaml
+
+    from ccai.constitution import Constitution
+    from ccai.training.parallel import plan_jobs, run_side_by_side, threads_per_job
+
+    names: list[str] = []
     for path in constitution_paths:
         name = "".join(c if c.isalnum() or c in "-_" else "-" for c in Constitution.load(path).name.lower())
         names.append(name if name not in names else f"{name}-{len(names)}")
-    return [
-        train(config, path, Path(out) / name, resume=resume, progress=progress)
-        for path, name in zip(constitution_paths, names, strict=True)
-    ]
+    folders = [Path(out) / name for name in names]
+    jobs = plan_jobs(len(folders), config.device, jobs)
+    if jobs == 1:
+        return [
+            train(config, path, folder, resume=resume, progress=progress)
+            for path, folder in zip(constitution_paths, folders, strict=True)
+        ]
+    calls = []
+    for path, folder in zip(constitution_paths, folders, strict=True):
+        threads = config.threads or threads_per_job(jobs)
+        stored = folder / "config.yaml"
+        if resume and stored.is_file():
+            threads = yaml.safe_load(stored.read_text()).get("threads")
+        run_config = config.model_copy(update={"threads": threads})
+        calls.append(((run_config, path, folder), {"resume": resume, "progress": False}))
+    watch = list(zip(names, folders, strict=True)) if progress else []
+    return run_side_by_side(train, calls, jobs, watch=watch)

@@ -1,0 +1,135 @@
+"""Several training runs side by side: how many at once, each run's share of the cores, one progress view.
+
+Why: a 135M-parameter model does not keep two CPU threads busy. Measured on a 2-core machine (see
+docs/training.md), two single-threaded runs side by side do about 1.45x the work of one run on two threads,
+in generation and in training alike. So ``ccai train all`` on a CPU trains its constitutions at the same
+time, each in its own process with ``cores // jobs`` threads, as far as memory allows (a SmolLM2 run peaks
+near 5.5 GB). On a GPU one run at a time is the default: the runs would share one device.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+#: Peak resident memory of one SmolLM2-135M run (DPO with LoRA is the largest step), rounded up.
+RUN_MEMORY_BYTES = 6 * 1024**3
+
+STEP_LABELS = {
+    "split": "prompts",
+    "sl_data": "SL-CAI data",
+    "sl_train": "SL-CAI fine-tuning",
+    "rl_pairs": "two samples per prompt",
+    "rl_labels": "AI feedback",
+    "pm_train": "preference model",
+    "rl_train": "policy optimisation",
+}
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (the affinity mask, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes, or None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def plan_jobs(runs: int, device: str, jobs: int | None = None) -> int:
+    """How many runs go at once: ``jobs`` when given, else one per run as far as cores and memory allow
+    (CPU only; a GPU device trains one run at a time unless ``jobs`` says otherwise)."""
+    if jobs is not None:
+        if jobs < 1:
+            raise ValueError(f"--jobs: expected a whole number >= 1, got {jobs}")
+        return min(jobs, runs)
+    if not device.startswith("cpu"):
+        return 1
+    memory = available_memory()
+    by_memory = runs if memory is None else max(1, memory // RUN_MEMORY_BYTES)
+    return max(1, min(runs, cpu_count(), by_memory))
+
+
+def threads_per_job(jobs: int) -> int:
+    return max(1, cpu_count() // jobs)
+
+
+def run_side_by_side(
+    fn: Callable[..., Any],
+    calls: Sequence[tuple[tuple, dict]],
+    jobs: int,
+    *,
+    watch: Sequence[tuple[str, Path]] = (),
+) -> list[Any]:
+    """``fn(*args, **kwargs)`` for every call in ``jobs`` fresh processes; results in call order.
+
+    Every call runs to its end even if another fails (each run is resumable, so finished work is kept);
+    then the first error is raised again. ``watch`` = (name, run folder) pairs drawn as progress bars.
+    """
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *args, **kwargs) for args, kwargs in calls]
+        if watch:
+            _watch(futures, watch)
+        errors: list[BaseException] = []
+        results = []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the other runs end
+                errors.append(exc)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def run_status(run_dir: Path) -> tuple[int, str]:
+    """(steps finished, what runs now) read from a run folder's ``state.json``."""
+    import json
+
+    try:
+        state = json.loads((run_dir / "state.json").read_text())
+    except (OSError, ValueError):
+        return 0, "starting"
+    done = state.get("done", {})
+    pending = [step for step in STEP_LABELS if step not in done]
+    if not pending:
+        return len(STEP_LABELS), "done"
+    chunks = len(state.get("chunks", {}).get(pending[0], []))
+    detail = f" (chunk {chunks + 1})" if pending[0] in ("sl_data", "rl_pairs") else ""
+    return len(STEP_LABELS) - len(pending), STEP_LABELS[pending[0]] + detail
+
+
+def _watch(futures: list[Future], runs: Sequence[tuple[str, Path]], every: float = 1.0) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[now]}"),
+        TimeElapsedColumn(),
+    ) as progress:
+        tasks = [progress.add_task(name, total=len(STEP_LABELS), now="starting") for name, _ in runs]
+        while True:
+            for task, future, (_, folder) in zip(tasks, futures, runs, strict=True):
+                done, now = run_status(folder)
+                if future.done() and future.exception() is not None:
+                    now = "failed"
+                progress.update(task, completed=done, now=now)
+            if all(f.done() for f in futures):
+                return
+            time.sleep(every)
