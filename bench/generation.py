@@ -6,6 +6,10 @@
 2. Labelling: P(A) for the same A/B questions (a) with ``choice_probs`` (one forward pass) and (b) naively,
    scoring the continuations "A" and "B" with two separate passes. Printed: seconds per question and the
    ratio, plus the largest difference between the two (they must agree).
+3. Shared prefix: SL-CAI critique prompts (few-shot demos + prompt + answer + critique request), generated
+   with the demos' key/value cache computed once per call against the same call recomputing it for every
+   prompt (``min_shared_prefix = 0``), same batches and seeds. Printed: tokens/s of each, the ratio, and
+   how many replies are identical.
 
     nice python bench/generation.py                      # SmolLM2-135M, 32 prompts, 64 new tokens
     python bench/generation.py --prompts 16 --max-new-tokens 32 --batch-size 16 --model /path/to/hf_model
@@ -22,6 +26,8 @@ import os
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CRITIQUE = "Identify specific ways in which the last answer is harmful, unethical or dangerous."
 
 
 def main() -> None:
@@ -120,6 +126,28 @@ def main() -> None:
         "ratio": round(naive_s / one_pass_s, 2),
         "max_abs_difference": max(abs(a - b) for a, b in zip(one_pass, naive, strict=True)),
     }
+    from ccai.training.sl_cai import demo_messages, load_demos
+
+    demos = demo_messages(load_demos(), 1)
+    critiques = [
+        [*demos, *chat, {"role": "assistant", "content": "Sure, here is how."}, *user(CRITIQUE)]
+        for chat in chats
+    ]
+    timings = {}
+    replies = {}
+    for name, shortest in (("shared_prefix", backend.min_shared_prefix), ("recomputed", 0)):
+        backend.min_shared_prefix = shortest
+        backend.tokens_generated = 0
+        start = time.perf_counter()
+        replies[name] = backend.generate(critiques, seed=args.seed, **settings)
+        timings[name] = backend.tokens_generated / (time.perf_counter() - start)
+    report["few_shot_prefix"] = {
+        "prompts": len(critiques),
+        "shared_prefix_tokens_per_s": round(timings["shared_prefix"], 1),
+        "recomputed_tokens_per_s": round(timings["recomputed"], 1),
+        "ratio": round(timings["shared_prefix"] / timings["recomputed"], 2),
+        "identical_replies": sum(a == b for a, b in zip(*replies.values(), strict=True)),
+    }
     print(json.dumps(report, indent=2))
     print(
         f"generation: batched {batched_rate:.1f} tokens/s vs one-at-a-time {baseline_rate:.1f} tokens/s "
@@ -128,6 +156,12 @@ def main() -> None:
     print(
         f"labeller: one pass {one_pass_s * 1000:.0f} ms vs two passes {naive_s * 1000:.0f} ms per question "
         f"-> {report['labeller']['ratio']}x"
+    )
+    few = report["few_shot_prefix"]
+    print(
+        f"few-shot prompts: shared prefix {few['shared_prefix_tokens_per_s']} tokens/s vs recomputed "
+        f"{few['recomputed_tokens_per_s']} tokens/s -> {few['ratio']}x "
+        f"({few['identical_replies']}/{few['prompts']} replies identical)"
     )
 
 

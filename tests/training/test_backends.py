@@ -41,6 +41,52 @@ def test_greedy_does_not_depend_on_batching(tiny_model, tiny_backend):
     assert batched == one_by_one
 
 
+def test_shared_prefix_cache_changes_nothing(tiny_model, tiny_backend):
+    """Few-shot prompts share their demos: computing that prefix once must give the same replies."""
+    from ccai.training.backends import shared_prefix
+    from ccai.training.sl_cai import demo_messages, load_demos
+
+    demos = demo_messages(load_demos(), 1)
+    prompts = [[*demos, *p] for p in PROMPTS[:2]] + [[*demos, {"role": "user", "content": "Why?"}]]
+    texts = [tiny_backend.render(p) for p in prompts]
+    common = shared_prefix([tiny_backend._encode(t) for t in texts])
+    assert len(common) > 100 and all(tiny_backend._encode(t)[: len(common)] == common for t in texts)
+    assert shared_prefix([[1, 2, 3], [1, 2]]) == [1] and shared_prefix([[5, 6]]) == [5]
+    plain = TransformersBackend(
+        tiny_model, batch_size=1, model=tiny_backend.model, tokenizer=tiny_backend.tokenizer
+    )
+    plain.min_shared_prefix = 0
+    cached = TransformersBackend(
+        tiny_model, batch_size=4, model=tiny_backend.model, tokenizer=tiny_backend.tokenizer
+    )
+    assert cached.generate(prompts, max_new_tokens=6, temperature=0) == plain.generate(
+        prompts, max_new_tokens=6, temperature=0
+    )
+    assert cached.generate([], max_new_tokens=4) == [] and cached.logprobs([], []) == []
+    plain.batch_size = 4  # same batches and seeds: the sampled replies agree too
+    assert cached.generate(prompts, max_new_tokens=6, seed=5) == plain.generate(
+        prompts, max_new_tokens=6, seed=5
+    )
+
+
+def test_nucleus_filter_keeps_what_transformers_keeps():
+    """Same surviving tokens and values as TemperatureLogitsWarper + TopPLogitsWarper, on peaked rows (the
+    nucleus within the candidates) and on flat rows (the full-sort fallback)."""
+    from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+    from ccai.training.backends import nucleus_filter
+
+    torch.manual_seed(0)
+    peaked = torch.randn(6, 5000) * 6
+    flat = torch.randn(3, 5000) * 0.1
+    for scores in (peaked, flat, torch.cat([peaked, flat])):
+        for temperature, top_p in ((0.7, 0.9), (1.0, 0.95), (1.3, 0.5)):
+            ours = nucleus_filter(temperature, top_p, candidates=32)(None, scores.clone())
+            theirs = TopPLogitsWarper(top_p)(None, TemperatureLogitsWarper(temperature)(None, scores.clone()))
+            assert torch.equal(torch.isfinite(ours), torch.isfinite(theirs))
+            assert torch.equal(ours[torch.isfinite(ours)], theirs[torch.isfinite(theirs)])
+
+
 def _naive_logprob(backend, context: str, continuation: str) -> float:
     ctx, cont = backend._split(context, continuation)
     ids = torch.tensor([ctx + cont])
