@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from ccai.cli import app
 from ccai.constitution import Constitution, Principle
+from ccai.training.parallel import plan_jobs, threads_per_job
 
 RUNNER = CliRunner()
 
@@ -115,8 +117,14 @@ def test_train_all_writes_two_comparable_runs(trained, tiny_model, constitution_
         assert constitution.content_hash in card and f"principles: {len(constitution.principles)}" in card
         manifest = json.loads((run / "manifest.json").read_text())
         assert manifest["seed"] == 3 and "trl" in manifest["versions"] and str(path) in manifest["inputs"]
-        stages = {json.loads(line)["stage"] for line in (run / "metrics.jsonl").read_text().splitlines()}
-        assert stages == {"sl", "pm", "rl"}
+        metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert {m["stage"] for m in metrics} == {"sl", "pm", "rl"}
+        first_dpo = next(m for m in metrics if m["stage"] == "rl" and "loss" in m)
+        assert first_dpo["loss"] == pytest.approx(math.log(2), abs=1e-4)  # what loss_before records
+        assert state["rl_train"]["loss_before"] == pytest.approx(math.log(2))
+        stored = yaml.safe_load((run / "config.yaml").read_text())
+        if plan_jobs(2, "cpu") == 2:  # trained side by side, each run with its share of the cores
+            assert stored["threads"] == threads_per_job(2)
         pairs = [json.loads(line) for line in (run / "data" / "rl_pairs.jsonl").read_text().splitlines()]
         assert pairs and all(p["soft_label"] >= 0.5 and p["principle_id"] in ids for p in pairs)
         assert (run / "pm" / "model" / "config.json").is_file()

@@ -30,30 +30,32 @@ def test_binarise_drops_uncertain_pairs():
     assert [r["target"] for r in hard] == [1.0]
 
 
-def test_soft_dpo_loss_matches_manual_computation(tiny_model, tiny_backend, tmp_path):
+ROWS = [
+    {
+        "prompt": user("Say hi"),
+        "chosen": assistant("Hi there!"),
+        "rejected": assistant("Go away."),
+        "target": 0.8,
+    },
+    {
+        "prompt": user("Count to three"),
+        "chosen": assistant("1 2 3"),
+        "rejected": assistant("no"),
+        "target": 0.6,
+    },
+]
+
+
+def _dpo_trainer(tiny_model, tmp_path, rows):
+    """A soft-label DPO trainer whose policy differs from the reference (so the margin is not zero)."""
     from datasets import Dataset
     from trl import DPOConfig
 
     from ccai.training.models import load_causal_lm, load_tokenizer
 
     _, dpo_cls = _trainer_classes()
-    tokenizer = load_tokenizer(tiny_model)
-    rows = [
-        {
-            "prompt": user("Say hi"),
-            "chosen": assistant("Hi there!"),
-            "rejected": assistant("Go away."),
-            "target": 0.8,
-        },
-        {
-            "prompt": user("Count to three"),
-            "chosen": assistant("1 2 3"),
-            "rejected": assistant("no"),
-            "target": 0.6,
-        },
-    ]
     policy = load_causal_lm(tiny_model)
-    with torch.no_grad():  # make the policy differ from the reference so the margin is not zero
+    with torch.no_grad():
         for param in policy.parameters():
             param.add_(torch.randn_like(param) * 0.02, alpha=1.0)
     args = DPOConfig(
@@ -66,13 +68,20 @@ def test_soft_dpo_loss_matches_manual_computation(tiny_model, tiny_backend, tmp_
         max_length=128,
         gradient_checkpointing=False,
     )
-    trainer = dpo_cls(
+    return dpo_cls(
         model=policy,
         ref_model=load_causal_lm(tiny_model),
         args=args,
         train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
+        processing_class=load_tokenizer(tiny_model),
     )
+
+
+def test_soft_dpo_loss_matches_manual_computation(tiny_model, tiny_backend, tmp_path):
+    from ccai.training.backends import TransformersBackend
+
+    trainer = _dpo_trainer(tiny_model, tmp_path, ROWS)
+    tokenizer, policy = trainer.processing_class, trainer.model
     batch = next(iter(trainer.get_train_dataloader()))
     loss = float(trainer.compute_loss(trainer.model, batch))
 
@@ -81,14 +90,25 @@ def test_soft_dpo_loss_matches_manual_computation(tiny_model, tiny_backend, tmp_
         full = tokenizer.apply_chat_template(row["prompt"] + row[key], tokenize=False)
         return backend.logprobs([context], [full[len(context) :]])[0]
 
-    from ccai.training.backends import TransformersBackend
-
     pol = TransformersBackend(tiny_model, model=policy, tokenizer=tokenizer)
     manual = []
-    for row in rows:
+    for row in ROWS:
         chosen = seq_logp(pol, row, "chosen") - seq_logp(tiny_backend, row, "chosen")
         rejected = seq_logp(pol, row, "rejected") - seq_logp(tiny_backend, row, "rejected")
         d = 0.5 * (chosen - rejected)
         p = row["target"]
         manual.append(-(p * math.log(1 / (1 + math.exp(-d))) + (1 - p) * math.log(1 / (1 + math.exp(d)))))
     assert loss == pytest.approx(sum(manual) / len(manual), rel=1e-3)
+
+
+def test_reference_log_probs_are_computed_once_per_pair(tiny_model, tmp_path):
+    trainer = _dpo_trainer(tiny_model, tmp_path, [{**r, "index": k} for k, r in enumerate(ROWS)])
+    batch = next(iter(trainer.get_train_dataloader()))
+    first = float(trainer.compute_loss(trainer.model, batch))
+    assert sorted(trainer._reference_logps) == [0, 1]
+    cached = dict(trainer._reference_logps)
+    with torch.no_grad():  # a reference computed again would now differ
+        for param in trainer.ref_model.parameters():
+            param.mul_(0.5)
+    assert float(trainer.compute_loss(trainer.model, batch)) == first
+    assert trainer._reference_logps == cached

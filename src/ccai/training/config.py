@@ -65,7 +65,7 @@ class SLConfig(_Section):
     generation: GenerationConfig = GenerationConfig()
     critique_max_new_tokens: int | None = Field(None, ge=1, description="default: generation.max_new_tokens")
     train: OptimConfig = OptimConfig()
-    measure_loss: bool = Field(True, description="training-set loss before and after (<= 64 rows)")
+    measure_loss: bool = Field(True, description="training-set loss before and after (first 32 rows)")
 
 
 class RLConfig(_Section):
@@ -84,7 +84,7 @@ class RLConfig(_Section):
     pm_train: OptimConfig = OptimConfig(learning_rate=1e-4)
     train: OptimConfig = OptimConfig(learning_rate=5e-5)
     num_generations: int = Field(4, ge=2, description="grpo/rloo: completions per prompt")
-    measure_loss: bool = True
+    measure_loss: bool = Field(True, description="DPO loss, first 32 pairs after training (before: ln 2)")
 
 
 class TrainingConfig(StageConfig):

@@ -17,12 +17,14 @@ How the soft labels enter training (TRL 1.16 has no per-pair soft target, so two
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from ccai.formats.hf import assistant, user
 from ccai.training.config import RLConfig
 from ccai.training.data import Prompt
+from ccai.training.sl_cai import PROBE_ROWS
 
 
 def sample_pairs(backend: Any, prompts: list[Prompt], config: RLConfig, seed: int, chunk: int) -> list[dict]:
@@ -98,6 +100,8 @@ def _trainer_classes() -> tuple[type, type]:
             def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
                 batch = super().torch_call(examples)
                 batch["target"] = torch.tensor([float(e["target"]) for e in examples])
+                if "index" in examples[0]:
+                    batch["index"] = torch.tensor([int(e["index"]) for e in examples])
                 return batch
 
         return _Collator
@@ -128,16 +132,40 @@ def _trainer_classes() -> tuple[type, type]:
             return (loss, outputs) if return_outputs else loss
 
     class SoftDPOTrainer(DPOTrainer):
-        """DPOTrainer with the soft-label cross-entropy on the implicit reward margin (sigmoid family)."""
+        """DPOTrainer with the soft-label cross-entropy on the implicit reward margin (sigmoid family).
+
+        The reference model never changes, so its log-probabilities are computed once per pair (keyed by
+        the ``index`` column) and reused by later epochs and by the evaluation after training, which then
+        costs one forward pass per sequence instead of two.
+        """
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             tokenizer = kwargs["processing_class"]
             kwargs.setdefault("data_collator", with_target(DPOCollator)(pad_token_id=tokenizer.pad_token_id))
             super().__init__(*args, **kwargs)
+            self._reference_logps: dict[int, tuple[float, float]] = {}
 
         def _set_signature_columns_if_needed(self) -> None:
             if self._signature_columns is None:
-                self._signature_columns = ["prompt_ids", "chosen_ids", "rejected_ids", "target"]
+                self._signature_columns = ["prompt_ids", "chosen_ids", "rejected_ids", "target", "index"]
+
+        def _reference(self, model: Any, inputs: dict[str, Any], like: Any) -> Any:
+            """Reference log-probs [chosen..., rejected...] for the batch, from the cache where known."""
+            keys = [int(i) for i in inputs["index"]] if "index" in inputs else None
+            if keys is not None and all(k in self._reference_logps for k in keys):
+                pairs = [self._reference_logps[k] for k in keys]
+                return torch.tensor([c for c, _ in pairs] + [r for _, r in pairs], dtype=like.dtype)
+            with torch.no_grad():
+                if self.ref_model is not None:
+                    reference = self._sequence_logps(self.ref_model, inputs)
+                else:  # LoRA: the reference is the same model with its adapters switched off
+                    with self.accelerator.unwrap_model(self.model).disable_adapter():
+                        reference = self._sequence_logps(model, inputs)
+            if keys is not None:
+                chosen, rejected = reference.chunk(2, dim=0)
+                for k, c, r in zip(keys, chosen.tolist(), rejected.tolist(), strict=True):
+                    self._reference_logps[k] = (c, r)
+            return reference
 
         def _sequence_logps(self, model: Any, inputs: dict[str, Any]) -> Any:
             """Sum of completion-token log-probs. Only positions from the earliest completion token on get
@@ -162,12 +190,7 @@ def _trainer_classes() -> tuple[type, type]:
             mode = "train" if self.model.training else "eval"
             target = inputs["target"]
             policy = self._sequence_logps(model, inputs)
-            with torch.no_grad():
-                if self.ref_model is not None:
-                    reference = self._sequence_logps(self.ref_model, inputs)
-                else:  # LoRA: the reference is the same model with its adapters switched off
-                    with self.accelerator.unwrap_model(self.model).disable_adapter():
-                        reference = self._sequence_logps(model, inputs)
+            reference = self._reference(model, inputs, policy).to(policy.device)
             ratios = policy - reference
             chosen, rejected = ratios.chunk(2, dim=0)
             margin = self.beta * (chosen - rejected)
@@ -238,18 +261,19 @@ def train_reward_model(
     )
     checkpoint = latest_checkpoint(out_dir)
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    accuracy = _pm_agreement(trainer, dataset)
+    probe = dataset.select(range(min(PROBE_ROWS, len(dataset))))
     return trainer, {
         "rows": len(dataset),
         "train_loss": output.training_loss,
         "steps": trainer.state.global_step,
-        "agreement_with_labels": accuracy,
+        "agreement_with_labels": _pm_agreement(trainer, probe),
+        "agreement_pairs": len(probe),
         "resumed_from": checkpoint.name if checkpoint else None,
     }
 
 
 def _pm_agreement(trainer: Any, dataset: Any) -> float:
-    """Share of training pairs where the PM scores ``chosen`` above ``rejected`` (a fit check, not a test)."""
+    """Share of the (training) pairs where the PM scores ``chosen`` above ``rejected``: a fit check."""
     import torch
 
     prepared = trainer._prepare_dataset(dataset, trainer.processing_class, trainer.args, "agreement")
@@ -289,8 +313,11 @@ def train_dpo(
     targets = training_targets(rows, config)
     if not targets:
         raise ValueError("no preference pairs left for DPO (check rl.min_margin)")
-    dataset = to_dataset(targets, ["prompt", "chosen", "rejected", "target"])
-    probe = dataset.select(range(min(64, len(dataset))))
+    dataset = to_dataset(
+        [{**t, "index": k} for k, t in enumerate(targets)],
+        ["prompt", "chosen", "rejected", "target", "index"],
+    )
+    probe = dataset.select(range(min(PROBE_ROWS, len(dataset))))
     tokenizer = load_tokenizer(model_dir)
     args = DPOConfig(
         **trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device),
@@ -316,7 +343,10 @@ def train_dpo(
     checkpoint = latest_checkpoint(out_dir)
     results: dict[str, Any] = {"rows": len(dataset), "resumed_from": checkpoint.name if checkpoint else None}
     if measure_loss:
-        results["loss_before"] = trainer.evaluate()["eval_loss"]
+        # The policy starts equal to its reference (LoRA's B = 0, or a copy of the SL model), so every
+        # margin is 0 and the loss is ln 2 whatever the labels: no pass over the data is needed to know it
+        # (the first logged training step shows it; tests check that).
+        results["loss_before"] = math.log(2)
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     results.update(train_loss=output.training_loss, steps=trainer.state.global_step)
     if measure_loss:

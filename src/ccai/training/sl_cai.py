@@ -23,6 +23,9 @@ from ccai.training.config import OptimConfig, SLConfig
 from ccai.training.data import Prompt
 
 FEW_SHOT_PATH = Path(__file__).with_name("prompts") / "few_shot.yaml"
+#: Training rows whose loss is measured before and after fine-tuning (a fit check; each pass over them
+#: costs about as much as a third of the training epoch on a CPU, so it stays small).
+PROBE_ROWS = 32
 _LABEL = re.compile(r"^\s*(critique|revision|revised response|rewritten answer|answer)\s*:\s*", re.IGNORECASE)
 
 
@@ -148,7 +151,7 @@ def train_sft(
     from ccai.training.runs import latest_checkpoint, lora_config, quiet, trainer_kwargs
 
     dataset = to_dataset(rows, ["prompt", "completion"])
-    probe = dataset.select(range(min(64, len(dataset))))
+    probe = dataset.select(range(min(PROBE_ROWS, len(dataset))))
     tokenizer = load_tokenizer(model_dir)
     args = SFTConfig(
         **trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device),
