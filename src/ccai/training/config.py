@@ -41,7 +41,7 @@ class GenerationConfig(_Section):
     max_new_tokens: int = Field(64, ge=1, le=4096)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
-    batch_size: int = Field(16, ge=1, description="prompts per generate call, and per resumable chunk")
+    batch_size: int = Field(32, ge=1, description="prompts per generate call and per resumable chunk")
 
 
 class OptimConfig(_Section):

@@ -81,6 +81,20 @@ def training_targets(rows: list[dict[str, Any]], config: RLConfig) -> list[dict[
     return [{**r, "target": 1.0} for r in rows if r["soft_label"] - 0.5 >= config.min_margin]
 
 
+def pair_lengths(tokenizer: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with ``length``: tokens of its longer side (prompt + chosen or prompt + rejected), which is
+    what a batch pads to; the trainers group batches by it."""
+
+    def tokens(messages: list[dict[str, str]]) -> int:
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return [
+        {**r, "length": max(tokens(r["prompt"] + r["chosen"]), tokens(r["prompt"] + r["rejected"]))}
+        for r in rows
+    ]
+
+
 def soft_bce(margin: Any, target: Any) -> Any:
     """-[p log sigma(d) + (1 - p) log sigma(-d)], averaged: the loss both trainers share."""
     import torch.nn.functional as F
@@ -116,7 +130,7 @@ def _trainer_classes() -> tuple[type, type]:
 
         def _set_signature_columns_if_needed(self) -> None:
             if self._signature_columns is None:
-                self._signature_columns = ["chosen_ids", "rejected_ids", "target"]
+                self._signature_columns = ["chosen_ids", "rejected_ids", "target", "length"]
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
             target = inputs.pop("target")
@@ -147,7 +161,14 @@ def _trainer_classes() -> tuple[type, type]:
 
         def _set_signature_columns_if_needed(self) -> None:
             if self._signature_columns is None:
-                self._signature_columns = ["prompt_ids", "chosen_ids", "rejected_ids", "target", "index"]
+                self._signature_columns = [
+                    "prompt_ids",
+                    "chosen_ids",
+                    "rejected_ids",
+                    "target",
+                    "index",
+                    "length",
+                ]
 
         def _reference(self, model: Any, inputs: dict[str, Any], like: Any) -> Any:
             """Reference log-probs [chosen..., rejected...] for the batch, from the cache where known."""
@@ -236,14 +257,16 @@ def train_reward_model(
     targets = training_targets(rows, config)
     if not targets:
         raise ValueError("no preference pairs left to train the preference model on (check rl.min_margin)")
-    dataset = to_dataset(targets, ["prompt", "chosen", "rejected", "target"])
     tokenizer = load_tokenizer(model_dir)
+    dataset = to_dataset(
+        pair_lengths(tokenizer, targets), ["prompt", "chosen", "rejected", "target", "length"]
+    )
     model = AutoModelForSequenceClassification.from_pretrained(
         str(model_dir), num_labels=1, dtype=torch.float32
     )
     model.config.pad_token_id = tokenizer.pad_token_id
     args = RewardConfig(
-        **trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device),
+        **trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device, group_by_length=True),
         max_length=optim.max_length,
         center_rewards_coefficient=None,
         dataset_num_proc=None,
@@ -313,14 +336,14 @@ def train_dpo(
     targets = training_targets(rows, config)
     if not targets:
         raise ValueError("no preference pairs left for DPO (check rl.min_margin)")
+    tokenizer = load_tokenizer(model_dir)
     dataset = to_dataset(
-        [{**t, "index": k} for k, t in enumerate(targets)],
-        ["prompt", "chosen", "rejected", "target", "index"],
+        [{**t, "index": k} for k, t in enumerate(pair_lengths(tokenizer, targets))],
+        ["prompt", "chosen", "rejected", "target", "index", "length"],
     )
     probe = dataset.select(range(min(PROBE_ROWS, len(dataset))))
-    tokenizer = load_tokenizer(model_dir)
     args = DPOConfig(
-        **trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device),
+        **trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device, group_by_length=True),
         beta=config.beta,
         max_length=optim.max_length,
         dataset_num_proc=None,

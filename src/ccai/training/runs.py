@@ -175,9 +175,17 @@ def use_bf16(setting: str | bool, device: str) -> bool:
     return cpu_supports_bf16()
 
 
-def trainer_kwargs(optim: Any, out_dir: Path, *, seed: int, bf16: bool, device: str) -> dict[str, Any]:
-    """TrainingArguments every trainer shares (TRL's CPU traps handled: bf16, report_to, checkpointing)."""
+def trainer_kwargs(
+    optim: Any, out_dir: Path, *, seed: int, bf16: bool, device: str, group_by_length: bool = False
+) -> dict[str, Any]:
+    """TrainingArguments every trainer shares (TRL's CPU traps handled: bf16, report_to, checkpointing).
+
+    ``group_by_length``: batches of similar length (seeded), for data sets with input ids or a ``length``
+    column. Random batches of CAI rows are 15-20 % padding, which a CPU computes like any other token.
+    """
+    grouping = {"train_sampling_strategy": "group_by_length", "length_column_name": "length"}
     return {
+        **(grouping if group_by_length else {}),
         "output_dir": str(out_dir),
         "seed": seed,
         "data_seed": seed,

@@ -154,7 +154,7 @@ def train_sft(
     probe = dataset.select(range(min(PROBE_ROWS, len(dataset))))
     tokenizer = load_tokenizer(model_dir)
     args = SFTConfig(
-        **trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device),
+        **trainer_kwargs(optim, out_dir, seed=seed, bf16=bf16, device=device, group_by_length=True),
         max_length=optim.max_length,
         completion_only_loss=True,
         packing=False,
