@@ -51,7 +51,7 @@ def test_shared_prefix_cache_changes_nothing(tiny_model, tiny_backend):
     texts = [tiny_backend.render(p) for p in prompts]
     common = shared_prefix([tiny_backend._encode(t) for t in texts])
     assert len(common) > 100 and all(tiny_backend._encode(t)[: len(common)] == common for t in texts)
-    assert shared_prefix([[1, 2, 3], [1, 2]]) == [1] and shared_prefix([[5, 6]]) == [5]
+    assert shared_prefix([[1, 2, 3], [1, 2]]) == [1, 2] and shared_prefix([[5, 6], [7]]) == []
     plain = TransformersBackend(
         tiny_model, batch_size=1, model=tiny_backend.model, tokenizer=tiny_backend.tokenizer
     )

@@ -11,6 +11,7 @@ concurrent requests, which is how CAI data is generated at scale.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -66,10 +67,10 @@ def validate_messages(prompts: Sequence[Any]) -> None:
 
 
 def shared_prefix(rows: Sequence[Sequence[int]]) -> list[int]:
-    """The longest run of tokens every row starts with, leaving each row at least one token of its own."""
+    """The longest run of tokens every row starts with."""
     if not rows:
         return []
-    first, limit = rows[0], min(len(r) for r in rows) - 1
+    first, limit = rows[0], min(len(r) for r in rows)
     n = 0
     while n < limit and all(r[n] == first[n] for r in rows):
         n += 1
@@ -125,45 +126,40 @@ def _expanded(cache: Any, rows: int, capacity: int = 0) -> Any:
     return copied
 
 
+@functools.cache
 def _preallocated_layer_class() -> type:
+    """Built on first use: transformers is imported lazily so that the CLI starts fast."""
     from transformers.cache_utils import DynamicLayer
 
-    global _PreallocatedLayer
-    if _PreallocatedLayer is None:
+    class PreallocatedLayer(DynamicLayer):
+        """A DynamicLayer writing into storage sized for the whole generation (grown by doubling)."""
 
-        class PreallocatedLayer(DynamicLayer):
-            """A DynamicLayer writing into storage sized for the whole generation (grown by doubling)."""
+        def __init__(self, capacity: int) -> None:
+            super().__init__()
+            self.capacity = capacity
+            self.length = 0
+            self._keys: Any = None
+            self._values: Any = None
 
-            def __init__(self, capacity: int) -> None:
-                super().__init__()
-                self.capacity = capacity
-                self.length = 0
-                self._keys: Any = None
-                self._values: Any = None
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            start, end = self.length, self.length + key_states.shape[-2]
+            if self._keys is None or end > self._keys.shape[-2]:
+                size = max(self.capacity, 2 * end)
+                keys = key_states.new_empty((*key_states.shape[:-2], size, key_states.shape[-1]))
+                values = value_states.new_empty((*value_states.shape[:-2], size, value_states.shape[-1]))
+                if start:
+                    keys[..., :start, :] = self._keys[..., :start, :]
+                    values[..., :start, :] = self._values[..., :start, :]
+                self._keys, self._values = keys, values
+            self._keys[..., start:end, :] = key_states
+            self._values[..., start:end, :] = value_states
+            self.length = end
+            self.keys, self.values = self._keys[..., :end, :], self._values[..., :end, :]
+            return self.keys, self.values
 
-            def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple:
-                if not self.is_initialized:
-                    self.lazy_initialization(key_states, value_states)
-                start, end = self.length, self.length + key_states.shape[-2]
-                if self._keys is None or end > self._keys.shape[-2]:
-                    size = max(self.capacity, 2 * end)
-                    keys = key_states.new_empty((*key_states.shape[:-2], size, key_states.shape[-1]))
-                    values = value_states.new_empty((*value_states.shape[:-2], size, value_states.shape[-1]))
-                    if start:
-                        keys[..., :start, :] = self._keys[..., :start, :]
-                        values[..., :start, :] = self._values[..., :start, :]
-                    self._keys, self._values = keys, values
-                self._keys[..., start:end, :] = key_states
-                self._values[..., start:end, :] = value_states
-                self.length = end
-                self.keys, self.values = self._keys[..., :end, :], self._values[..., :end, :]
-                return self.keys, self.values
-
-        _PreallocatedLayer = PreallocatedLayer
-    return _PreallocatedLayer
-
-
-_PreallocatedLayer: type | None = None
+    return PreallocatedLayer
 
 
 def _check_pairs(contexts: Sequence[str], continuations: Sequence[str]) -> None:

@@ -1,10 +1,10 @@
 """Several training runs side by side: how many at once, each run's share of the cores, one progress view.
 
 Why: a 135M-parameter model does not keep two CPU threads busy. Measured on a 2-core machine (see
-docs/training.md), two single-threaded runs side by side do about 1.45x the work of one run on two threads,
-in generation and in training alike. So ``ccai train all`` on a CPU trains its constitutions at the same
-time, each in its own process with ``cores // jobs`` threads, as far as memory allows (a SmolLM2 run peaks
-near 5.5 GB). On a GPU one run at a time is the default: the runs would share one device.
+docs/training.md and bench/side_by_side.py), two single-threaded runs side by side do about 1.4-1.5x the
+work of one run on two threads, in generation and in training alike. So ``ccai train all`` on a CPU trains
+its constitutions at the same time, each in its own process with ``cores // jobs`` threads, as far as memory
+allows (a SmolLM2 run peaked at 4.6 GB). On a GPU one run at a time is the default: they would share it.
 """
 
 from __future__ import annotations
