@@ -224,3 +224,20 @@ def test_cli_refuses_bad_input(trained, constitution_file, tmp_path):
     bad = RUNNER.invoke(app, ["train", "sl", "--constitution", str(broken), "--out", str(tmp_path / "y")])
     assert bad.exit_code == 2 and "broken.json" in bad.output
     assert not (tmp_path / "y").exists()
+
+
+def test_recorded_64_prompt_run_matches_its_config():
+    """docs/runs/train-all-64 holds the records of the timed CPU run; they must stay those of its config."""
+    from ccai.config import load_config
+    from ccai.training.config import TrainingConfig
+
+    root = Path(__file__).parents[2] / "docs" / "runs" / "train-all-64"
+    config = load_config(TrainingConfig, root / "measure.yaml")
+    assert config.data.red_team_prompts == 64 and config.sl.revisions == 1
+    for name in ("ccai-public", "ccai-standard"):
+        stored = yaml.safe_load((root / name / "config.yaml").read_text())
+        assert stored["seed"] == config.seed and stored["data"] == config.data.model_dump()
+        assert stored["sl"]["generation"] == config.sl.generation.model_dump()
+        done = json.loads((root / name / "state.json").read_text())["done"]
+        assert done["sl_data"]["red_team"] == 64 and done["rl_labels"]["pairs"] == 64
+        assert done["sl_train"]["loss_after"] < done["sl_train"]["loss_before"]
