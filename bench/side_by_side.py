@@ -8,8 +8,11 @@ keep two CPU threads busy, so ``ccai.training.parallel`` runs the constitutions 
 - side by side: the same two workloads at once via ``run_side_by_side``, ``cores // 2`` threads each.
 
 A workload is what a training run spends its time on: one batch of sampled generation (SmolLM2, 16 red-team
-prompts) and a few LoRA fine-tuning steps (forward + backward + AdamW). Printed: wall seconds of both and
-the ratio (goal: > 1.3x on 2 cores).
+prompts) and a few LoRA fine-tuning steps (forward + backward + AdamW). Printed: wall seconds of both (process
+start and model loading included), the seconds of each part, and the ratio. Measured on 2 AMD Zen 3 cores
+(2026-12-01): 47.9 s vs 45.9 s = 1.04x overall; generation 1.23x, LoRA steps 1.07x. An ad-hoc measurement
+earlier that day, before the generation speed-ups and with LoRA steps of 8 x 160 tokens, gave 1.49x and
+1.42x: how much side-by-side runs gain depends on the shapes; see docs/training.md for whole runs.
 
     python bench/side_by_side.py [--model smollm2] [--max-new-tokens 32] [--steps 3]
 """
@@ -89,7 +92,7 @@ def main() -> None:
     print(json.dumps(report, indent=2))
     print(
         f"two runs: one after the other {sequential_s:.1f} s vs side by side {parallel_s:.1f} s "
-        f"-> {report['ratio']}x (goal > 1.3x on 2 cores)"
+        f"-> {report['ratio']}x"
     )
 
 

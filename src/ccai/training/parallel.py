@@ -1,8 +1,8 @@
 """Several training runs side by side: how many at once, each run's share of the cores, one progress view.
 
-Why: a 135M-parameter model does not keep two CPU threads busy. Measured on a 2-core machine (see
-docs/training.md and bench/side_by_side.py), two single-threaded runs side by side do about 1.4-1.5x the
-work of one run on two threads, in generation and in training alike. So ``ccai train all`` on a CPU trains
+Why: a 135M-parameter model does not keep two CPU threads fully busy. On a 2-core machine the 64-prompt
+run of two constitutions took 14.2 min side by side against ~18.9 min one after the other with two threads
+(docs/training.md; bench/side_by_side.py measures a small workload). So ``ccai train all`` on a CPU trains
 its constitutions at the same time, each in its own process with ``cores // jobs`` threads, as far as memory
 allows (a SmolLM2 run peaked at 4.6 GB). On a GPU one run at a time is the default: they would share it.
 """
