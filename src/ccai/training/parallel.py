@@ -17,18 +17,27 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from ccai.training.train import STEPS
+
 #: Peak resident memory of one SmolLM2-135M run (DPO with LoRA is the largest step), rounded up.
 RUN_MEMORY_BYTES = 6 * 1024**3
 
-STEP_LABELS = {
-    "split": "prompts",
-    "sl_data": "SL-CAI data",
-    "sl_train": "SL-CAI fine-tuning",
-    "rl_pairs": "two samples per prompt",
-    "rl_labels": "AI feedback",
-    "pm_train": "preference model",
-    "rl_train": "policy optimisation",
-}
+#: What the progress view calls each step of a run, in the order ``train`` runs them.
+STEP_LABELS = dict(
+    zip(
+        ("split", *STEPS),
+        (
+            "prompts",
+            "SL-CAI data",
+            "SL-CAI fine-tuning",
+            "two samples per prompt",
+            "AI feedback",
+            "preference model",
+            "policy optimisation",
+        ),
+        strict=True,
+    )
+)
 
 
 def cpu_count() -> int:
