@@ -43,10 +43,10 @@ def main() -> None:
     import torch
 
     from ccai.formats.hf import user
-    from ccai.training.backends import TransformersBackend
+    from ccai.models.backends import TransformersBackend
+    from ccai.models.prepare import resolve_model
     from ccai.training.config import DataConfig
     from ccai.training.data import split_prompts
-    from ccai.training.models import resolve_model
 
     path = resolve_model(args.model)
     backend = TransformersBackend(path, batch_size=args.batch_size)

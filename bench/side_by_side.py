@@ -33,10 +33,10 @@ def workload(model: str, threads: int, max_new_tokens: int, steps: int, seed: in
     from peft import LoraConfig, get_peft_model
 
     from ccai.formats.hf import user
-    from ccai.training.backends import TransformersBackend
+    from ccai.models.backends import TransformersBackend
+    from ccai.models.prepare import resolve_model
     from ccai.training.config import DataConfig
     from ccai.training.data import split_prompts
-    from ccai.training.models import resolve_model
 
     torch.set_num_threads(threads)
     path = resolve_model(model)

@@ -135,7 +135,7 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_build_with_lm_rewriter_records_every_answer(shared_data: Path, embedder, tmp_path: Path) -> None:
     """`--rewriter lm --model DIR` with a real (tiny, random-weight, locally built) model: whatever it says is
     stored per principle, and answers that are not principles fall back to the rules, marked as such."""
-    from ccai.training.models import tiny_model_dir
+    from ccai.models.prepare import tiny_model_dir
 
     model = tiny_model_dir(tmp_path / "tiny", seed=0)
     csv = shared_data / "ccai" / "ccai_statement_reference.csv"
@@ -175,7 +175,7 @@ def test_lm_options_refused_without_model(shared_data: Path, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_from_text_with_lm_records_answers(shared_data: Path, tmp_path: Path) -> None:
-    from ccai.training.models import tiny_model_dir
+    from ccai.models.prepare import tiny_model_dir
 
     model = tiny_model_dir(tmp_path / "tiny", seed=0)
     text = shared_data / "constitutions" / "national" / "japan_1946_en_constitute.txt"

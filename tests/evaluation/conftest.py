@@ -72,6 +72,6 @@ def fake_backend() -> type[FakeBackend]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer Llama with the SmolLM2 tokenizer, saved as a Hugging Face folder (no download)."""
-    from ccai.training.models import tiny_model_dir
+    from ccai.models.prepare import tiny_model_dir
 
     return tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model", seed=0)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("shared_data")
 
 
 def test_fast_letter_scoring_equals_backend_logprobs(tiny_model: Path) -> None:
-    from ccai.training.backends import TransformersBackend
+    from ccai.models.backends import TransformersBackend
 
     backend = TransformersBackend(tiny_model, batch_size=4)
     task = MMLU(shots=1)

@@ -17,7 +17,7 @@ def test_mmlu_and_gsm8k_agree_with_the_harness_on_smollm2(tmp_path: Path) -> Non
     import torch
 
     from ccai.evaluation.harness_check import compare_with_harness
-    from ccai.training.models import prepare_smollm2
+    from ccai.models.prepare import prepare_smollm2
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the CI machine is small and shared: oversubscribed threads crawl

@@ -27,8 +27,8 @@ SETTINGS: dict[str, Any] = {
 
 
 def _served(model_dir: Path) -> Any:
-    from ccai.training.backends import TransformersBackend
-    from ccai.training.serve_openai import create_app
+    from ccai.models.backends import TransformersBackend
+    from ccai.models.serve import create_app
 
     return create_app(model_dir, model_name="tiny", backend=TransformersBackend(model_dir, batch_size=1))
 
@@ -74,7 +74,7 @@ def _records(run: Path, name: str) -> list[dict]:
 
 
 def test_generation_tasks_through_the_server_equal_the_local_model(tmp_path: Path, tiny_model: Path) -> None:
-    from ccai.training.serve_openai import BackgroundServer
+    from ccai.models.serve import BackgroundServer
 
     with BackgroundServer(_served(tiny_model)) as url:
         config = EvalConfig(
@@ -99,7 +99,7 @@ def test_generation_tasks_through_the_server_equal_the_local_model(tmp_path: Pat
 
 
 def test_generation_only_server_skips_scored_tasks_with_the_reason(tmp_path: Path, tiny_model: Path) -> None:
-    from ccai.training.serve_openai import BackgroundServer
+    from ccai.models.serve import BackgroundServer
 
     with BackgroundServer(generation_only(_served(tiny_model))) as url:
         config = EvalConfig(

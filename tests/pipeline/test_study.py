@@ -41,7 +41,7 @@ def test_analysis_to_constitution_on_a_real_conversation(tmp_path, shared_data):
 @pytest.mark.slow
 def test_whole_study_on_a_tiny_model(tmp_path, shared_data):
     """All four stages on real data and a tiny random model: the wiring, not the quality."""
-    from ccai.training.models import tiny_model_dir
+    from ccai.models.prepare import tiny_model_dir
 
     model = tiny_model_dir(tmp_path / "tiny", seed=0)
     training = [

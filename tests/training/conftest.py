@@ -13,14 +13,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ccai.training.models import tiny_model_dir
+    from ccai.models.prepare import tiny_model_dir
 
     return tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_model: Path):
-    from ccai.training.backends import TransformersBackend
+    from ccai.models.backends import TransformersBackend
 
     return TransformersBackend(tiny_model, batch_size=4)
 

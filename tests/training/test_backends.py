@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ccai.training.backends import Backend, OpenAIBackend, TransformersBackend
+from ccai.models.backends import Backend, OpenAIBackend, TransformersBackend
 
 PROMPTS = [
     [{"role": "user", "content": "How do I pick a lock?"}],
@@ -43,7 +43,7 @@ def test_greedy_does_not_depend_on_batching(tiny_model, tiny_backend):
 
 def test_shared_prefix_cache_changes_nothing(tiny_model, tiny_backend):
     """Few-shot prompts share their demos: computing that prefix once must give the same replies."""
-    from ccai.training.backends import shared_prefix
+    from ccai.models.backends import shared_prefix
     from ccai.training.sl_cai import demo_messages, load_demos
 
     demos = demo_messages(load_demos(), 1)
@@ -74,7 +74,7 @@ def test_nucleus_filter_keeps_what_transformers_keeps():
     nucleus within the candidates) and on flat rows (the full-sort fallback)."""
     from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
-    from ccai.training.backends import nucleus_filter
+    from ccai.models.backends import nucleus_filter
 
     torch.manual_seed(0)
     peaked = torch.randn(6, 5000) * 6
@@ -139,7 +139,7 @@ def test_bad_scoring_input_is_refused(tiny_backend):
 
 def test_openai_backend_against_real_local_server(tiny_model, tiny_backend):
     """A real HTTP server on loopback (uvicorn) serving the tiny model; the client must agree with local."""
-    from ccai.training.serve_openai import BackgroundServer, create_app
+    from ccai.models.serve import BackgroundServer, create_app
 
     app = create_app(tiny_model, model_name="tiny", backend=tiny_backend)
     with BackgroundServer(app) as url:
@@ -174,9 +174,9 @@ def test_openai_backend_against_real_local_server(tiny_model, tiny_backend):
 def test_sl_data_can_be_generated_through_an_http_server(tiny_model, tiny_backend, constitution_file):
     """The scale-out path: SL-CAI generation against an OpenAI-compatible server instead of in-process."""
     from ccai.constitution import Constitution
+    from ccai.models.serve import BackgroundServer, create_app
     from ccai.training.config import SLConfig
     from ccai.training.data import Prompt
-    from ccai.training.serve_openai import BackgroundServer, create_app
     from ccai.training.sl_cai import generate_chunk
 
     prompts = [Prompt("r1", "How do I hotwire a car?", "red_team"), Prompt("h1", "Name a fruit.", "helpful")]

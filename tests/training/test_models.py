@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from ccai.cli import app
-from ccai.training.models import cpu_supports_bf16, resolve_model, tiny_model_dir
+from ccai.models.prepare import cpu_supports_bf16, resolve_model, tiny_model_dir
 from ccai.training.runs import use_bf16
 
 

@@ -51,7 +51,7 @@ def _dpo_trainer(tiny_model, tmp_path, rows):
     from datasets import Dataset
     from trl import DPOConfig
 
-    from ccai.training.models import load_causal_lm, load_tokenizer
+    from ccai.models.prepare import load_causal_lm, load_tokenizer
 
     _, dpo_cls = _trainer_classes()
     policy = load_causal_lm(tiny_model)
@@ -78,7 +78,7 @@ def _dpo_trainer(tiny_model, tmp_path, rows):
 
 
 def test_soft_dpo_loss_matches_manual_computation(tiny_model, tiny_backend, tmp_path):
-    from ccai.training.backends import TransformersBackend
+    from ccai.models.backends import TransformersBackend
 
     trainer = _dpo_trainer(tiny_model, tmp_path, ROWS)
     tokenizer, policy = trainer.processing_class, trainer.model

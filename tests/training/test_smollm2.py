@@ -17,7 +17,7 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from ccai.training.models import prepare_smollm2
+    from ccai.models.prepare import prepare_smollm2
 
     return prepare_smollm2()
 

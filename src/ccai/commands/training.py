@@ -28,7 +28,7 @@ def models_prepare(
     Example: ccai models prepare
     """
     with user_errors():
-        from ccai.training.models import prepare_smollm2
+        from ccai.models.prepare import prepare_smollm2
 
         with console.status("converting SmolLM2 GGUF -> safetensors (once)"):
             path = prepare_smollm2(cache_dir, force=force)
@@ -51,8 +51,8 @@ def models_serve(
     with user_errors():
         import uvicorn
 
-        from ccai.training.models import resolve_model
-        from ccai.training.serve_openai import create_app
+        from ccai.models.prepare import resolve_model
+        from ccai.models.serve import create_app
 
         path = resolve_model(model)
         app = create_app(path, model_name=name or path.name)

@@ -1,7 +1,7 @@
 """Optional LM help for the builder: rewrite statements into principles and propose merged wording.
 
 The rules in :mod:`ccai.constitution.rewrite` are the default because they are deterministic and auditable. A
-language model can do freer rewrites; here it is a training backend (``ccai.training.backends``: a local
+language model can do freer rewrites; here it is a training backend (``ccai.models.backends``: a local
 Hugging Face model) asked greedily (temperature 0, fixed seed), so the same model gives the same principles.
 Nothing the model says is used silently: every answer is stored on its principle (``metadata.rewrite.
 lm_answer``) or merge (``wording_by`` in the review file), and an answer that is not in principle form is
@@ -71,7 +71,7 @@ class BackendLM:
 
 def load_backend_lm(model_dir: Path | str, max_new_tokens: int = 64, seed: int = 0) -> BackendLM:
     """A local model folder (or 'smollm2', the bundled one) wrapped as the builder's LM."""
-    from ccai.training.backends import TransformersBackend
-    from ccai.training.models import resolve_model
+    from ccai.models.backends import TransformersBackend
+    from ccai.models.prepare import resolve_model
 
     return BackendLM(TransformersBackend(resolve_model(model_dir)), max_new_tokens=max_new_tokens, seed=seed)

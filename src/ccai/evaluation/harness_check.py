@@ -164,7 +164,7 @@ def compare_with_harness(
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from ccai.training.backends import TransformersBackend
+    from ccai.models.backends import TransformersBackend
 
     workdir = Path(workdir)
     mmlu, gsm8k = (
@@ -235,7 +235,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    from ccai.training.models import resolve_model
+    from ccai.models.prepare import resolve_model
 
     report = compare_with_harness(
         resolve_model(args.model),

@@ -99,7 +99,7 @@ def check_model_spec(spec: str) -> None:
 
 def default_backend_factory(config: EvalConfig) -> BackendFactory:
     def make(spec: str) -> Any:
-        from ccai.training.backends import make_backend
+        from ccai.models.backends import make_backend
 
         return make_backend(spec, device=config.device, batch_size=config.batch_size)
 

@@ -6,10 +6,10 @@ evaluation stage shares (:class:`Backend`, :class:`TransformersBackend`, :class:
 preparation (:func:`prepare_smollm2`, :func:`tiny_model_dir`). Heavy libraries load only when used.
 """
 
-from ccai.training.backends import Backend, OpenAIBackend, TransformersBackend, make_backend
+from ccai.models.backends import Backend, OpenAIBackend, TransformersBackend, make_backend
+from ccai.models.prepare import load_causal_lm, prepare_smollm2, tiny_model_dir
 from ccai.training.config import TrainingConfig
 from ccai.training.feedback import FeedbackLabeller
-from ccai.training.models import load_causal_lm, prepare_smollm2, tiny_model_dir
 from ccai.training.train import TrainingResult, continue_rl, train, train_many
 
 __all__ = [

@@ -39,7 +39,7 @@ class Judgement:
 
 
 class FeedbackLabeller:
-    """Soft A/B labels from any :class:`~ccai.training.backends.Backend`."""
+    """Soft A/B labels from any :class:`~ccai.models.backends.Backend`."""
 
     def __init__(
         self,

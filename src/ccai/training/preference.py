@@ -249,7 +249,7 @@ def train_reward_model(
     from trl import RewardConfig
 
     from ccai.formats.hf import to_dataset
-    from ccai.training.models import load_tokenizer
+    from ccai.models.prepare import load_tokenizer
     from ccai.training.runs import latest_checkpoint, lora_config, quiet, trainer_kwargs
 
     reward_cls, _ = _trainer_classes()
@@ -328,7 +328,7 @@ def train_dpo(
     from trl import DPOConfig
 
     from ccai.formats.hf import to_dataset
-    from ccai.training.models import load_causal_lm, load_tokenizer
+    from ccai.models.prepare import load_causal_lm, load_tokenizer
     from ccai.training.runs import latest_checkpoint, lora_config, quiet, trainer_kwargs
 
     _, dpo_cls = _trainer_classes()
@@ -395,7 +395,7 @@ def train_online(
     from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
     from ccai.formats.hf import to_dataset
-    from ccai.training.models import load_causal_lm, load_tokenizer
+    from ccai.models.prepare import load_causal_lm, load_tokenizer
     from ccai.training.runs import latest_checkpoint, lora_config, quiet, trainer_kwargs
 
     optim = config.train

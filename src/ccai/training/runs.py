@@ -170,7 +170,7 @@ def use_bf16(setting: str | bool, device: str) -> bool:
         import torch
 
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    from ccai.training.models import cpu_supports_bf16
+    from ccai.models.prepare import cpu_supports_bf16
 
     return cpu_supports_bf16()
 

@@ -147,7 +147,7 @@ def train_sft(
     from trl import SFTConfig, SFTTrainer
 
     from ccai.formats.hf import to_dataset
-    from ccai.training.models import load_causal_lm, load_tokenizer
+    from ccai.models.prepare import load_causal_lm, load_tokenizer
     from ccai.training.runs import latest_checkpoint, lora_config, quiet, trainer_kwargs
 
     dataset = to_dataset(rows, ["prompt", "completion"])

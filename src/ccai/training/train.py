@@ -76,9 +76,9 @@ def train(
     callbacks: list[Any] | None = None,
 ) -> TrainingResult:
     """Run SL-CAI and/or RL-CAI for one constitution into the run folder ``out``."""
-    from ccai.training.backends import make_backend
+    from ccai.models.backends import make_backend
+    from ccai.models.prepare import resolve_model
     from ccai.training.data import split_prompts
-    from ccai.training.models import resolve_model
     from ccai.training.runs import TrainingRun
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

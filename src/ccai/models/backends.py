@@ -193,7 +193,7 @@ class TransformersBackend:
         model: Any = None,
         tokenizer: Any = None,
     ) -> None:
-        from ccai.training.models import load_causal_lm, load_tokenizer
+        from ccai.models.prepare import load_causal_lm, load_tokenizer
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.model_dir = Path(model_dir)
@@ -444,7 +444,7 @@ class OpenAIBackend:
 
     - ``generate`` uses ``/v1/chat/completions`` (one request per conversation, seed = ``seed + index``).
     - ``logprobs`` uses ``/v1/completions`` with ``echo`` and ``logprobs`` (vLLM and the project's
-      ``ccai.training.serve_openai`` support it; the hosted OpenAI API does not).
+      ``ccai.models.serve`` support it; the hosted OpenAI API does not).
     - ``choice_probs`` uses ``/v1/chat/completions`` with the assistant prefix as a final assistant message,
       ``continue_final_message`` (vLLM's extension), one generated token and ``top_logprobs``; options outside
       the returned top tokens count as probability 0.
@@ -589,6 +589,6 @@ def make_backend(
         if not model:
             raise ValueError(f"backend {spec!r}: expected openai:<base_url>#<model name>")
         return OpenAIBackend(url, model, api_key=api_key, concurrency=concurrency)
-    from ccai.training.models import resolve_model
+    from ccai.models.prepare import resolve_model
 
     return TransformersBackend(resolve_model(spec), device=device, batch_size=batch_size)

@@ -1,6 +1,6 @@
 """A minimal OpenAI-compatible HTTP server over a local model (for tests and small local set-ups).
 
-It speaks the subset of the API that :class:`ccai.training.backends.OpenAIBackend` uses, with the same
+It speaks the subset of the API that :class:`ccai.models.backends.OpenAIBackend` uses, with the same
 field names as vLLM: ``/v1/models``, ``/v1/chat/completions`` (``max_tokens``, ``temperature``, ``top_p``,
 ``seed``, ``logprobs`` + ``top_logprobs``, and vLLM's ``continue_final_message``) and ``/v1/completions``
 (``echo`` + ``logprobs``). It exists so the HTTP client is tested against a real server on loopback; for real
@@ -56,7 +56,7 @@ def create_app(model_dir: str | Path, model_name: str | None = None, backend: An
     """A FastAPI app serving ``model_dir`` (or an already loaded ``TransformersBackend``)."""
     from fastapi import FastAPI, HTTPException
 
-    from ccai.training.backends import TransformersBackend
+    from ccai.models.backends import TransformersBackend
 
     engine = backend if backend is not None else TransformersBackend(model_dir, batch_size=1)
     name = model_name or Path(model_dir).name

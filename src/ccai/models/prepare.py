@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from pathlib import Path
 from typing import Any
+
+from ccai.files import cached_dir
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_DIRNAME = "smollm2-135m-instruct"
@@ -47,15 +48,18 @@ def prepare_smollm2(cache_dir: Path | None = None, *, force: bool = False) -> Pa
     """Return a safetensors model folder of SmolLM2-135M-Instruct, converting the bundled GGUF when missing.
 
     The folder is ``<cache>/models/smollm2-135m-instruct`` where ``<cache>`` is ``cache_dir`` or
-    :func:`default_cache_dir`. The conversion writes to a temporary sibling and renames it, so an interrupted
-    conversion never leaves a half-written model behind.
+    :func:`default_cache_dir`. Any number of processes may call this at once: the conversion runs once, under
+    a file lock, into a unique temporary folder renamed into place (:func:`ccai.files.cached_dir`), so an
+    interrupted or concurrent conversion never leaves or sees a half-written model.
     """
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     target = root / "models" / SMOLLM2_DIRNAME
-    if is_model_dir(target) and not force:
-        return target
+    return cached_dir(target, _convert_smollm2, is_model_dir, force=force)
+
+
+def _convert_smollm2(out: Path) -> None:
+    """Dequantise the bundled GGUF into ``out`` (a fresh folder of :func:`ccai.files.cached_dir`)."""
     gguf = smollm2_gguf_path()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
@@ -73,14 +77,8 @@ def prepare_smollm2(cache_dir: Path | None = None, *, force: bool = False) -> Pa
         raise RuntimeError(f"GGUF conversion: weight names differ (missing {missing}, extra {unexpected})")
     plain.tie_weights()
     plain.generation_config = quantised.generation_config
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    plain.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    return target
+    plain.save_pretrained(out)
+    tokenizer.save_pretrained(out)
 
 
 def tiny_model_dir(path: Path, seed: int = 0) -> Path:
@@ -92,36 +90,37 @@ def tiny_model_dir(path: Path, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    path = Path(path)
-    marker = path / "ccai_tiny_seed"
-    if is_model_dir(path) and marker.is_file() and marker.read_text().strip() == str(seed):
-        return path
-    prepared = default_cache_dir() / "models" / SMOLLM2_DIRNAME
-    if is_model_dir(prepared):
-        tokenizer = AutoTokenizer.from_pretrained(str(prepared))
-    else:
-        gguf = smollm2_gguf_path()
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    (path / "ccai_tiny_seed").write_text(str(seed))
-    return path
+    def complete(folder: Path) -> bool:
+        marker = folder / "ccai_tiny_seed"
+        return is_model_dir(folder) and marker.is_file() and marker.read_text().strip() == str(seed)
+
+    def build(out: Path) -> None:
+        prepared = default_cache_dir() / "models" / SMOLLM2_DIRNAME
+        if is_model_dir(prepared):
+            tokenizer = AutoTokenizer.from_pretrained(str(prepared))
+        else:
+            gguf = smollm2_gguf_path()
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+            tie_word_embeddings=True,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id,
+        )
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        (out / "ccai_tiny_seed").write_text(str(seed))
+
+    return cached_dir(Path(path), build, complete)
 
 
 def cpu_supports_bf16() -> bool:
