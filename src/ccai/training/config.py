@@ -94,7 +94,9 @@ class TrainingConfig(StageConfig):
     generator: str | None = Field(None, description="backend for data generation; default: the model itself")
     device: str = "cpu"
     bf16: Literal["auto"] | bool = Field("auto", description="auto: only where the CPU/GPU has bf16 units")
-    threads: int | None = Field(None, ge=1, description="torch threads (default: torch's choice)")
+    threads: int | None = Field(
+        None, ge=1, description="torch threads (default: torch's count when the run starts; kept on resume)"
+    )
     data: DataConfig = DataConfig()
     sl: SLConfig = SLConfig()
     rl: RLConfig = RLConfig()

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ccai.config import dump_config
 from ccai.training.config import TrainingConfig
 
@@ -65,6 +67,24 @@ def _progress_factory(enabled: bool) -> Callable[[str, int], Any]:
     return bar
 
 
+def _with_threads(config: TrainingConfig, out: Path, resume: bool) -> TrainingConfig:
+    """The torch thread count, fixed for the run and recorded in its ``config.yaml``.
+
+    Why: float sums are reduced in a different order with a different number of threads, so a resumed run
+    ends in bit-identical weights only with the thread count it started with. An unset count becomes torch's
+    current one; on ``--resume`` the stored count wins.
+    """
+    if config.threads is not None:
+        return config
+    stored = out / "config.yaml"
+    threads = yaml.safe_load(stored.read_text()).get("threads") if resume and stored.is_file() else None
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
+    return config.model_copy(update={"threads": threads})
+
+
 def train(
     config: TrainingConfig,
     constitution_path: Path | str,
@@ -90,6 +110,7 @@ def train(
         import datasets
 
         datasets.disable_progress_bars()  # nor the trainers' tokenising bars when asked to be quiet
+    config = _with_threads(config, Path(out), resume)
     constitution_path = Path(constitution_path).resolve()
     constitution = _load_constitution(constitution_path)
     base = resolve_model(config.model)
@@ -122,10 +143,9 @@ def train(
             },
         )
         run.mark("split", **split.counts())
-    if config.threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(config.threads)
     ctx = _Context(
         config,
         constitution,
