@@ -29,6 +29,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 test-fast: $(STAMP)
@@ -42,3 +43,4 @@ bench: setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports

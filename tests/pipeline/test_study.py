@@ -65,10 +65,10 @@ def test_whole_study_on_a_tiny_model(tmp_path, shared_data):
     result = run_study(config, tmp_path / "study")
     out = result.path
     trained = result.outputs["training"]
-    assert set(trained) == {"public", "ccai-standard"}
+    assert set(trained) == {"public", "standard"}
     assert all((out / "training" / name / "manifest.json").exists() for name in trained)
     results = json.loads((out / "evaluation" / "results.json").read_text())
-    assert [m["label"] for m in results["models"]] == ["base", "ccai-standard", "public"]
+    assert [m["label"] for m in results["models"]] == ["base", "public", "standard"]
     assert results["seed"] == config.seed
     index = (out / "index.html").read_text()
     assert "evaluation/report.html" in index and "analysis/report.html" in index

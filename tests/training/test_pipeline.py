@@ -96,8 +96,8 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 def test_train_all_writes_two_comparable_runs(trained, tiny_model, constitution_file, second_constitution):
     summary = json.loads((trained / "summary.json").read_text())
-    assert sorted(summary) == ["polite", "test-constitution"]
-    runs = [trained / "test-constitution", trained / "polite"]
+    assert sorted(summary) == ["polite", "test"]  # folders named after the constitution files
+    runs = [trained / "test", trained / "polite"]
     splits = [json.loads((r / "data" / "split.json").read_text()) for r in runs]
     assert splits[0] == splits[1]  # same prompts for both constitutions
     for run, path in zip(runs, [constitution_file, second_constitution], strict=True):
@@ -152,7 +152,7 @@ def test_interrupted_run_resumes_to_the_same_state(trained, tiny_model, constitu
         def on_save(self, args, state, control, **kwargs):
             raise _Crash(f"simulated crash at step {state.global_step}")
 
-    reference = trained / "test-constitution"
+    reference = trained / "test"
     threads = yaml.safe_load((reference / "config.yaml").read_text())["threads"]
     assert threads is not None  # every run records the thread count it ran with
     config = load_config(

@@ -187,7 +187,8 @@ def train_all(
 ) -> None:
     """Train one model per constitution from the same config, base model, prompts and seeds.
 
-    Each constitution gets OUT/<constitution name>/ (a full SL + RL run); OUT/summary.json compares them.
+    Each constitution gets OUT/<file stem>/ (a full SL + RL run: public.json -> OUT/public);
+    OUT/summary.json compares them.
     On a CPU the runs go side by side in separate processes: a small model cannot keep several cores busy
     on its own, so two single-threaded runs finish sooner than the same two one after the other.
 
@@ -196,7 +197,7 @@ def train_all(
     with user_errors():
         import json
 
-        from ccai.training.train import train_many
+        from ccai.training.parallel import train_many
 
         if len(constitutions) < 1:
             raise ValueError("--constitution: give at least one constitution file")

@@ -16,6 +16,9 @@ from typing import Any
 from ccai.files import cached_dir
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: What a config or command may call the bundled model, and the Hub id model cards name it by.
+BUNDLED_ALIASES = frozenset({"smollm2", "smollm2-135m-instruct", "default"})
+BUNDLED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_DIRNAME = "smollm2-135m-instruct"
 CACHE_ENV = "CCAI_CACHE_DIR"
 _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
@@ -132,9 +135,14 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def is_bundled(name_or_path: str | Path) -> bool:
+    """Whether a model setting names the bundled SmolLM2 rather than a folder or a server."""
+    return str(name_or_path).lower() in BUNDLED_ALIASES
+
+
 def resolve_model(name_or_path: str | Path) -> Path:
     """``'smollm2'`` (the bundled default) or a local Hugging Face model folder."""
-    if str(name_or_path).lower() in {"smollm2", "smollm2-135m-instruct", "default"}:
+    if is_bundled(name_or_path):
         return prepare_smollm2()
     path = Path(name_or_path).expanduser()
     if not (path / "config.json").is_file():

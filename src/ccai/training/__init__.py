@@ -10,7 +10,8 @@ from ccai.models.backends import Backend, OpenAIBackend, TransformersBackend, ma
 from ccai.models.prepare import load_causal_lm, prepare_smollm2, tiny_model_dir
 from ccai.training.config import TrainingConfig
 from ccai.training.feedback import FeedbackLabeller
-from ccai.training.train import TrainingResult, continue_rl, train, train_many
+from ccai.training.parallel import train_many
+from ccai.training.train import TrainingResult, continue_rl, train
 
 __all__ = [
     "Backend",

@@ -17,7 +17,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from ccai.training.train import STEPS
+from ccai.training.config import TrainingConfig
+from ccai.training.train import STEPS, TrainingResult, train
 
 #: Peak resident memory of one SmolLM2-135M run (DPO with LoRA is the largest step), rounded up.
 RUN_MEMORY_BYTES = 6 * 1024**3
@@ -38,6 +39,19 @@ STEP_LABELS = dict(
         strict=True,
     )
 )
+
+
+def run_names(constitution_paths: Sequence[Path | str]) -> list[str]:
+    """Each run's folder name: its constitution file's stem (``public.json`` -> ``public``), made unique.
+
+    One rule for every entry (``ccai train all``, ``ccai study``): the name a user gave the file, not the
+    display name inside it, so folders, evaluation labels and the study report agree.
+    """
+    names: list[str] = []
+    for path in constitution_paths:
+        stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(path).stem.lower()) or "run"
+        names.append(stem if stem not in names else f"{stem}-{len(names)}")
+    return names
 
 
 def cpu_count() -> int:
@@ -142,3 +156,43 @@ def _watch(futures: list[Future], runs: Sequence[tuple[str, Path]], every: float
             if all(f.done() for f in futures):
                 return
             time.sleep(every)
+
+
+def train_many(
+    config: TrainingConfig,
+    constitution_paths: list[Path],
+    out: Path | str,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    jobs: int | None = None,
+) -> list[TrainingResult]:
+    """One run per constitution in ``out/<constitution name>``: same base model, data, seeds and settings.
+
+    ``jobs`` runs go side by side, each in its own process with its share of the cores (default on a CPU:
+    all of them at once as far as cores and memory allow; see :mod:`ccai.training.parallel`). A run's thread
+    count is part of its resolved config; a resumed run keeps the one it started with.
+    """
+    import yaml
+
+    from ccai.models.prepare import resolve_model
+
+    names = run_names(constitution_paths)
+    folders = [Path(out) / name for name in names]
+    resolve_model(config.model)  # prepared once here, before any run process starts
+    jobs = plan_jobs(len(folders), config.device, jobs)
+    if jobs == 1:
+        return [
+            train(config, path, folder, resume=resume, progress=progress)
+            for path, folder in zip(constitution_paths, folders, strict=True)
+        ]
+    calls = []
+    for path, folder in zip(constitution_paths, folders, strict=True):
+        threads = config.threads or threads_per_job(jobs)
+        stored = folder / "config.yaml"
+        if resume and stored.is_file():
+            threads = yaml.safe_load(stored.read_text()).get("threads")
+        run_config = config.model_copy(update={"threads": threads})
+        calls.append(((run_config, path, folder), {"resume": resume, "progress": False}))
+    watch = list(zip(names, folders, strict=True)) if progress else []
+    return run_side_by_side(train, calls, jobs, watch=watch)

@@ -2,7 +2,7 @@
 
 ``train(config, constitution_path, out)`` runs every step in order, skipping those ``state.json`` marks as
 done (so ``resume=True`` continues an interrupted run), and returns a :class:`TrainingResult` naming every
-output. ``train_many`` trains one model per constitution from the same config, base model, data and seed.
+output. :func:`ccai.training.parallel.train_many` trains one model per constitution from the same config.
 """
 
 from __future__ import annotations
@@ -452,48 +452,6 @@ def continue_rl(
 
 def base_model_name(model: str) -> str:
     """What a model card calls the base model: the Hub id of the bundled SmolLM2, else the given folder."""
-    aliases = {"smollm2", "smollm2-135m-instruct", "default"}
-    return "HuggingFaceTB/SmolLM2-135M-Instruct" if str(model).lower() in aliases else str(model)
+    from ccai.models.prepare import BUNDLED_HUB_ID, is_bundled
 
-
-def train_many(
-    config: TrainingConfig,
-    constitution_paths: list[Path],
-    out: Path | str,
-    *,
-    resume: bool = False,
-    progress: bool = True,
-    jobs: int | None = None,
-) -> list[TrainingResult]:
-    """One run per constitution in ``out/<constitution name>``: same base model, data, seeds and settings.
-
-    ``jobs`` runs go side by side, each in its own process with its share of the cores (default on a CPU:
-    all of them at once as far as cores and memory allow; see :mod:`ccai.training.parallel`). A run's thread
-    count is part of its resolved config; a resumed run keeps the one it started with.
-    """
-    import yaml
-
-    from ccai.constitution import Constitution
-    from ccai.training.parallel import plan_jobs, run_side_by_side, threads_per_job
-
-    names: list[str] = []
-    for path in constitution_paths:
-        name = "".join(c if c.isalnum() or c in "-_" else "-" for c in Constitution.load(path).name.lower())
-        names.append(name if name not in names else f"{name}-{len(names)}")
-    folders = [Path(out) / name for name in names]
-    jobs = plan_jobs(len(folders), config.device, jobs)
-    if jobs == 1:
-        return [
-            train(config, path, folder, resume=resume, progress=progress)
-            for path, folder in zip(constitution_paths, folders, strict=True)
-        ]
-    calls = []
-    for path, folder in zip(constitution_paths, folders, strict=True):
-        threads = config.threads or threads_per_job(jobs)
-        stored = folder / "config.yaml"
-        if resume and stored.is_file():
-            threads = yaml.safe_load(stored.read_text()).get("threads")
-        run_config = config.model_copy(update={"threads": threads})
-        calls.append(((run_config, path, folder), {"resume": resume, "progress": False}))
-    watch = list(zip(names, folders, strict=True)) if progress else []
-    return run_side_by_side(train, calls, jobs, watch=watch)
+    return BUNDLED_HUB_ID if is_bundled(model) else str(model)
