@@ -1,12 +1,26 @@
-"""Shared test fixtures: the data folder, and skipping tests whose service or browser is absent."""
+"""Shared test fixtures: the data folder, and skipping tests whose service or browser is absent.
+
+Every test session starts from empty caches, as a newcomer's first run does: the bundled model is converted
+afresh (concurrently, where runs go side by side), and nothing may lean on a Hugging Face or other library
+cache that an earlier run happened to fill. Set ``CCAI_TEST_WARM_CACHE=1`` to reuse your own caches while
+iterating locally; CI never sets it.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("CCAI_TEST_WARM_CACHE") != "1":
+    _COLD = Path(tempfile.mkdtemp(prefix="ccai-test-caches-"))
+    for _var in ("CCAI_CACHE_DIR", "HF_HOME", "XDG_CACHE_HOME", "MPLCONFIGDIR"):
+        os.environ[_var] = str(_COLD / _var.lower())
+    atexit.register(shutil.rmtree, _COLD, ignore_errors=True)
 
 from ccai.datasets import data_dir
 

@@ -53,6 +53,8 @@ class StudyConfig(StageConfig):
     """One YAML for the whole study; each section is that stage's own config."""
 
     stages: list[Stage] = Field(default_factory=lambda: list(STAGES))
+    jobs: int | None = Field(None, ge=1, description="constitutions trained at once (default: as cores and "
+                             "memory allow on a CPU, one on a GPU)")
     analysis: AnalysisSettings = AnalysisSettings()
     constitution: ConstitutionSettings = ConstitutionSettings()
     training: TrainingConfig = TrainingConfig()
@@ -144,7 +146,7 @@ def _training(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any]:
 
     folder = out / "constitution"
     runs = train_many(config.training, [folder / "public.json", folder / "standard.json"], out / "training",
-                      progress=progress)
+                      progress=progress, jobs=config.jobs)
     return {run.run_dir.name: str(run.final_model) for run in runs}
 
 

@@ -31,3 +31,10 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(app, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "Usage" in result.output
+
+
+def test_help_shows_bracketed_examples_whole() -> None:
+    """Rich markup once ate `[analysis,constitution]` from the examples, leaving `stages=`."""
+    for command in ("demo", "study"):
+        result = runner.invoke(app, [command, "--help"], terminal_width=200)
+        assert result.exit_code == 0 and "stages=[analysis,constitution]" in result.output

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
+import yaml
 
 from ccai.config import ConfigError, load_config
 from ccai.pipeline import StudyConfig, run_study
@@ -72,3 +74,36 @@ def test_whole_study_on_a_tiny_model(tmp_path, shared_data):
     assert results["seed"] == config.seed
     index = (out / "index.html").read_text()
     assert "evaluation/report.html" in index and "analysis/report.html" in index
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_study_through_training_side_by_side_on_a_cold_cache(tmp_path, shared_data, monkeypatch):
+    """The newcomer's path: the bundled model, an empty cache, both constitutions trained at once.
+
+    Both run processes need the bundled model at the same moment; before preparation was locked and done
+    once in the parent, one deleted the other's half-converted folder (`No such file or directory`).
+    """
+    from ccai.models.prepare import SMOLLM2_DIRNAME, is_model_dir
+
+    cache = tmp_path / "cold-cache"
+    monkeypatch.setenv("CCAI_CACHE_DIR", str(cache))
+    config = load_config(StudyConfig, None, [
+        f"analysis.export={shared_data / 'polis-opendata' / 'brexit-consensus'}",
+        "analysis.exclude=null", "analysis.more_than=0", "analysis.moderation=polis",
+        "analysis.groups=polis", "constitution.threshold=null", "constitution.count=4",
+        "stages=[analysis,constitution,training]", "jobs=2",
+        "training.model=smollm2", "training.bf16=false", "training.data.red_team_prompts=2",
+        "training.data.helpful_prompts=1", "training.sl.generation.max_new_tokens=4",
+        "training.sl.train.max_length=128", "training.rl.generation.max_new_tokens=4",
+        "training.rl.train.max_length=192", "training.rl.pm_train.max_length=192",
+        "training.rl.soft_labels=binarise",
+    ])
+    result = run_study(config, tmp_path / "study")
+    assert sorted(result.outputs["training"]) == ["public", "standard"]
+    assert is_model_dir(cache / "models" / SMOLLM2_DIRNAME)
+    for name in ("public", "standard"):
+        run = tmp_path / "study" / "training" / name
+        stored = yaml.safe_load((run / "config.yaml").read_text())
+        assert stored["threads"] == max(1, len(os.sched_getaffinity(0)) // 2)  # trained side by side
+        assert (run / "rl" / "model" / "model.safetensors").is_file()

@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", "-c", help="Study YAML (sections: analysis, "
                                            "constitution, training, evaluation, stages, seed)."),
         overrides: list[str] = typer.Argument(None, help="KEY=VALUE overrides, e.g. training.seed=1 "
-                                              "stages=[analysis,constitution]"),
+                                              "stages=\\[analysis,constitution]"),
     ) -> None:
         """Run the whole study, from a consultation export to the evaluation report.
 
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         opinion groups, GAC >= 0.723, SmolLM2-135M-Instruct as base. Every stage writes its own
         self-describing folder under OUT, and OUT/index.html links their reports.
 
-        Example: ccai study --out runs/study stages=[analysis,constitution]
+        Example: ccai study --out runs/study stages=\\[analysis,constitution]
         """
         with user_errors():
             _run(config, overrides or [], out)
@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         and small seeded samples of every benchmark. A 135M model shows the plumbing, not alignment.
         For the paper's own analysis figures see `ccai reproduce`.
 
-        Example: ccai demo --out out stages=[analysis,constitution]
+        Example: ccai demo --out out stages=\\[analysis,constitution]
         """
         with user_errors():
             _run(STUDIES / "demo.yaml", overrides or [], out)
