@@ -5,7 +5,7 @@ only wires their outputs together and writes one run directory with a stage fold
 ``index.html`` that links the stage reports and lists the headline figures:
 
     out/analysis/        statements.csv, participants.csv, summary.json, report.html   (ccai.analysis)
-    out/constitution/    public.{json,yaml,md,html}, standard.*, compare.html          (ccai.constitution)
+    out/constitution/    public.{json,yaml,md,html}, standard.*, compare_standard.html (ccai.constitution)
     out/training/<name>/ SL-CAI + RL-CAI run per constitution, HF model dirs             (ccai.training)
     out/evaluation/      results.json, report.html: base vs public vs standard           (ccai.evaluation)
 """
@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 
+from ccai.analysis.stage import AnalysisConfig
 from ccai.config import StageConfig, dump_config
+from ccai.constitution.stage import ConstitutionConfig
 from ccai.evaluation.config import EvalConfig
 from ccai.manifest import RunDir
 from ccai.training.config import TrainingConfig
@@ -28,37 +30,51 @@ STAGES = ("analysis", "constitution", "training", "evaluation")
 Stage = Literal["analysis", "constitution", "training", "evaluation"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AnalysisSettings(_Section):
-    """Which consultation, and the organisers' cleaning rules (defaults: the CCAI consultation)."""
+class AnalysisSection(AnalysisConfig):
+    """The analysis stage's config plus which consultation (defaults: the CCAI consultation and the
+    organisers' cleaning rules: > 25 votes, minus ids-to-toss.csv, accepted statements, two groups)."""
 
     export: str = Field("ccai_polis", description="a Polis export folder, or its name under CCAI_DATA_DIR")
     exclude: str | None = Field("ids-to-toss.csv", description="participant ids to drop (file in the export)")
     groups: str | int = Field(2, description="'polis' (k by silhouette), 'given', or a fixed k")
-    more_than: int = Field(25, ge=0, description="keep participants with more than this many votes")
+    more_than: int | None = Field(25, ge=0, description="keep participants with more than this many votes")
     moderation: Literal["polis", "accepted", "none"] = "accepted"
 
 
-class ConstitutionSettings(_Section):
-    threshold: float | None = Field(0.723, gt=0, le=1, description="GAC threshold (the CCAI organisers')")
-    count: int | None = Field(None, ge=1, description="or: the number of statements to keep")
-    merge_similarity: float = Field(0.6, gt=0, le=1)
-    review: str | None = Field(None, description="merge review YAML (created on the first run)")
-
-
 class StudyConfig(StageConfig):
-    """One YAML for the whole study; each section is that stage's own config."""
+    """One YAML for the whole study; each section is that stage's own config. ``seed`` seeds every stage."""
 
     stages: list[Stage] = Field(default_factory=lambda: list(STAGES))
     jobs: int | None = Field(None, ge=1, description="constitutions trained at once (default: as cores and "
                              "memory allow on a CPU, one on a GPU)")
-    analysis: AnalysisSettings = AnalysisSettings()
-    constitution: ConstitutionSettings = ConstitutionSettings()
+    analysis: AnalysisSection = AnalysisSection()
+    constitution: ConstitutionConfig = ConstitutionConfig()
     training: TrainingConfig = TrainingConfig()
     evaluation: EvalConfig = EvalConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_seed(cls, data: Any) -> Any:
+        for section in ("analysis", "constitution", "training", "evaluation"):
+            if isinstance(data, dict) and isinstance(data.get(section), dict) and "seed" in data[section]:
+                raise ValueError(f"{section}.seed: set `seed` once at the top of a study (it seeds every "
+                                 "stage)")
+        return data
+
+    @model_validator(mode="after")
+    def _seed_every_stage(self) -> StudyConfig:
+        for section in (self.analysis, self.constitution, self.training, self.evaluation):
+            if section.seed != self.seed:
+                section.seed = self.seed
+        # One held-out split: evaluation must never score prompts the models were trained on.
+        data, evaluation = self.training.data, self.evaluation
+        split = (data.heldout_fraction, data.split_seed)
+        if (evaluation.heldout_fraction, evaluation.heldout_split_seed) != split:
+            if {"heldout_fraction", "heldout_split_seed"} & evaluation.model_fields_set:
+                raise ValueError("evaluation.heldout_fraction / heldout_split_seed: a study uses the "
+                                 "training split; set training.data.heldout_fraction / split_seed instead")
+            evaluation.heldout_fraction, evaluation.heldout_split_seed = split
+        return self
 
 
 @dataclass
@@ -92,78 +108,44 @@ def run_study(config: StudyConfig, out: Path | str, *, progress: bool = True) ->
 
 
 def _analysis(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any]:
-    from ccai.analysis import analyze
-    from ccai.formats.polis import read_id_list, read_polis_export
+    from ccai.analysis.stage import AnalysisConfig, run
 
     settings = config.analysis
-    folder = resolve_export(settings.export)
-    export = read_polis_export(folder)
-    exclude = read_id_list(folder / settings.exclude) if settings.exclude else []
-    result = analyze(
-        export.votes, export.statements, reference_groups=export.participants.get("group_id"),
-        groups=settings.groups, exclude=exclude, more_than=settings.more_than,
-        moderation=settings.moderation, seed=config.seed,
-    )
-    result.save(out / "analysis", inputs=[folder], config=settings.model_dump(), report=True)
+    stage_config = AnalysisConfig(**settings.model_dump(exclude={"export"}))
+    run(stage_config, resolve_export(settings.export), out / "analysis")
     summary = json.loads((out / "analysis" / "summary.json").read_text())
     return {key: summary.get(key) for key in ("counts", "k", "gac") if key in summary}
 
 
 def _constitution(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any]:
-    from ccai.constitution.build import build_constitution
-    from ccai.constitution.compare import compare, mark_inspired_by_standard
-    from ccai.constitution.select import read_statements
-    from ccai.constitution.standard import standard_constitution
-    from ccai.constitution.study import write_all_formats
+    from ccai.constitution.stage import run
 
     settings = config.constitution
-    folder = out / "constitution"
-    folder.mkdir(parents=True, exist_ok=True)
-    built = build_constitution(
-        read_statements(out / "analysis" / "statements.csv"),
-        threshold=None if settings.count else settings.threshold, count=settings.count,
-        merge_similarity=settings.merge_similarity, review=settings.review,
-        name="public", consultation=config.analysis.export,
-    )
-    standard = standard_constitution()
-    comparison = compare(built.constitution, standard)
-    public = mark_inspired_by_standard(comparison)
-    write_all_formats(public, folder, "public")
-    write_all_formats(standard, folder, "standard")
-    (folder / "compare.html").write_text(comparison.to_html())
-    return {
-        "statements_selected": len(built.selection.statements),
-        "merges_proposed": len(built.merges),
-        "public_principles": len(public.principles),
-        "standard_principles": len(standard.principles),
-        "public_hash": public.content_hash,
-        "overlap": comparison.summary(),
-    }
+    if settings.consultation is None:
+        settings = settings.model_copy(update={"consultation": config.analysis.export})
+    result = run(settings, out / "analysis" / "statements.csv", out / "constitution")
+    return json.loads((out / "constitution" / "manifest.json").read_text())["summary"] | {
+        "merges_proposed": len(result.merges)}
 
 
 def _training(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any]:
-    from ccai.training import train_many
+    from ccai.training.stage import run
 
     folder = out / "constitution"
-    runs = train_many(config.training, [folder / "public.json", folder / "standard.json"], out / "training",
-                      progress=progress, jobs=config.jobs)
-    return {run.run_dir.name: str(run.final_model) for run in runs}
+    runs = run(config.training, [folder / "public.json", folder / "standard.json"], out / "training",
+               jobs=config.jobs, progress=progress)
+    return {r.run_dir.name: str(r.final_model) for r in runs}
 
 
 def _evaluation(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any]:
     from ccai.evaluation import evaluate
 
-    finals = {run.name: _final_model(run) for run in sorted((out / "training").glob("*/"))}
-    models = [f"base={config.training.model}"] + [f"{name}={path}" for name, path in finals.items() if path]
-    eval_config = config.evaluation.model_copy(update={"models": models, "seed": config.seed})
+    trained = json.loads((out / "training" / "summary.json").read_text())
+    finals = {name: trained[name]["model"] for name in sorted(trained) if trained[name]["model"] != "None"}
+    models = [f"base={config.training.model}"] + [f"{name}={path}" for name, path in finals.items()]
+    eval_config = config.evaluation.model_copy(update={"models": models})
     result = evaluate(eval_config, out / "evaluation", show_progress=progress)
     return {"models": models, "results": str(result.path / "results.json")}
-
-
-def _final_model(run_dir: Path) -> Path | None:
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    final = manifest.get("final_model")
-    return Path(final) if final else None
 
 
 _RUNNERS = {"analysis": _analysis, "constitution": _constitution, "training": _training,
@@ -176,7 +158,7 @@ def write_index(out: Path, outputs: dict[str, Any]) -> Path:
 
     links = {
         "analysis": "analysis/report.html",
-        "constitution": "constitution/compare.html",
+        "constitution": "constitution/compare_standard.html",
         "evaluation": "evaluation/report.html",
     }
     rows = []

@@ -100,44 +100,6 @@ def _warn_about_given(result) -> None:
             )
 
 
-def _read_given(path: Path, column: str | None):
-    """participant -> group from a CSV with a `participant` column and a group column."""
-    import pandas as pd
-
-    if not path.is_file():
-        raise ValueError(f"--given-file {path}: file not found")
-    try:
-        table = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read as CSV ({exc})") from exc
-    id_column = next((c for c in ("participant", "participant_id", "pid") if c in table.columns), None)
-    if id_column is None:
-        raise ValueError(
-            f"{path}: expected a 'participant' column (participant id), got {list(table.columns)}"
-        )
-    column = column or next((c for c in ("group", "group-id", "group_id") if c in table.columns), None)
-    if column is None or column not in table.columns:
-        raise ValueError(
-            f"{path}: group column {column!r} not found; pass --given-column, one of "
-            f"{[c for c in table.columns if c != id_column]}"
-        )
-    if table[id_column].duplicated().any():
-        line = int(table.index[table[id_column].duplicated()][0]) + 2
-        raise ValueError(f"{path}: line {line}: participant {table[id_column][line - 2]} appears twice")
-    return table.set_index(id_column)[column]
-
-
-def _polis_groups(folder: Path):
-    """Polis's own group-id from the folder's standard participants-votes file, or None without one."""
-    from ccai.formats.polis import MATRIX_A, MATRIX_B, read_polis_export
-
-    for name in (MATRIX_A, MATRIX_B):
-        if (folder / name).is_file():
-            groups = read_polis_export(folder, participants_votes=name).participants["group_id"]
-            return None if groups.dropna().empty else groups
-    return None
-
-
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the `ccai` app."""
 
@@ -202,67 +164,19 @@ def register(app: typer.Typer) -> None:
           --exclude ../shared/data/ccai_polis/ids-to-toss.csv
         """
         with user_errors():
-            from ccai.analysis import analyze
-            from ccai.analysis.pipeline import parse_groups
-            from ccai.formats.polis import read_id_list, read_polis_export
+            from ccai.analysis.stage import AnalysisConfig, run
 
-            _check_out(out)
-            parse_groups(groups)  # a typo in --groups fails before the export is read
-            excluded = read_id_list(exclude) if exclude is not None else []
-            given = _read_given(given_file, given_column) if given_file is not None else None
-            config = {
-                "path": str(path),
-                "groups": groups,
-                "exclude": str(exclude) if exclude else None,
-                "min_votes": min_votes,
-                "more_than": more_than,
-                "moderation": moderation,
-                "straightliners": straightliners,
-                "seed": seed,
-                "comments": comments,
-                "participants_votes": participants_votes,
-                "given_file": str(given_file) if given_file else None,
-                "given_column": given_column,
-            }
-            inputs = [path] + ([exclude] if exclude else []) + ([given_file] if given_file else [])
+            config = AnalysisConfig(
+                groups=groups, exclude=str(exclude) if exclude else None, min_votes=min_votes,
+                more_than=more_than, moderation=moderation, straightliners=straightliners, seed=seed,
+                comments=comments, participants_votes=participants_votes,
+                given_file=str(given_file) if given_file else None, given_column=given_column,
+            )
             with _steps(3) as step:
-                step("reading the export")
-                export = read_polis_export(path, comments=comments, participants_votes=participants_votes)
-                export_groups = export.participants["group_id"]
-                if groups.strip().lower() == "given" and given is None:
-                    if export_groups.dropna().empty:
-                        raise ValueError(
-                            f"{path}: --groups given needs a group-id column in the participants file "
-                            "or --given-file"
-                        )
-                    given = export_groups
-                reference, labelings = export_groups, None
-                if participants_votes is not None:
-                    # A replacement matrix (e.g. clean_votes.csv) carries someone's labels, not Polis's:
-                    # compare them, and take Polis's own group-id from the folder's standard matrix.
-                    if given is not export_groups:
-                        labelings = {"file_group_id": export_groups}
-                    reference = _polis_groups(path)
-                step("analysing (PCA, groups, statistics)")
-                result = analyze(
-                    export.votes,
-                    export.statements,
-                    groups=groups,
-                    given_groups=given,
-                    reference_groups=reference,
-                    labelings=labelings,
-                    exclude=excluded,
-                    min_votes=min_votes,
-                    more_than=more_than,
-                    moderation=moderation,
-                    straightliners=straightliners,
-                    seed=seed,
-                )
-                step("writing the run folder and report")
-                run = result.save(out, inputs=inputs, config=config, report=True)
+                result = run(config, path, out, step=step)
             console.print(_summary_table(result, f"ccai analyze {path}"))
             _warn_about_given(result)
-            console.print(f"wrote {run.path}: statements.csv, participants.csv, summary.json, report.html")
+            console.print(f"wrote {out}: statements.csv, participants.csv, summary.json, report.html")
 
 
     @command(app, "reproduce", no_args_is_help=False)

@@ -142,67 +142,26 @@ def register(app: typer.Typer) -> None:
         ccai constitution build --statements ... --threshold 0.723 --rewriter lm --model smollm2 --out runs/lm
         """
         with user_errors():
-            from ccai.constitution.build import build_constitution
-            from ccai.constitution.select import read_statements
-            from ccai.constitution.study import write_public
-            from ccai.manifest import RunDir
+            import json
+
+            from ccai.constitution.stage import ConstitutionConfig, run
 
             if (analysis is None) == (statements is None):
                 raise ValueError("give exactly one of --analysis DIR or --statements CSV")
-            if (threshold is None) == (count is None):
-                raise ValueError("give exactly one of --threshold T (e.g. 0.723) or --count N (e.g. 75)")
-            _check_rewriter(rewriter, model)
-            if lm_wording and rewriter != "lm":
-                raise ValueError("--lm-wording needs --rewriter lm --model DIR")
-            source = analysis if analysis is not None else statements
-            table = read_statements(source)
-            review_path = review or out_dir / "review.yaml"
-            config = {
-                "source": str(source),
-                "threshold": threshold,
-                "count": count,
-                "exclude": exclude,
-                "review": str(review_path),
-                "merge_similarity": merge_similarity,
-                "name": name,
-                "rewriter": rewriter,
-                **(
-                    {"model": model, "lm_wording": lm_wording, "max_new_tokens": max_new_tokens}
-                    if model
-                    else {}
-                ),
-            }
-            csv_path = source / "statements.csv" if source.is_dir() else source
-            inputs = [csv_path] + ([review_path] if review_path.exists() else [])
-            lm = _backend_lm(model, max_new_tokens, seed) if model else None
-            run = RunDir.create(
-                out_dir, config, seed=seed if lm else None, inputs=inputs, stage="constitution"
+            config = ConstitutionConfig(
+                threshold=threshold, count=count, exclude=exclude, review=str(review) if review else None,
+                merge_similarity=merge_similarity, name=name, consultation=consultation, country=country,
+                rewriter=rewriter, model=model, lm_wording=lm_wording, max_new_tokens=max_new_tokens,
+                seed=seed,
             )
+            source = analysis if analysis is not None else statements
+            review_path = review or out_dir / "review.yaml"
+            lm = _backend_lm(model, max_new_tokens, seed) if model else None
             embedder = _embedder()
             with _lm_progress(lm):
-                result = build_constitution(
-                    table,
-                    threshold=threshold,
-                    count=count,
-                    exclude=exclude,
-                    embedder=embedder,
-                    merge_similarity=merge_similarity,
-                    review=review_path,
-                    name=name,
-                    consultation=consultation,
-                    country=country,
-                    lm=lm,
-                    lm_wording=lm.merge_wording if lm and lm_wording else None,
-                    lm_name=model,
-                )
-            constitution, comparison = write_public(result, out_dir, name, embedder)
-            summary = {
-                **result.summary(),
-                "content_hash": constitution.content_hash,
-                "overlap_with_standard": round(comparison.a_covered, 4),
-            }
-            run.log("built", **summary)
-            run.finish(summary=summary)
+                result = run(config, source, out_dir, embedder=embedder, lm=lm)
+            summary = json.loads((out_dir / "manifest.json").read_text())["summary"]
+            constitution = result.constitution
             state = "applied (reviewed)" if result.reviewed else f"proposed -> edit {review_path}"
             _table(
                 f"constitution '{name}' ({out_dir})",
@@ -215,8 +174,8 @@ def register(app: typer.Typer) -> None:
                     ("merges", f"{len(result.merges)} {state}"),
                     ("principles", summary["principles"]),
                     *([("rewritten by the LM", _lm_count(constitution))] if lm else []),
-                    ("overlap with the standard constitution", f"{comparison.a_covered:.0%}"),
-                    ("content hash", constitution.content_hash[:16]),
+                    ("overlap with the standard constitution", f"{summary['overlap_with_standard']:.0%}"),
+                    ("content hash", summary["content_hash"][:16]),
                 ],
                 ("", "value"),
             )

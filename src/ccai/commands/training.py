@@ -195,19 +195,10 @@ def train_all(
     Example: ccai train all --constitution public.json --constitution standard.json --out runs/ccai
     """
     with user_errors():
-        import json
+        from ccai.training.stage import run
 
-        from ccai.training.parallel import train_many
-
-        if len(constitutions) < 1:
-            raise ValueError("--constitution: give at least one constitution file")
-        results = train_many(
-            _config(config, overrides, seed), constitutions, out, resume=resume, progress=not quiet, jobs=jobs
-        )
-        summary = {
-            r.run_dir.name: {"run": str(r.run_dir), "model": str(r.final_model), **r.summary} for r in results
-        }
-        (Path(out) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        results = run(_config(config, overrides, seed), constitutions, out, jobs=jobs, resume=resume,
+                      progress=not quiet)
         for result in results:
             _report(result)
 
