@@ -87,11 +87,10 @@ class RunDir:
 
     def write_json(self, name: str, payload: Any) -> Path:
         """Write atomically: a reader never sees a half-written file."""
-        target = self.path / name
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(json.dumps(_plain(payload), indent=2, sort_keys=False) + "\n")
-        tmp.replace(target)
-        return target
+        from ccai.files import atomic_write_text
+
+        text = json.dumps(_plain(payload), indent=2, sort_keys=False) + "\n"
+        return atomic_write_text(self.path / name, text)
 
     def finish(self, **summary: Any) -> None:
         manifest = json.loads((self.path / "manifest.json").read_text())

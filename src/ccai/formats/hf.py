@@ -122,14 +122,13 @@ def validate_row(row: dict[str, Any], kind: str, where: str = "<row>") -> dict[s
 
 def write_rows(path: Path | str, rows: Iterable[dict[str, Any]], kind: str) -> Path:
     """Validate and write rows as JSON Lines, atomically (a temp file renamed into place)."""
+    from ccai.files import atomic_open
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_open(path) as handle:
         for index, row in enumerate(rows):
             clean = validate_row(row, kind, f"{path} row {index + 1}")
             handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
-    tmp.replace(path)
     return path
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from ccai.files import atomic_write_text, cached_dir
 from ccai.manifest import RunDir, _plain, package_versions
 
 
@@ -106,9 +107,7 @@ class TrainingRun:
         self.run.log(f"{step}_done", **info)
 
     def save_state(self) -> None:
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(_plain(self.state), indent=2))
-        tmp.replace(self.state_path)
+        atomic_write_text(self.state_path, json.dumps(_plain(self.state), indent=2))
 
     # -- metrics ----------------------------------------------------------------------------------
     def metrics_callback(self, stage: str) -> Any:
@@ -226,14 +225,13 @@ def save_model(model: Any, tokenizer: Any, out_dir: Path) -> Path:
     """Save a plain HF folder: LoRA adapters are merged in, so the folder loads like any base model."""
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     model.config._name_or_path = ""
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    return out_dir
+
+    def build(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    return cached_dir(out_dir, build, lambda folder: (folder / "config.json").is_file(), force=True)
 
 
 def write_model_card(
@@ -340,11 +338,9 @@ def run_chunks(
     rows = read_rows(path, kind)[:kept] if path.is_file() and kept else []
     if len(rows) != kept:
         raise ValueError(f"{path}: has {len(rows)} rows but state.json records {kept}; start a new run")
-    tmp = path.with_name(path.name + ".tmp")
     from ccai.formats.hf import write_rows
 
-    write_rows(tmp, rows, kind)
-    tmp.replace(path)
+    write_rows(path, rows, kind)  # atomic: the kept rows replace the file in one rename
     if progress is not None:
         progress(sum(len(c) for c in chunks[: len(counts)]))
     for index in range(len(counts), len(chunks)):
