@@ -4,6 +4,14 @@ consultation -> analysis -> constitution -> training -> evaluation. Each stage h
 function returning one result object that keeps every intermediate; the CLI is a thin wrapper.
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# The process boundary, set once: nothing in ccai may fetch models or data from a hub at run time, and
+# tokenizers must not fork threads under our own process pools. Every entry point (the CLI, a library
+# user, the spawned side-by-side run processes) imports this package before any model library.
+_os.environ.setdefault("HF_HUB_OFFLINE", "1")
+_os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 __all__ = ["__version__"]

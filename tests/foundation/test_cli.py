@@ -38,3 +38,15 @@ def test_help_shows_bracketed_examples_whole() -> None:
     for command in ("demo", "study"):
         result = runner.invoke(app, [command, "--help"], terminal_width=200)
         assert result.exit_code == 0 and "stages=[analysis,constitution]" in result.output
+
+
+def test_importing_ccai_forbids_hub_downloads_for_the_whole_process() -> None:
+    """Set once at the process boundary (ccai/__init__.py), not inside each function that loads a model."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, ccai; print(os.environ['HF_HUB_OFFLINE'])"
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "1"

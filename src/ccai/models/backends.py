@@ -195,7 +195,6 @@ class TransformersBackend:
     ) -> None:
         from ccai.models.prepare import load_causal_lm, load_tokenizer
 
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.model_dir = Path(model_dir)
         self.device = device
         self.batch_size = max(1, int(batch_size))

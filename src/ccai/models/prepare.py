@@ -167,7 +167,6 @@ def load_causal_lm(path: str | Path, dtype: Any = None, device: str = "cpu") -> 
     import torch
     from transformers import AutoModelForCausalLM
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or torch.float32)

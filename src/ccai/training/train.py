@@ -7,7 +7,6 @@ output. :func:`ccai.training.parallel.train_many` trains one model per constitut
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,14 +95,12 @@ def train(
     callbacks: list[Any] | None = None,
 ) -> TrainingResult:
     """Run SL-CAI and/or RL-CAI for one constitution into the run folder ``out``."""
+    from transformers.utils import logging as hf_logging
+
     from ccai.models.backends import make_backend
     from ccai.models.prepare import resolve_model
     from ccai.training.data import split_prompts
     from ccai.training.runs import TrainingRun
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own bars show progress; weight-loading bars are noise
     if not progress:
