@@ -20,10 +20,15 @@ class ConfigError(ValueError):
     """A config file or override is malformed; the message names the file/field and what was expected."""
 
 
-class StageConfig(BaseModel):
-    """Base for stage configs: unknown keys are errors (a typo must not be silently ignored)."""
+class Section(BaseModel):
+    """Base of every config model and section: unknown keys are errors (a typo must not be silently
+    ignored), and assignments are validated like loaded values."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StageConfig(Section):
+    """Base of a stage's (or the study's) top-level config: a section with the run's seed."""
 
     seed: int = 0
 

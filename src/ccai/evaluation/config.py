@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from ccai.config import StageConfig
+from ccai.config import Section, StageConfig
 
 SINGLE_MODEL_TASKS = ("mmlu", "gsm8k", "bbq", "opinionqa", "safety")
 MULTI_MODEL_TASKS = ("helpfulness", "harmlessness")
 ALL_TASKS = SINGLE_MODEL_TASKS + MULTI_MODEL_TASKS
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MMLUSettings(_Section):
+class MMLUSettings(Section):
     shots: int = Field(5, ge=0, le=5)
 
 
-class GSM8KSettings(_Section):
+class GSM8KSettings(Section):
     shots: int = Field(2, ge=0, le=4)
     max_new_tokens: int = Field(256, ge=1)
 
 
-class AnswerSettings(_Section):
+class AnswerSettings(Section):
     """Free-form answers for the safety prompts (greedy) and the pairwise comparisons (sampled)."""
 
     max_new_tokens: int = Field(128, ge=1)

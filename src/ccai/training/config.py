@@ -16,16 +16,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from ccai.config import StageConfig
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from ccai.config import Section, StageConfig
 
 
-class DataConfig(_Section):
+class DataConfig(Section):
     """Where prompts come from and how many; the held-out split is seeded and never trained on."""
 
     red_team: str = "hh_rlhf/red_team_prompts_harmless_base_test.jsonl"
@@ -37,14 +33,14 @@ class DataConfig(_Section):
     max_prompt_chars: int = Field(400, ge=10, description="longer prompts are skipped (CPU budget)")
 
 
-class GenerationConfig(_Section):
+class GenerationConfig(Section):
     max_new_tokens: int = Field(64, ge=1, le=4096)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     batch_size: int = Field(32, ge=1, description="prompts per generate call and per resumable chunk")
 
 
-class OptimConfig(_Section):
+class OptimConfig(Section):
     """Shared by every trainer (SFT, reward model, DPO, GRPO/RLOO)."""
 
     lora: bool = True
@@ -59,7 +55,7 @@ class OptimConfig(_Section):
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
 
 
-class SLConfig(_Section):
+class SLConfig(Section):
     revisions: int = Field(1, ge=1, le=8, description="critique -> revision rounds per prompt")
     few_shot: int = Field(1, ge=0, le=2, description="project-written demonstrations prepended")
     generation: GenerationConfig = GenerationConfig()
@@ -68,7 +64,7 @@ class SLConfig(_Section):
     measure_loss: bool = Field(True, description="training-set loss before and after (first 32 rows)")
 
 
-class RLConfig(_Section):
+class RLConfig(Section):
     method: Literal["dpo", "grpo", "rloo", "none"] = "dpo"
     prompts: int | None = Field(None, ge=1, description="RL prompts; default = data.red_team_prompts")
     generation: GenerationConfig = GenerationConfig(temperature=1.0)
