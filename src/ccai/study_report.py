@@ -401,7 +401,7 @@ def line_chart(series: list[dict[str, Any]], title: str) -> dict[str, Any] | Non
     points = [pt for s in series for pt in s["points"]]
     if not points:
         return None
-    width, height, left, right, top, bottom = 420, 250, 54, 12, 14, 46
+    width, height, left, right, top, bottom = 420, 250, 66, 12, 14, 46
     plot_w, plot_h = width - left - right, height - top - bottom
     x_lo, x_hi = min(p[0] for p in points), max(p[0] for p in points)
     if x_hi <= x_lo:
@@ -429,8 +429,8 @@ def line_chart(series: list[dict[str, Any]], title: str) -> dict[str, Any] | Non
                 "name": s["name"],
                 "polyline": " ".join(f"{x},{y}" for x, y in xy),
                 "markers": xy if len(xy) <= 80 else [],
-                "first": _fmt(s["points"][0][1], 3),
-                "last": _fmt(s["points"][-1][1], 3),
+                "first": _fmt(s["points"][0][1], 4),
+                "last": _fmt(s["points"][-1][1], 4),
                 "steps": len(s["points"]),
             }
         )
@@ -448,6 +448,11 @@ def line_chart(series: list[dict[str, Any]], title: str) -> dict[str, Any] | Non
         "x_ticks": [{"x": sx(t), "label": f"{t:.{step_digits}f}"} for t in x_ticks],
         "description": "; ".join(
             f"{d['name']}: {d['steps']} logged steps, loss from {d['first']} to {d['last']}" for d in drawn
+        )
+        + (
+            " (the runs' losses are identical, so one line hides the other)"
+            if len(drawn) > 1 and len({d["polyline"] for d in drawn}) == 1
+            else ""
         ),
     }
 
@@ -524,9 +529,9 @@ def _training_run(run: Path, out: Path) -> dict[str, Any]:
                 "name": name,
                 "key": key,
                 "steps": _int(result.get("steps") or (timing or {}).get("steps")),
-                "loss_before": _fmt(result.get("loss_before"), 3),
-                "train_loss": _fmt(result.get("train_loss"), 3),
-                "loss_after": _fmt(result.get("loss_after"), 3),
+                "loss_before": _fmt(result.get("loss_before"), 4),
+                "train_loss": _fmt(result.get("train_loss"), 4),
+                "loss_after": _fmt(result.get("loss_after"), 4),
                 "seconds": _fmt((timing or {}).get("seconds"), 1),
                 "per_step": _fmt(timing["seconds"] / timing["steps"], 2) if timing else "–",
             }
@@ -669,7 +674,7 @@ def table_one(results: dict[str, Any]) -> dict[str, Any]:
             {
                 "label": str(row.get("label") or key),
                 "better": {True: "higher is better", False: "lower is better"}.get(
-                    better, "neither is better"
+                    better, "no better direction"
                 ),
                 "cells": [cell(values.get(lab), values.get(base), lab, better, digits) for lab in labels],
                 "n": _int(n) if n is not None else "–",
