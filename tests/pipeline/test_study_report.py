@@ -358,3 +358,50 @@ def test_page_of_a_real_two_stage_study(tmp_path, shared_data):
     assert context["constitution"]["statements_selected"] == 8
     assert context["analysis"]["histogram"]["kept"] == 8  # every selected statement is in the histogram
     assert "not reviewed by a person" in html
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "stages", [("analysis", "constitution", "training", "evaluation"), ("analysis", "constitution")]
+)
+def test_page_in_chromium_at_phone_and_desktop_width(tmp_path, stages):
+    """~5 s: the page never scrolls sideways as a whole (wide tables scroll in their own focusable region),
+    Tab reaches the skip link first, and every figure has a name a screen reader reads."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    out = _study(tmp_path, stages=stages)
+    page_url = write_study_report(out).as_uri()
+    shots = Path(os.environ.get("CCAI_TEST_ARTEFACTS") or tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=os.environ.get("CCAI_CHROMIUM", "/usr/bin/chromium"),
+            args=["--no-sandbox", "--disable-gpu"],
+        )
+        try:
+            for width in (390, 1280):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.goto(page_url)
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                unscrolled = page.evaluate(
+                    "[...document.querySelectorAll('table')].filter(t => !t.closest('.scroll')).length"
+                )
+                assert unscrolled == 0
+                regions = page.evaluate(
+                    "[...document.querySelectorAll('.scroll')].map(r => [r.tabIndex, "
+                    "!!document.getElementById(r.getAttribute('aria-labelledby'))])"
+                )
+                assert regions and all(r == [0, True] for r in regions)
+                names = page.evaluate(
+                    "[...document.querySelectorAll('svg[role=img]')].map(s => s.getAttribute("
+                    "'aria-labelledby').split(' ').every(id => "
+                    "(document.getElementById(id)?.textContent || '').trim().length))"
+                )
+                assert names and all(names)
+                page.keyboard.press("Tab")
+                assert page.evaluate("document.activeElement.className") == "skip"
+                page.screenshot(path=str(shots / f"study-{len(stages)}-stages-{width}.png"), full_page=True)
+                page.close()
+        finally:
+            browser.close()
