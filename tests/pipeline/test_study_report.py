@@ -331,7 +331,8 @@ def test_unreadable_stage_file_names_it_and_keeps_the_old_page(tmp_path):
 
 @pytest.mark.slow
 def test_page_of_a_real_two_stage_study(tmp_path, shared_data):
-    """~30 s: analysis and constitution on a real conversation, then the page read from what they wrote."""
+    """~50 s on a busy 2-core machine: analysis and constitution on a real conversation, then the page
+    read from what they wrote."""
     from ccai.config import load_config
     from ccai.pipeline import StudyConfig, run_study
 
