@@ -167,7 +167,7 @@ def gac_histogram(
     for gac, selected in gacs:
         index = min(int(gac * bins), bins - 1)
         (kept if selected else other)[index] += 1
-    width, height, left, bottom, top, right = 640, 250, 48, 46, 16, 10
+    width, height, left, bottom, top, right = 640, 250, 48, 46, 16, 22
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((k + o for k, o in zip(kept, other, strict=True)), default=0)
     ticks = _nice_ticks(0, max(peak, 1), 4)
