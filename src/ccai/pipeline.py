@@ -2,7 +2,8 @@
 
 This is the CCAI experiment as one function. Each stage is the stage package's own entry point; this module
 only wires their outputs together and writes one run directory with a stage folder each and an
-``index.html`` that links the stage reports and lists the headline figures:
+``index.html`` (:mod:`ccai.study_report`) that a person reads: Table 1, the groups, the principles, the
+training curves, and links to every stage's own report:
 
     out/analysis/        statements.csv, participants.csv, summary.json, report.html   (ccai.analysis)
     out/constitution/    public.{json,yaml,md,html}, standard.*, compare_standard.html (ccai.constitution)
@@ -24,6 +25,7 @@ from ccai.config import StageConfig, dump_config
 from ccai.constitution.stage import ConstitutionConfig
 from ccai.evaluation.config import EvalConfig
 from ccai.manifest import RunDir
+from ccai.study_report import write_study_report
 from ccai.training.config import TrainingConfig
 
 STAGES = ("analysis", "constitution", "training", "evaluation")
@@ -102,7 +104,7 @@ def run_study(config: StudyConfig, out: Path | str, *, progress: bool = True) ->
             run.log("stage_start", stage=stage)
             result.outputs[stage] = _RUNNERS[stage](config, out, progress)
             run.log("stage_done", stage=stage, summary=result.outputs[stage])
-    write_index(out, result.outputs)
+    write_study_report(out)
     run.finish(stages=list(config.stages))
     return result
 
@@ -150,36 +152,3 @@ def _evaluation(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any
 
 _RUNNERS = {"analysis": _analysis, "constitution": _constitution, "training": _training,
             "evaluation": _evaluation}
-
-
-def write_index(out: Path, outputs: dict[str, Any]) -> Path:
-    """``index.html``: one page linking every stage's report, with each stage's headline figures."""
-    from jinja2 import Environment, select_autoescape
-
-    links = {
-        "analysis": "analysis/report.html",
-        "constitution": "constitution/compare_standard.html",
-        "evaluation": "evaluation/report.html",
-    }
-    rows = []
-    for name in (stage for stage in STAGES if stage in outputs):
-        link = links.get(name)
-        rows.append((name, link if link and (out / link).exists() else None,
-                     json.dumps(outputs[name], indent=2, default=str)))
-    template = Environment(autoescape=select_autoescape(default=True)).from_string(_INDEX)
-    html = template.render(stages=rows)
-    path = out / "index.html"
-    path.write_text(html)
-    return path
-
-
-_INDEX = """<!doctype html><html lang="en"><meta charset="utf-8"><title>ccai study</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#222}
-pre{background:#f5f5f5;padding:.8rem;overflow:auto;font-size:13px}h2{border-bottom:1px solid #ddd}</style>
-<h1>Collective Constitutional AI: the study</h1>
-<p>consultation → analysis → constitution → training → evaluation. Each stage's folder is self-describing
-(config.yaml, manifest.json, log.jsonl).</p>
-{% for name, link, figures in stages %}<h2>{{ name }}</h2>
-{% if link %}<p><a href="{{ link }}">open the {{ name }} report</a></p>{% endif %}<pre>{{ figures }}</pre>
-{% endfor %}</html>
-"""

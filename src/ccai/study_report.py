@@ -340,7 +340,6 @@ def _constitution(out: Path) -> dict[str, Any] | None:
     links = [
         (name, f"constitution/{file}")
         for name, file in (
-            ("comparison with the standard constitution", "compare.html"),
             ("comparison with the standard constitution", "compare_standard.html"),
             ("the public constitution", "public.html"),
             ("the standard constitution", "standard.html"),

@@ -142,7 +142,7 @@ def _constitution(out: Path, principles: list[dict], reviewed: bool = False) -> 
     (folder / "public.json").write_text(json.dumps(public))
     standard = {"name": "standard", "principles": [_principle(f"c{i}", "is kind.", []) for i in range(5)]}
     (folder / "standard.json").write_text(json.dumps(standard))
-    (folder / "compare.html").write_text("<!doctype html><title>compare</title>")
+    (folder / "compare_standard.html").write_text("<!doctype html><title>compare</title>")
 
 
 def _study(
