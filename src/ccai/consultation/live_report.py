@@ -14,6 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ccai.consultation import rules
 from ccai.consultation.exchange import statements_frame, votes_frame
 from ccai.consultation.store import Conversation, Statement, Vote
 
@@ -37,7 +38,7 @@ class LiveReport:
     result: object | None = None
 
 
-def _version(db: Session, conversation_id: int) -> tuple:
+def _version(db: Session, conversation_id: int, strict: bool = False) -> tuple:
     last_vote = db.scalar(sa.select(sa.func.max(Vote.id)).where(Vote.conversation_id == conversation_id))
     stamp = db.execute(
         sa.select(
@@ -47,17 +48,16 @@ def _version(db: Session, conversation_id: int) -> tuple:
             sa.func.sum(Statement.moderation),
         ).where(Statement.conversation_id == conversation_id)
     ).one()
-    return (conversation_id, last_vote, *stamp)
+    return (conversation_id, strict, last_vote, *stamp)
 
 
 def build(db: Session, conversation: Conversation, cache: dict | None = None, seed: int = 0) -> LiveReport:
     """The report for ``conversation`` (reused from ``cache`` while nothing changed)."""
-    key = _version(db, conversation.id)
+    key = _version(db, conversation.id, bool(conversation.strict_moderation))
     if cache is not None and key in cache:
         return cache[key]
-    votes = votes_frame(db, conversation.id)
-    statements = statements_frame(db, conversation.id)
-    report = LiveReport(conversation.id, int(votes["participant"].nunique()), len(votes), len(statements))
+    votes, statements, people = public_frames(db, conversation)
+    report = LiveReport(conversation.id, people, len(votes), len(statements))
     report.timeline = _timeline(votes)
     try:
         from ccai.analysis import analyze
@@ -72,6 +72,18 @@ def build(db: Session, conversation: Conversation, cache: dict | None = None, se
             cache.clear()
         cache[key] = report
     return report
+
+
+def public_frames(db: Session, conversation: Conversation) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Votes and statements a member of the public may see: under strict moderation only accepted
+    statements (a statement no moderator has reviewed must not reach any public page), otherwise all but
+    rejected ones; votes only on those statements; and how many people voted at all."""
+    votes = votes_frame(db, conversation.id)
+    people = int(votes["participant"].nunique())
+    statements = statements_frame(db, conversation.id)
+    shown = [rules.visible(m, bool(conversation.strict_moderation)) for m in statements["moderated"]]
+    statements = statements[shown]
+    return votes[votes["statement"].isin(statements.index)].reset_index(drop=True), statements, people
 
 
 def _row(statements: pd.DataFrame, sid, **values) -> dict:

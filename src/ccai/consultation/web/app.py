@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,8 +17,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ccai.consultation import accounts, store
+from ccai.consultation.limits import Limits, RateLimiter
+from ccai.consultation.routing import RoutingCache
 from ccai.consultation.rules import RuleError
 from ccai.consultation.web import pages
 from ccai.consultation.web.deps import NeedLogin
@@ -40,6 +43,8 @@ class WebSettings:
     migrate: bool = True
     fast_votes: bool = True  # answer well-formed API votes without FastAPI's routing (web/fastvote.py)
     vote_connections: int = 4  # per worker, fast vote path on PostgreSQL (2 cores: 4 did as well as 8 or 16)
+    routing_cache: bool = True  # False: recount every vote per next-statement request (as before issue 11)
+    limits: Limits = field(default_factory=Limits.from_env)  # joins, votes, statements (limits.py)
 
     @classmethod
     def from_env(cls, home: Path | None = None, **overrides) -> WebSettings:
@@ -103,7 +108,14 @@ def _cookie_header(name: str, value: str, options: dict) -> str:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    """JSON for the API and for clients that ask for it; every browser gets an HTML page."""
+    if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 429: "too_many"}
 
 
 def create_app(settings: WebSettings) -> FastAPI:
@@ -128,11 +140,18 @@ def create_app(settings: WebSettings) -> FastAPI:
         app.state.finder = NearDuplicateFinder()
     app.state.report_cache = {}
     app.state.login_limiter = accounts.LoginLimiter()
+    app.state.limiter = RateLimiter(settings.limits)
+    # next-statement tallies kept per worker (routing.py); off: every request recounts (the bench's baseline)
+    app.state.routing = RoutingCache() if settings.routing_cache else None
 
     _add_error_pages(app)
     if settings.fast_votes:
         app.add_middleware(
-            VoteFastPath, engine=engine, model=api.VoteIn, connections=settings.vote_connections
+            VoteFastPath,
+            engine=engine,
+            model=api.VoteIn,
+            connections=settings.vote_connections,
+            limiter=app.state.limiter,
         )
     app.add_middleware(SecurityHeaders)  # added last: outermost, so fast answers get the headers too
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
@@ -146,9 +165,21 @@ def _add_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(RuleError)
     async def rule_error(request: Request, exc: RuleError) -> Response:
+        headers = {"Retry-After": str(exc.values["wait"])} if "wait" in exc.values else None
         if _wants_json(request):
-            return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status)
-        return pages.render(request, "error.html", status_code=exc.status, message=exc.message)
+            return JSONResponse(
+                {"detail": exc.message, "code": exc.code}, status_code=exc.status, headers=headers
+            )
+        return pages.error_page(request, exc.status, exc.code, exc.message, exc.values, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        if _wants_json(request):
+            return JSONResponse(
+                {"detail": exc.detail, "code": code}, status_code=exc.status_code, headers=exc.headers
+            )
+        return pages.error_page(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, exc: NeedLogin) -> Response:
@@ -165,4 +196,4 @@ def _add_error_pages(app: FastAPI) -> None:
         if _wants_json(request):
             return JSONResponse({"detail": problems, "code": "invalid_request"}, status_code=422)
         message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        return pages.render(request, "error.html", status_code=422, message=message)
+        return pages.error_page(request, 422, "invalid_request", message, {"detail": message})

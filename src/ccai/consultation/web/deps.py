@@ -190,3 +190,28 @@ def login_csrf(request: Request) -> str:
         queue_cookie(request, "ccai_login", token, httponly=True, samesite="strict")
     request.state.csrf = token
     return token
+
+
+# ---------------------------------------------------------------- abuse controls
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def join(request: Request, db: Session, conversation: Conversation, token: str, xid: str | None = None):
+    """:func:`service.join` with the per-address join limit applied to new participants only."""
+    limiter = request.app.state.limiter
+    return service.join(db, conversation, token, xid, lambda: limiter.join(client_address(request)))
+
+
+def limit_votes(request: Request, token: str) -> None:
+    request.app.state.limiter.vote(client_address(request), token)
+
+
+def limit_statements(request: Request, token: str) -> None:
+    request.app.state.limiter.statement(client_address(request), token)
+
+
+def statement_cap(request: Request) -> int:
+    return request.app.state.limiter.limits.statement_cap

@@ -74,6 +74,7 @@ def settings_page(request: Request, user: UserDep, conversation: ConversationDep
         questions=service.questions(db, conversation.id),
         allowlist="\n".join(allow),
         embed=_embed_snippet(request, conversation),
+        available=service.available_count(db, conversation),
     )
 
 
@@ -165,7 +166,8 @@ def moderation_queue(
         raise RuleError("invalid_field", f"tab must be one of {sorted(TABS)}")
     items, total = service.queue(db, conversation.id, TABS[tab], page)
     finder = request.app.state.finder if tab == "pending" else None  # near-duplicate hints for new ones
-    hints = {s.id: service.similar_texts(db, conversation, s.text, finder, exclude=s.id)[:1] for s in items}
+    hints = service.similar_hints(db, conversation, items, finder)
+    db.commit()  # vectors computed for the first time are kept (statement_vectors)
     return render(
         request,
         "admin/moderate.html",
@@ -177,7 +179,13 @@ def moderation_queue(
         page=page,
         pages=(total + 49) // 50,
         hints=hints,
-        by_id={s.id: s.number for s in service.statements(db, conversation.id)},
+        by_id=dict(
+            db.execute(
+                sa.select(service.Statement.id, service.Statement.number).where(
+                    service.Statement.id.in_([s.duplicate_of for s in items if s.duplicate_of])
+                )
+            ).all()
+        ),
     )
 
 
@@ -204,7 +212,7 @@ def moderate(
             raise RuleError("invalid_field", "duplicate_of must be a statement number")
         service.mark_duplicate(db, statement, int(target) if target else None)
     elif op == "meta":
-        statement.is_meta = not statement.is_meta
+        service.toggle_meta(db, statement)
     else:
         raise RuleError("invalid_action", "op must be accept, reject, reset, rewrite, duplicate or meta")
     db.commit()
