@@ -19,7 +19,9 @@ from ccai.consultation.exchange import statements_frame, votes_frame
 from ccai.consultation.store import Conversation, Statement, Vote
 
 MAP_SIZE = 320
-PALETTE = ["#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#66467a", "#00798c"]
+# six of Okabe & Ito's colours, chosen to stay apart for protan, deutan and tritan colour vision (ΔE76 >= 20
+# between every pair under a simulation: tests/consultation/test_integrity.py); the old palette fell to 6
+PALETTE = ["#0072b2", "#d55e00", "#56b4e9", "#cc79a7", "#000000", "#f0e442"]
 
 
 @dataclass

@@ -12,8 +12,8 @@ moves the counters by the difference. The statement list is reloaded only when t
 Why a margin: PostgreSQL hands out vote ids before commit, so id 100 may become visible after id 101.
 Votes are re-checked within the last ``MARGIN`` ids (every ``RESCAN_S``; in between only ids above the
 highest counted one are read) and counted once each (a set of counted ids in that window), so a vote
-committed late is still counted, once (at most ``RESCAN_S`` late). A vote committed more than ``MARGIN`` ids late
-would be missed until the next full recount (``FULL_RECOUNT_S``).
+committed late is still counted, once (at most ``RESCAN_S`` late). A vote committed more than ``MARGIN``
+ids late would be missed until the next full recount (``FULL_RECOUNT_S``).
 """
 
 from __future__ import annotations
