@@ -696,7 +696,10 @@ def seed_from_csv(db: Session, conversation: Conversation, data: bytes) -> SeedR
         rows.append((reader.line_num, row))
         if len(rows) > MAX_SEED_ROWS:  # refused before anything is stored
             raise RuleError(
-                "invalid_csv", f"at most {MAX_SEED_ROWS} rows per upload (line {reader.line_num})"
+                "too_many_rows",
+                f"at most {MAX_SEED_ROWS} rows per upload (line {reader.line_num}); nothing was stored",
+                n=MAX_SEED_ROWS,
+                line=reader.line_num,
             )
     report = SeedReport()
     for line, row in rows:
