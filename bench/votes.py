@@ -528,10 +528,14 @@ def journey_bench(kind: str, args) -> dict:
                 mine = tokens[2 * k * args.clients : (2 * k + 1) * args.clients]
                 warm = tokens[(2 * k + 1) * args.clients : (2 * k + 2) * args.clients]
                 asyncio.run(run_journeys(port, cid, warm, 1.0))  # warm-up: connections, caches
+                database = sa.make_url(url).database if kind == "postgres" else "-"
+                cpu = stack_cpu_seconds(server.pid, database)
                 done = asyncio.run(run_journeys(port, cid, mine, args.seconds))
+                cpu = stack_cpu_seconds(server.pid, database) - cpu
             finally:
                 kill(server)
-            results[name] = done.summary() | {"errors": done.errors}
+            per = cpu / max(len(done.journey_latencies), 1) * 1000
+            results[name] = done.summary() | {"errors": done.errors, "cpu_ms_per_journey": per}
         return {"db": kind, "workers": workers, "clients": args.clients, **results}
     finally:
         drop()
@@ -549,7 +553,8 @@ def journey_main(args) -> None:
             print(
                 f"{kind:9} {name:8} {s['journeys_per_s']:10.1f} {s['next_p50_ms']:9.1f} "
                 f"{s['next_p99_ms']:9.1f} {s['journey_p99_ms']:12.1f}   {r['clients']} participants, "
-                f"{r['workers']} worker(s), "
+                f"{r['workers']} worker(s), {s['cpu_ms_per_journey']:.1f} ms CPU per journey "
+                f"(server{' + PostgreSQL' if kind == 'postgres' else ''}), "
                 f"errors {s['errors'] or 'none'}"
             )
         ratio = r["cache"]["journeys_per_s"] / max(r["recount"]["journeys_per_s"], 1e-9)

@@ -60,3 +60,16 @@ def test_language_links_work_on_error_pages_answering_a_post(app, owner, visitor
         person.client.get("/lang/de?next=//evil.example", follow_redirects=False).headers["location"] == "/"
     )
     assert person.client.get("/lang/xx", headers=BROWSER).status_code == 404
+
+
+def test_api_docs_page_fits_the_csp(app):
+    """/api/docs used to be blank: FastAPI's page starts Swagger UI with an inline script the CSP refuses."""
+    client = TestClient(app)
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self' https://cdn.jsdelivr.net" in csp and "frame-ancestors 'none'" in csp
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, flags=re.S)
+    assert scripts and all("src=" in attrs and not body.strip() for attrs, body in scripts)  # none inline
+    assert client.get("/static/swagger-init.js").status_code == 200
+    assert "cdn.jsdelivr.net" not in client.get("/").headers["content-security-policy"]  # only there

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import MutableHeaders
@@ -65,6 +65,23 @@ def _secret_file(home: Path) -> str:
     return path.read_text().strip()
 
 
+CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors "
+# the API docs page alone loads Swagger UI from its CDN (scripts as files, none inline)
+SWAGGER = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
+    "frame-ancestors "
+)
+DOCS_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ccai consultation API</title>
+<link rel="stylesheet" href="{SWAGGER}/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="{SWAGGER}/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-init.js"></script></body></html>
+"""
+
+
 class SecurityHeaders:
     """CSP and friends on every response, plus the cookies handlers queued (``pages.queue_cookie``).
 
@@ -78,15 +95,13 @@ class SecurityHeaders:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        framing = b"'none'" if scope["path"].startswith(("/admin", "/login")) else b"*"
+        framing = b"'none'" if scope["path"].startswith(("/admin", "/login", "/api/docs")) else b"*"
+        docs = scope["path"] == "/api/docs"
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = (
-                    "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors "
-                    + framing.decode()
-                )
+                headers["Content-Security-Policy"] = (DOCS_CSP if docs else CSP) + framing.decode()
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "same-origin"
                 state = scope.get("state") or {}
@@ -123,7 +138,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         title="ccai consultation",
         version="1",
         summary="Polis-style public input: vote, submit, results.",
-        docs_url="/api/docs",
+        docs_url=None,  # our own page below: FastAPI's has an inline script, which the CSP refuses
         max_body_size=MAX_BODY,  # 413 above it, with or without Content-Length
         redoc_url=None,
     )
@@ -155,6 +170,11 @@ def create_app(settings: WebSettings) -> FastAPI:
         )
     app.add_middleware(SecurityHeaders)  # added last: outermost, so fast answers get the headers too
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE)
+
     for module in (api, participate, auth, admin, report):  # the vote endpoint matches first
         app.include_router(module.router)
     return app
