@@ -73,3 +73,18 @@ def test_api_docs_page_fits_the_csp(app):
     assert scripts and all("src=" in attrs and not body.strip() for attrs, body in scripts)  # none inline
     assert client.get("/static/swagger-init.js").status_code == 200
     assert "cdn.jsdelivr.net" not in client.get("/").headers["content-security-policy"]  # only there
+
+
+def test_embed_without_cookies_explains_instead_of_looping(app, owner):
+    """In another site's frame over plain HTTP the browser withholds the cookie: say so, link a new tab."""
+    cid = owner.new_conversation()
+    owner.seed(cid, "Seed")
+    framed = TestClient(app)
+    framed.get(f"/c/{cid}")
+    framed.cookies.clear()  # what the browser does with a SameSite=Lax cookie in a cross-site frame
+    headers = BROWSER | {"sec-fetch-dest": "iframe", "sec-fetch-site": "cross-site"}
+    response = framed.post(
+        f"/c/{cid}/vote", data={"statement": 0, "vote": 1, "csrf_token": "x"}, headers=headers
+    )
+    assert response.status_code == 403 and "own tab" in response.text
+    assert f'href="/c/{cid}" target="_blank"' in response.text and "form expired" not in response.text

@@ -243,3 +243,23 @@ def test_group_colours_stay_apart_for_colour_blind_readers():
         for a, b in itertools.combinations(range(len(lab)), 2):
             distance = float(np.linalg.norm(lab[a] - lab[b]))
             assert distance >= 20, f"{PALETTE[a]} vs {PALETTE[b]} under {name}: ΔE {distance:.1f}"
+
+
+def test_organiser_dashboard_counts_participation_by_answer(owner, visitor):
+    cid = owner.new_conversation(unlock_threshold=0)
+    response = owner.post(
+        f"/admin/c/{cid}/questions",
+        {"kind": "demographic", "text": "Region", "choices": "North\nSouth", "eligible_choices": ""},
+    )
+    assert response.status_code == 303
+    owner.seed(cid, "One", "Two")
+    for region, votes in (("North", 2), ("North", 0), ("South", 1)):
+        person = visitor(cid)
+        qid = int(re.search(r'name="q(\d+)"', person.page()).group(1))
+        assert person.post("/answers", {f"q{qid}": region}).status_code == 303
+        for _ in range(votes):
+            person.vote(1)
+    page = owner.client.get(f"/admin/c/{cid}", params={"lang": "en"}).text
+    assert "3 joined · 2 voted · 3 votes" in page
+    rows = re.findall(r"<tr><td>Region</td><td>(\w+)</td><td>(\d+)</td><td>(\d+)</td></tr>", page)
+    assert rows == [("North", "2", "1"), ("South", "1", "1")]

@@ -712,7 +712,7 @@ def seed_from_csv(db: Session, conversation: Conversation, data: bytes) -> SeedR
     return report
 
 
-def statement_vectors(db: Session, finder, items: list[Statement]) -> np.ndarray:
+def statement_vectors(db: Session, finder, items: list) -> np.ndarray:
     """Unit vectors of ``items`` (rows in order): read from ``statement_vectors``; only statements without
     one (or reworded since) go through the model, and their vectors are added to the session (the caller
     commits), so after a restart no worker embeds a conversation again."""
@@ -738,13 +738,19 @@ def statement_vectors(db: Session, finder, items: list[Statement]) -> np.ndarray
     return np.stack([np.frombuffer(stored[s.id][1], np.float32) for s in items])
 
 
-def _similar_pool(db: Session, conversation: Conversation, public: bool) -> list[Statement]:
+def _similar_pool(db: Session, conversation: Conversation, public: bool) -> list:
+    """The statements hints may name, as light rows (id, number, text, text_key): no ORM objects for 5,000
+    statements per page."""
     strict = conversation.strict_moderation and public  # participants never see unreviewed ones
-    return [
-        s
-        for s in statements(db, conversation.id)
-        if rules.visible(s.moderation, strict) and s.duplicate_of is None
-    ]
+    visible = Statement.moderation == int(Moderation.ACCEPTED)
+    if not strict:
+        visible = Statement.moderation != int(Moderation.REJECTED)
+    query = (
+        sa.select(Statement.id, Statement.number, Statement.text, Statement.text_key, Statement.is_meta)
+        .where(Statement.conversation_id == conversation.id, Statement.duplicate_of.is_(None), visible)
+        .order_by(Statement.number)
+    )
+    return list(db.execute(query).all())
 
 
 def similar_texts(
@@ -789,6 +795,58 @@ def similar_hints(
         order = np.argsort(-line)[:limit]
         hints[item.id] = [(pool[i], float(line[i])) for i in order if line[i] >= finder.threshold]
     return hints
+
+
+# ---------------------------------------------------------------- the organiser's dashboard
+
+
+@dataclass
+class Dashboard:
+    participants: int  # joined
+    voters: int
+    votes: int  # rows in the vote log (re-votes included)
+    votes_by_day: list[tuple[str, int]]  # the last 14 days with votes, oldest first (UTC)
+    by_answer: list[tuple[str, str, int, int]]  # (question, answer, participants, of whom voted)
+
+
+def dashboard(db: Session, conversation: Conversation) -> Dashboard:
+    """Counts for the owner's page: who joined and voted, votes per day, participation by demographic
+    answer (so an organiser sees which groups are missing while there is time to reach them)."""
+    cid = conversation.id
+    participants = db.scalar(sa.select(sa.func.count()).where(Participant.conversation_id == cid)) or 0
+    voters = db.scalar(
+        sa.select(sa.func.count(sa.distinct(Vote.participant_id))).where(Vote.conversation_id == cid)
+    )
+    votes = db.scalar(sa.select(sa.func.count()).where(Vote.conversation_id == cid)) or 0
+    day = (Vote.created_ms / 86_400_000).cast(sa.Integer)
+    days = db.execute(
+        sa.select(day, sa.func.count())
+        .where(Vote.conversation_id == cid)
+        .group_by(day)
+        .order_by(day.desc())
+        .limit(14)
+    ).all()
+    import datetime as dt
+
+    by_day = [
+        (dt.datetime.fromtimestamp(int(d) * 86_400, dt.UTC).strftime("%Y-%m-%d"), int(n))
+        for d, n in reversed(days)
+    ]
+    voted = sa.select(Vote.participant_id).where(Vote.conversation_id == cid).distinct().subquery()
+    rows = db.execute(
+        sa.select(
+            Question.text,
+            Answer.answer,
+            sa.func.count(),
+            sa.func.count(voted.c.participant_id),
+        )
+        .join(Answer, Answer.question_id == Question.id)
+        .outerjoin(voted, voted.c.participant_id == Answer.participant_id)
+        .where(Question.conversation_id == cid, Question.kind == "demographic")
+        .group_by(Question.position, Question.id, Question.text, Answer.answer)
+        .order_by(Question.position, Question.id, Answer.answer)
+    ).all()
+    return Dashboard(int(participants), int(voters or 0), int(votes), by_day, [tuple(r) for r in rows])
 
 
 # ---------------------------------------------------------------- moderation

@@ -102,6 +102,16 @@ def participant_form(
 ) -> str:
     """The cookie token of a participant posting a form, once the form's CSRF token matches it."""
     token = request.cookies.get(cookie_name(conversation_id))
+    framed = (
+        request.headers.get("sec-fetch-dest") == "iframe"
+        or request.headers.get("sec-fetch-site") == "cross-site"
+    )
+    if not token and framed:  # an embed whose browser withholds our cookie: reloading would loop for ever
+        raise Forbidden(
+            "cookies_blocked",
+            "Your browser does not send this site's cookie inside the page that embeds it, so your vote "
+            "cannot be kept. Open the conversation in its own tab (embeds need HTTPS and --secure-cookies).",
+        )
     expected = sign(request.app.state.settings.secret_key, "p:" + token) if token else ""
     if not token or not hmac.compare_digest(expected, csrf_token):
         raise csrf_refused()

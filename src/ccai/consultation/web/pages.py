@@ -100,4 +100,6 @@ def error_page(
     """The HTML answer to a refusal: what happened in the reader's language, and a way back."""
     text = i18n.error_text(language(request), code, message, values)
     back = back_link(request.url.path)
-    return render(request, "error.html", status_code=status, headers=headers, message=text, back=back)
+    return render(
+        request, "error.html", status_code=status, headers=headers, message=text, back=back, code=code
+    )

@@ -75,6 +75,7 @@ def settings_page(request: Request, user: UserDep, conversation: ConversationDep
         allowlist="\n".join(allow),
         embed=_embed_snippet(request, conversation),
         available=service.available_count(db, conversation),
+        stats=service.dashboard(db, conversation),
     )
 
 
