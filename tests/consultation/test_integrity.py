@@ -263,3 +263,28 @@ def test_organiser_dashboard_counts_participation_by_answer(owner, visitor):
     assert "3 joined · 2 voted · 3 votes" in page
     rows = re.findall(r"<tr><td>Region</td><td>(\w+)</td><td>(\d+)</td><td>(\d+)</td></tr>", page)
     assert rows == [("North", "2", "1"), ("South", "1", "1")]
+
+
+def test_participant_sees_where_they_stand(app, owner, visitor):
+    """After 7 votes a participant sees their own point on the map and their group's statements."""
+    cid = owner.new_conversation(unlock_threshold=0)
+    owner.seed(cid, *[f"Where-I-stand statement {i}" for i in range(8)])
+    client = TestClient(app)
+    for k in range(16):  # two camps
+        headers = _api_join(client, cid)
+        for number in range(8):
+            vote = 1 if (number % 2 == 0 or k % 2 == 0) else -1
+            client.post(
+                f"/api/v1/conversations/{cid}/votes",
+                headers=headers,
+                json={"statement": number, "vote": vote},
+            )
+    person = visitor(cid)
+    early = person.client.get(f"/c/{cid}/me", params={"lang": "en"}).text
+    assert "Vote on 7 more statement(s)" in early and "Where do I stand?" not in person.page()
+    while (number := person.current()) is not None:
+        person.vote(1 if number % 2 == 0 else -1, number)
+    assert "Where do I stand?" in person.page()
+    page = person.client.get(f"/c/{cid}/me").text
+    assert "You are in group" in page and 'stroke-width="3"><title>You</title>' in page
+    assert "What sets your group apart" in page

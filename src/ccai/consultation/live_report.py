@@ -38,6 +38,9 @@ class LiveReport:
     timeline: list[tuple[str, int, float]] = field(default_factory=list)  # (label, votes, bar height 0..1)
     note: str = ""
     result: object | None = None
+    positions: dict[int, tuple[float, float, str, str]] = field(
+        default_factory=dict
+    )  # participant -> x, y, colour, group
 
 
 def _version(db: Session, conversation_id: int, strict: bool = False) -> tuple:
@@ -138,6 +141,10 @@ def _fill(report: LiveReport, result, statements: pd.DataFrame) -> None:
             (round(x, 1), round(y, 1), colours.get(str(g), "#999"))
             for (x, y), g in zip(scaled, people["group"], strict=True)
         ]
+        report.positions = {
+            int(pid): (round(x, 1), round(y, 1), colours.get(str(g), "#999"), str(g))
+            for pid, (x, y), g in zip(people.index, scaled, people["group"], strict=True)
+        }
 
 
 def _timeline(votes: pd.DataFrame) -> list[tuple[str, int, float]]:
