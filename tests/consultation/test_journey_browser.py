@@ -30,7 +30,15 @@ from ccai.consultation.limits import Limits
 from ccai.consultation.web.app import WebSettings, create_app
 
 CHROMIUM = os.environ.get("CCAI_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    # the embed test's partner page is routed by Playwright, which Chrome would treat as a public site
+    # reaching the loopback server (Local Network Access); real embeds are public-to-public
+    "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests",
+]
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
 EMAIL, PASSWORD = "organiser@example.org", "journey-pass-123"
 PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
@@ -165,7 +173,9 @@ def test_organiser_first_hour(server, browser, shots, tmp_path):
         organiser.locator("#seed-text").fill(text)
         organiser.get_by_role("button", name="Add seed statement").click()
         organiser.wait_for_url(re.compile(r"seeded="))
-    assert organiser.locator(".warning").count() == 1  # gate 30 > 3 statements: the organiser is told
+    assert (
+        organiser.locator(".warning", has_text="after 30 votes").count() == 1
+    )  # gate 30 > 3 statements: told
     _shoot(organiser, shots, "admin-conversation")
     _axe(organiser, "admin page")
     # a bulk upload over the limit is refused whole
@@ -248,3 +258,35 @@ def test_organiser_first_hour(server, browser, shots, tmp_path):
     assert ("demographic", "30-49") in {(a["question-kind"], a["answer"]) for a in answers}
     important = list(csv.DictReader(io.StringIO(archive.read("important-votes.csv").decode())))
     assert len(important) == 1 and important[0]["vote"] == "1"
+
+
+def test_embed_script_grows_the_frame_with_its_content(server, browser, shots):
+    """static/embed.js on another page adds the iframe; the framed page reports its height and the frame
+    takes it (instead of a fixed 760 px)."""
+    base, app, kind = server
+    with app.state.sessions() as db:
+        from ccai.consultation import service
+        from ccai.consultation.store import User
+
+        owner = db.scalar(sa.select(User))
+        conversation = service.create_conversation(db, owner, {"topic": "Embedded", "description": "Short."})
+        service.add_seed(db, conversation, "An embedded statement")
+        db.commit()
+        cid = conversation.id
+    page = browser.new_context(viewport=PHONE).new_page()
+    port = int(base.rsplit(":", 1)[1])
+    partner = f"http://127.0.0.1:{port + 1 if port < 65000 else port - 1}/partner-site"  # another origin
+    host = (
+        f'<!doctype html><h1>A partner site</h1><script src="{base}/static/embed.js" '
+        f'data-conversation="{cid}" data-xid="partner-user-1" data-title="Embedded consultation"></script>'
+    )
+    page.route(partner, lambda route: route.fulfill(body=host, content_type="text/html"))
+    page.goto(partner)
+    frame = page.locator("iframe[title='Embedded consultation']")
+    frame.wait_for()
+    page.wait_for_function("() => document.querySelector('iframe').style.height !== '640px'", timeout=10_000)
+    height = int(frame.evaluate("f => parseInt(f.style.height)"))
+    inner = page.frame_locator("iframe").locator("body")
+    inner.get_by_text("An embedded statement").wait_for()
+    assert 300 < height < 3000 and height != 640
+    page.screenshot(path=shots / f"embed-{kind}-390.png", full_page=True)

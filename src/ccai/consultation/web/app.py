@@ -43,6 +43,7 @@ class WebSettings:
     migrate: bool = True
     fast_votes: bool = True  # answer well-formed API votes without FastAPI's routing (web/fastvote.py)
     vote_connections: int = 4  # per worker, fast vote path on PostgreSQL (2 cores: 4 did as well as 8 or 16)
+    public_url: str = ""  # e.g. https://consult.example.org: embed snippets name it, not the request's Host
     routing_cache: bool = True  # False: recount every vote per next-statement request (as before issue 11)
     limits: Limits = field(default_factory=Limits.from_env)  # joins, votes, statements (limits.py)
 

@@ -80,10 +80,17 @@ def settings_page(request: Request, user: UserDep, conversation: ConversationDep
 
 
 def _embed_snippet(request: Request, conversation: Conversation) -> str:
-    """The iframe an embedding site pastes (participant pages allow any frame ancestor)."""
-    src = f"{str(request.base_url).rstrip('/')}/c/{conversation.id}?xid=USER_ID"
+    """What an embedding site pastes: a script that adds an iframe growing with its content (participant
+    pages allow any frame ancestor), then the plain iframe for sites that allow no scripts. The address is
+    the configured public URL; the request's Host header only when none is set (the page says so)."""
+    base = request.app.state.settings.public_url or str(request.base_url).rstrip("/")
     title = html.escape(conversation.topic, quote=True)
-    return f'<iframe src="{src}" title="{title}" style="width:100%;height:760px;border:0"></iframe>'
+    return (
+        f'<script src="{base}/static/embed.js" data-conversation="{conversation.id}" data-xid="USER_ID" '
+        f'data-title="{title}" async></script>\n'
+        f'<noscript><iframe src="{base}/c/{conversation.id}?xid=USER_ID" title="{title}" '
+        'style="width:100%;height:760px;border:0"></iframe></noscript>'
+    )
 
 
 @router.post("/c/{conversation_id}/config")
