@@ -13,6 +13,16 @@ a 2xx answer must be in the database afterwards (the count lost is printed, and 
     python bench/votes.py --db postgres --seconds 10 --clients 64 --workers 2
 
 Goal (issue 3): >= 1,500 votes/s with p99 <= 50 ms on PostgreSQL on 2 cores.
+
+Journey mode (issue 11): N participants each fetch their next statement (``GET .../next``) and vote on it,
+again and again, on a conversation of CCAI's size (1,418 statements, 38k votes) or bigger
+(``--statements 10000 --votes 1000000``). The same data is served twice in the same run: with today's
+per-worker routing cache and with the old path that recounts every vote per request
+(``CCAI_ROUTING_CACHE=0``). Printed: journeys/s, next-statement p50/p99, journey p99, for both.
+
+    python bench/votes.py --journey --db postgres --workers 2 --clients 8 --seconds 10
+
+Goal (issue 11): next-statement p99 <= 20 ms and >= 500 journeys/s on PostgreSQL with 2 workers.
 """
 
 from __future__ import annotations
@@ -136,12 +146,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
-    env = os.environ | {
-        "DATABASE_URL": url,
-        "CCAI_SECRET_KEY": "bench-" + "k" * 40,
-        "CCAI_NEAR_DUPLICATES": "0",
-    }
+def start_server(url: str, port: int, workers: int, extra_env: dict | None = None) -> subprocess.Popen:
+    env = (
+        os.environ
+        | {
+            "DATABASE_URL": url,
+            "CCAI_SECRET_KEY": "bench-" + "k" * 40,
+            "CCAI_NEAR_DUPLICATES": "0",
+            "CCAI_LIMITS": "off",  # each load-generating participant votes far faster than a person may
+        }
+        | (extra_env or {})
+    )
     command = [
         sys.executable,
         "-m",
@@ -349,6 +364,291 @@ def bench(kind: str, args) -> dict:
         drop()
 
 
+# ---------------------------------------------------------------- journey mode: next statement, then vote
+
+
+def prepare_journey(url: str, n_statements: int, n_votes: int, participants: int, seed: int = 0):
+    """A conversation of ``n_statements`` accepted statements and ``n_votes`` votes by background voters
+    (about 35 votes each, as in CCAI), written in bulk; plus ``participants`` fresh joined tokens."""
+    engine = store.make_engine(url)
+    store.migrate(engine)
+    rng = np.random.default_rng(seed)
+    with Session(engine) as db:
+        owner = accounts.create_user(db, f"bench-{uuid.uuid4().hex[:6]}@example.org", "benchmark", "owner")
+        conversation = service.create_conversation(db, owner, {"topic": "journey bench"})
+        cid = conversation.id
+        now = store.now_ms()
+        db.execute(
+            sa.insert(store.Statement),
+            [
+                {
+                    "conversation_id": cid,
+                    "number": i,
+                    "text": f"journey statement {i}",
+                    "original_text": f"journey statement {i}",
+                    "text_key": f"{i:064d}",
+                    "moderation": 1,
+                    "mod_reason": "",
+                    "extra": "",
+                    "is_seed": True,
+                    "is_meta": False,
+                    "created_ms": now,
+                }
+                for i in range(n_statements)
+            ],
+        )
+        voters = max(1, n_votes // 35)
+        db.execute(
+            sa.insert(store.Participant),
+            [
+                {"conversation_id": cid, "number": i, "eligible": True, "created_ms": now}
+                for i in range(voters)
+            ],
+        )
+        pids = np.array(
+            db.scalars(sa.select(store.Participant.id).where(store.Participant.conversation_id == cid)).all()
+        )
+        sids = np.array(
+            db.scalars(sa.select(store.Statement.id).where(store.Statement.conversation_id == cid)).all()
+        )
+        for start in range(0, n_votes, 50_000):
+            size = min(50_000, n_votes - start)
+            db.execute(
+                sa.insert(Vote),
+                [
+                    {
+                        "conversation_id": cid,
+                        "participant_id": int(p),
+                        "statement_id": int(st),
+                        "vote": int(v),
+                        "important": False,
+                        "created_ms": now,
+                    }
+                    for p, st, v in zip(
+                        rng.choice(pids, size), rng.choice(sids, size), rng.integers(-1, 2, size), strict=True
+                    )
+                ],
+            )
+        tokens = [service.new_token() for _ in range(participants)]
+        for token in tokens:
+            service.join(db, conversation, token)
+        db.commit()
+    engine.dispose()
+    return cid, tokens
+
+
+@dataclass
+class Journeys:
+    next_latencies: list[float] = field(default_factory=list)
+    journey_latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, float]:
+        nxt, jour = np.asarray(self.next_latencies) * 1000, np.asarray(self.journey_latencies) * 1000
+        return {
+            "journeys": len(jour),
+            "journeys_per_s": len(jour) / self.seconds if self.seconds else 0,
+            "next_p50_ms": float(np.percentile(nxt, 50)) if len(nxt) else float("nan"),
+            "next_p99_ms": float(np.percentile(nxt, 99)) if len(nxt) else float("nan"),
+            "journey_p99_ms": float(np.percentile(jour, 99)) if len(jour) else float("nan"),
+        }
+
+
+async def _request(reader, writer, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    writer.write(head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("closed")
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return int(status_line.split()[1]), await reader.readexactly(length)
+
+
+async def journey_client(port: int, cid: int, token: str, stop: asyncio.Event, out: Journeys):
+    """One participant: fetch the next statement, vote on it, repeat (one keep-alive connection)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    auth = f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+    get_next = f"GET /api/v1/conversations/{cid}/next HTTP/1.1\r\n{auth}".encode()
+    post_vote = f"POST /api/v1/conversations/{cid}/votes HTTP/1.1\r\n{auth}Content-Type: application/json\r\n"
+    try:
+        while not stop.is_set():
+            started = time.perf_counter()
+            status, payload = await _request(reader, writer, get_next)
+            fetched = time.perf_counter()
+            if status != 200:
+                out.errors[f"next {status}"] = out.errors.get(f"next {status}", 0) + 1
+                continue
+            statement = json.loads(payload)["statement"]
+            if statement is None:
+                out.errors["exhausted"] = out.errors.get("exhausted", 0) + 1
+                return
+            body = json.dumps({"statement": statement["id"], "vote": 1}).encode()
+            status, _ = await _request(reader, writer, post_vote.encode(), body)
+            if status != 201:
+                out.errors[f"vote {status}"] = out.errors.get(f"vote {status}", 0) + 1
+                continue
+            out.next_latencies.append(fetched - started)
+            out.journey_latencies.append(time.perf_counter() - started)
+    except (ConnectionError, asyncio.IncompleteReadError, OSError):
+        out.errors["disconnected"] = out.errors.get("disconnected", 0) + 1
+    finally:
+        writer.close()
+
+
+async def run_journeys(port: int, cid: int, tokens: list[str], seconds: float) -> Journeys:
+    out, stop = Journeys(), asyncio.Event()
+    tasks = [asyncio.create_task(journey_client(port, cid, t, stop, out)) for t in tokens]
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.gather(*tasks)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def journey_bench(kind: str, args) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix=f"ccai-journey-{kind}-"))
+    url, drop = fresh_database(kind, folder)
+    try:
+        made = time.perf_counter()
+        cid, tokens = prepare_journey(url, args.statements, args.votes, 4 * args.clients)
+        print(
+            f"# {kind}: {args.statements} statements, {args.votes} votes, "
+            f"prepared in {time.perf_counter() - made:.0f} s"
+        )
+        workers = args.workers if kind == "postgres" else 1
+        results = {}
+        for k, (name, cache) in enumerate((("recount", "0"), ("cache", "1"))):
+            port = free_port()
+            server = start_server(url, port, workers, {"CCAI_ROUTING_CACHE": cache})
+            try:
+                mine = tokens[2 * k * args.clients : (2 * k + 1) * args.clients]
+                warm = tokens[(2 * k + 1) * args.clients : (2 * k + 2) * args.clients]
+                asyncio.run(run_journeys(port, cid, warm, 1.0))  # warm-up: connections, caches
+                database = sa.make_url(url).database if kind == "postgres" else "-"
+                cpu = stack_cpu_seconds(server.pid, database)
+                done = asyncio.run(run_journeys(port, cid, mine, args.seconds))
+                cpu = stack_cpu_seconds(server.pid, database) - cpu
+            finally:
+                kill(server)
+            per = cpu / max(len(done.journey_latencies), 1) * 1000
+            results[name] = done.summary() | {"errors": done.errors, "cpu_ms_per_journey": per}
+        return {"db": kind, "workers": workers, "clients": args.clients, **results}
+    finally:
+        drop()
+
+
+def journey_main(args) -> None:
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    rows = []
+    print(f"{'db':9} {'routing':8} {'journeys/s':>10} {'next p50':>9} {'next p99':>9} {'journey p99':>12}")
+    for kind in kinds:
+        r = journey_bench(kind, args)
+        rows.append(r)
+        for name in ("recount", "cache"):
+            s = r[name]
+            print(
+                f"{kind:9} {name:8} {s['journeys_per_s']:10.1f} {s['next_p50_ms']:9.1f} "
+                f"{s['next_p99_ms']:9.1f} {s['journey_p99_ms']:12.1f}   {r['clients']} participants, "
+                f"{r['workers']} worker(s), {s['cpu_ms_per_journey']:.1f} ms CPU per journey "
+                f"(server{' + PostgreSQL' if kind == 'postgres' else ''}), "
+                f"errors {s['errors'] or 'none'}"
+            )
+        ratio = r["cache"]["journeys_per_s"] / max(r["recount"]["journeys_per_s"], 1e-9)
+        print(f"{'':9} cache/recount journeys/s = {ratio:.1f}; load average {os.getloadavg()[0]:.1f}")
+        if kind == "postgres":
+            ok = r["cache"]["journeys_per_s"] >= 500 and r["cache"]["next_p99_ms"] <= 20
+            print(f"{'':9} goal >= 500 journeys/s and next p99 <= 20 ms: {'met' if ok else 'NOT met'}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+# ---------------------------------------------------------------- moderation queue: first load, restarted
+
+
+def moderation_bench(kind: str, n_statements: int) -> dict:
+    """Seconds to the first moderation page of ``n_statements`` pending statements (near-duplicate hints
+    on, the bundled MiniLM): with no stored vectors (what every restart cost before: every worker embedded
+    every statement), then in a fresh app (a restart) that reads the vectors kept in the database."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from ccai.consultation.limits import Limits
+    from ccai.consultation.web.app import WebSettings, create_app
+
+    folder = Path(tempfile.mkdtemp(prefix=f"ccai-moderation-{kind}-"))
+    url, drop = fresh_database(kind, folder)
+    try:
+        engine = store.make_engine(url)
+        store.migrate(engine)
+        with Session(engine) as db:
+            owner = accounts.create_user(db, "mod-bench@example.org", "benchmark-pass", "owner")
+            cid = service.create_conversation(db, owner, {"topic": "moderation bench"}).id
+            topics = ["privacy", "safety", "honesty", "fairness", "autonomy", "law", "children", "jobs"]
+            db.execute(
+                sa.insert(store.Statement),
+                [
+                    {
+                        "conversation_id": cid,
+                        "number": i,
+                        "text": f"Statement {i}: the AI should weigh {topics[i % 8]} in case {i // 8}",
+                        "original_text": "",
+                        "text_key": f"{i:064d}",
+                        "moderation": 0,
+                        "mod_reason": "",
+                        "extra": "",
+                        "created_ms": store.now_ms(),
+                    }
+                    for i in range(n_statements)
+                ],
+            )
+            db.commit()
+        engine.dispose()
+        timings = {}
+        for name in ("no stored vectors", "after restart", "second load"):
+            if name != "second load":
+                app = create_app(
+                    WebSettings(
+                        database_url=url, secret_key="k" * 40, near_duplicates=True, limits=Limits.off()
+                    )
+                )
+                client = TestClient(app)
+                token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+                client.post(
+                    "/login",
+                    data={
+                        "email": "mod-bench@example.org",
+                        "password": "benchmark-pass",
+                        "csrf_token": token,
+                    },
+                )
+                app.state.finder.embed(["load the model first"])  # model loading is not the queue's cost
+            started = time.perf_counter()
+            response = client.get(f"/admin/c/{cid}/moderate")
+            timings[name] = time.perf_counter() - started
+            assert response.status_code == 200, response.text[:300]
+        app.state.engine.dispose()
+        return {"db": kind, "statements": n_statements, **timings}
+    finally:
+        drop()
+
+
+def moderation_main(args) -> None:
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    for kind in kinds:
+        r = moderation_bench(kind, args.statements)
+        print(
+            f"{kind:9} moderation queue, {r['statements']} pending statements, first page of 50 with hints: "
+            f"no stored vectors {r['no stored vectors']:.2f} s (every restart before), "
+            f"after a restart {r['after restart']:.2f} s, again {r['second load']:.2f} s "
+            f"(goal <= 1 s after a restart: {'met' if r['after restart'] <= 1 else 'NOT met'})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
@@ -359,7 +659,19 @@ def main() -> None:
         "--kill-after", type=float, default=2.0, help="SIGKILL the server this long into load"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--journey", action="store_true", help="next statement then vote, old vs new routing")
+    parser.add_argument("--statements", type=int, default=1418, help="journey mode: statements (CCAI: 1,418)")
+    parser.add_argument(
+        "--votes", type=int, default=38_000, help="journey mode: votes already cast (CCAI: ~38k)"
+    )
+    parser.add_argument(
+        "--moderation", action="store_true", help="moderation queue first load (MiniLM hints)"
+    )
     args = parser.parse_args()
+    if args.moderation:
+        return moderation_main(args)
+    if args.journey:
+        return journey_main(args)
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results = []
     print(f"{'db':9} {'path':9} {'votes/s':>9} {'p50 ms':>8} {'p99 ms':>8}   notes")

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from ccai.consultation import accounts
+from ccai.consultation.limits import Limits
 from ccai.consultation.web.app import WebSettings, create_app
 
 # the same server tests/conftest.py checks (and skips postgres-marked tests without)
@@ -55,7 +56,12 @@ def database_url(request, tmp_path_factory) -> str:
 def app(database_url):
     """The app, migrated by Alembic on start (near-duplicate hints off: the MiniLM test turns them on)."""
     application = create_app(
-        WebSettings(database_url=database_url, secret_key="test-secret-" + "x" * 32, near_duplicates=False)
+        WebSettings(
+            database_url=database_url,
+            secret_key="test-secret-" + "x" * 32,
+            near_duplicates=False,
+            limits=Limits.off(),  # the shared app makes hundreds of participants; test_safety tests limits
+        )
     )
     yield application
     application.state.engine.dispose()

@@ -42,6 +42,10 @@ def _roundtrip(database_url: str, source, tmp_path):
 @pytest.mark.parametrize("name", ["ccai_polis", "polis-opendata/bg2050-volunteers"])
 def test_import_then_export_gives_identical_content(database_url, shared_data, tmp_path, name):
     original, again = _roundtrip(database_url, shared_data / name, tmp_path)
+    # the zip guards formula-like texts with an apostrophe (CSV injection); the import takes it off again
+    escaped = again.statements["text"]
+    assert not escaped.astype(str).str.match(r"^[=+\-@]").any()
+    again.statements["text"] = escaped.map(exchange.unescape_cell)
     _same(original.statements, again.statements)
     _same(original.participants, again.participants)
     pd.testing.assert_frame_equal(

@@ -148,6 +148,8 @@ def test_export_zip_from_admin(app, owner, visitor):
         "participants-votes.csv",
         "summary.csv",
         "comment-groups.csv",
+        "participant-answers.csv",  # what Polis lacks: screening/demographic answers, "important" flags
+        "important-votes.csv",
     }
     assert TestClient(app).get(f"/admin/c/{cid}/export.zip", follow_redirects=False).status_code == 303
 

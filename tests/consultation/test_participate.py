@@ -45,7 +45,19 @@ def test_embed_snippet_and_cookies_for_embeds_over_https(app, owner):
     cid = _seeded(owner, 1)
     page = owner.client.get(f"/admin/c/{cid}").text
     assert f"&lt;iframe src=&#34;http://testserver/c/{cid}?xid=USER_ID&#34;" in page
+    assert "http://testserver/static/embed.js" in page and "CCAI_PUBLIC_URL" in page  # Host-made: warned
+    forged = owner.client.get(f"/admin/c/{cid}", headers={"host": "evil.example"}).text
     settings = app.state.settings
+    saved, settings.public_url = settings.public_url, "https://consult.example.org"
+    try:
+        pinned = owner.client.get(f"/admin/c/{cid}", headers={"host": "evil.example"}).text
+    finally:
+        settings.public_url = saved
+    assert "evil.example/static/embed.js" in forged  # (why a public URL should be set)
+    assert "https://consult.example.org/static/embed.js" in pinned and "evil.example" not in pinned
+    assert "CCAI_PUBLIC_URL" not in pinned
+    for name in ("embed.js", "frame.js"):
+        assert owner.client.get(f"/static/{name}").status_code == 200
     secure = create_app(
         WebSettings(
             settings.database_url,
@@ -109,7 +121,7 @@ def test_participant_sees_others_statements_in_permissive_mode(owner, visitor):
     second = visitor(cid)
     texts = set()
     while (number := second.current()) is not None:
-        texts.add(re.search(r'id="statement-text" class="statement">([^<]+)<', second.page()).group(1))
+        texts.add(re.search(r'id="statement-text"[^>]*>([^<]+)<', second.page()).group(1))
         second.vote(1, number)
     assert texts == {"Seed statement number 0", "Written by the first participant"}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -194,3 +196,131 @@ def test_login_never_redirects_off_site(app, owner, target):
         follow_redirects=False,
     )
     assert response.status_code == 303 and response.headers["location"] == "/admin"
+
+
+# ---------------------------------------------------------------- abuse controls (issue 11, item 7)
+
+
+@pytest.fixture
+def limited(app):
+    """The app with tight limits for one test (the shared app runs without them)."""
+    from ccai.consultation.limits import Limits
+
+    saved = app.state.limiter
+    limits = Limits(
+        joins_per_ip=(5, 60),
+        votes_per_participant=(4, 60),
+        votes_per_ip=(1000, 60),
+        statements_per_participant=(2, 3600),
+        statements_per_ip=(100, 3600),
+        statement_cap=3,
+    )
+    app.state.limiter.limits = limits  # the fast vote path holds the same object
+    app.state.limiter.events.clear()
+    yield limits
+    app.state.limiter.limits = saved.limits
+    app.state.limiter.events.clear()
+
+
+def test_joins_from_one_address_are_limited(app, owner, count, limited):
+    cid = owner.new_conversation()
+    client = TestClient(app)
+    answers = [client.post(f"/api/v1/conversations/{cid}/participants").status_code for _ in range(8)]
+    assert answers == [201] * 5 + [429] * 3
+    refused = client.post(f"/api/v1/conversations/{cid}/participants")
+    assert refused.json()["code"] == "too_many" and int(refused.headers["retry-after"]) >= 1
+    assert count("participants", conversation_id=cid) == 5
+    page = TestClient(app).post(f"/c/{cid}/vote", data={}, headers={"accept": "text/html"})
+    assert page.status_code in (403, 422)  # (no form token: refused before anyone joins)
+
+
+def test_votes_and_statements_per_participant_are_limited(app, owner, visitor, count, limited):
+    cid = owner.new_conversation(unlock_threshold=0)
+    owner.seed(cid, *[f"Seed {i}" for i in range(8)])
+    client = TestClient(app)
+    headers = _join(client, cid)
+    url = f"/api/v1/conversations/{cid}/votes"
+    codes = [
+        client.post(url, headers=headers, json={"statement": i, "vote": 1}).status_code for i in range(6)
+    ]
+    assert codes == [201] * 4 + [429] * 2  # the fast path and the route count alike
+    assert count("votes", conversation_id=cid) == 4
+    person = visitor(cid)
+    assert [person.write(f"My statement {i}").status_code for i in range(3)] == [303, 303, 429]
+    page = person.write("One more")
+    assert page.status_code == 429 and "One more" in page.text  # the draft is kept beside the message
+
+
+def test_statement_cap_per_participant(app, owner, visitor, count, limited):
+    cid = owner.new_conversation(unlock_threshold=0)
+    owner.seed(cid, "Seed")
+    person = visitor(cid)
+    limiter = app.state.limiter
+    for i in range(3):
+        limiter.events.clear()  # only the cap, not the hourly rate, is under test here
+        assert person.write(f"Capped statement {i}").status_code == 303
+    limiter.events.clear()
+    refused = person.write(
+        "Capped statement 4",
+    )
+    assert refused.status_code == 429 and "Capped statement 4" in refused.text
+    assert count("statements", conversation_id=cid, is_seed=False) == 3
+
+
+def test_same_xid_is_the_same_participant_and_screening_sticks(app, owner, count):
+    cid = owner.new_conversation()
+    response = owner.post(
+        f"/admin/c/{cid}/questions",
+        {"kind": "screening", "text": "Adult?", "choices": "Yes\nNo", "eligible_choices": "Yes"},
+    )
+    assert response.status_code == 303
+    owner.seed(cid, "Seed")
+    client = TestClient(app)
+    first = client.post(f"/api/v1/conversations/{cid}/participants", json={"xid": "user-7"}).json()
+    qid = int(re.search(r'name="q(\d+)"', client.get(f"/c/{cid}").text).group(1))
+    bearer = {"Authorization": f"Bearer {first['token']}"}
+    assert client.post(
+        f"/api/v1/conversations/{cid}/answers", headers=bearer, json={"answers": {qid: "No"}}
+    ).json() == {"eligible": False}
+    for _ in range(3):  # cookie-less visits with the same xid: the same person, still not eligible
+        browser = TestClient(app)
+        page = browser.get(f"/c/{cid}", params={"xid": "user-7"}).text
+        assert 'name="vote"' not in page and f'name="q{qid}"' not in page
+    again = client.post(f"/api/v1/conversations/{cid}/participants", json={"xid": "user-7"}).json()
+    assert again["participant"] == first["participant"] and again["eligible"] is False
+    assert count("participants", conversation_id=cid) == 1
+
+
+def test_closed_conversation_refuses_new_participants(app, owner, count):
+    cid = owner.new_conversation()
+    owner.seed(cid, "Seed")
+    owner.configure(cid, is_open=False)
+    client = TestClient(app)
+    refused = client.post(f"/api/v1/conversations/{cid}/participants")
+    assert refused.status_code == 403 and refused.json()["code"] == "closed"
+    page = client.get(f"/c/{cid}", params={"xid": "someone"})
+    assert page.status_code == 200 and "closed" in page.text
+    assert count("participants", conversation_id=cid) == 0
+
+
+def test_strangers_cannot_lock_a_moderator_out(app, new_staff):
+    from ccai.consultation import accounts
+
+    saved = app.state.login_limiter
+    app.state.login_limiter = accounts.LoginLimiter(per_account=3, per_client=50)
+    try:
+        staff = new_staff("moderator")  # (logs in through "testclient": that address is now known)
+        attacker = TestClient(app, client=("203.0.113.9", 50000))
+        for _ in range(6):
+            token = re.search(r'name="csrf_token" value="([^"]+)"', attacker.get("/login").text).group(1)
+            attacker.post("/login", data={"email": staff.email, "password": "guess", "csrf_token": token})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', attacker.get("/login").text).group(1)
+        blocked = attacker.post(
+            "/login", data={"email": staff.email, "password": "guess", "csrf_token": token}
+        )
+        assert blocked.status_code == 429  # the attacker is slowed down...
+        from .conftest import login
+
+        assert login(app, staff.email).client.get("/admin").status_code == 200  # ...the moderator is not
+    finally:
+        app.state.login_limiter = saved

@@ -61,16 +61,26 @@ def authenticate(db: Session, email: str, password: str) -> User | None:
 
 
 class LoginLimiter:
-    """At most ``per_account`` failed logins per email and ``per_client`` per client address in any
-    ``window_s`` seconds; beyond that, logins are refused (429) before the password is checked.
+    """Password guessing slowed per (account, client) with backoff, so no stranger can lock a user out.
 
-    Kept in this process's memory as salted digests, so nothing about clients reaches the database. With
-    N workers an attacker gets at most N times the limit; that still turns a brute force into a crawl.
-    A successful login clears the account's count (not the client's).
+    - one client guessing one account: ``per_account`` failures in ``window_s`` are free, then each further
+      try waits ``backoff_s`` doubled per failure (capped at ``window_s``) since the last failure;
+    - one client spraying accounts: at most ``per_client`` failures in ``window_s``;
+    - many clients on one account (a botnet): at most ``per_account_global`` failures in ``window_s``, which
+      does **not** apply to a client that has logged in to that account before: the real user keeps in.
+
+    Refusals (429) come before argon2 runs. Kept in this process's memory as salted digests, so nothing
+    about clients reaches the database; with N workers an attacker gets at most N times the limits.
     """
 
     def __init__(
-        self, per_account: int = 5, per_client: int = 20, window_s: float = 900.0, clock=time.monotonic
+        self,
+        per_account: int = 5,
+        per_client: int = 20,
+        window_s: float = 900.0,
+        clock=time.monotonic,
+        backoff_s: float = 30.0,
+        per_account_global: int = 100,
     ):
         self.per_account, self.per_client, self.window_s, self.clock = (
             per_account,
@@ -78,17 +88,17 @@ class LoginLimiter:
             window_s,
             clock,
         )
+        self.backoff_s, self.per_account_global = backoff_s, per_account_global
         self.failures: dict[str, deque[float]] = {}
+        self.trusted: set[str] = set()  # (account, client) pairs that logged in successfully
         self.salt = secrets.token_bytes(16)
 
     def _key(self, kind: str, value: str) -> str:
         return hashlib.sha256(self.salt + f"{kind}:{value}".encode()).hexdigest()
 
-    def _keys(self, email: str, client: str) -> list[tuple[str, int]]:
-        return [
-            (self._key("a", email.strip().lower()), self.per_account),
-            (self._key("c", client), self.per_client),
-        ]
+    def _keys(self, email: str, client: str) -> tuple[str, str, str]:
+        account = email.strip().lower()
+        return self._key("p", f"{account}\n{client}"), self._key("c", client), self._key("a", account)
 
     def _recent(self, key: str, now: float) -> deque[float]:
         times = self.failures.get(key, deque())
@@ -97,24 +107,41 @@ class LoginLimiter:
         return times
 
     def check(self, email: str, client: str) -> None:
-        """Raise :class:`TooMany` when this account or this client has failed too often lately."""
+        """Raise :class:`TooMany` when this client must wait before trying this account again."""
         now = self.clock()
-        for key, limit in self._keys(email, client):
-            times = self._recent(key, now)
-            if len(times) >= limit:
-                wait = math.ceil((times[0] + self.window_s - now) / 60)
-                raise TooMany("too_many_logins", f"Too many failed logins; try again in {wait} minute(s).")
+        pair, by_client, by_account = self._keys(email, client)
+        waits = []
+        times = self._recent(pair, now)
+        if len(times) >= self.per_account:
+            backoff = min(self.window_s, self.backoff_s * 2 ** (len(times) - self.per_account))
+            waits.append(times[-1] + backoff - now)
+        times = self._recent(by_client, now)
+        if len(times) >= self.per_client:
+            waits.append(times[0] + self.window_s - now)
+        times = self._recent(by_account, now)
+        if len(times) >= self.per_account_global and pair not in self.trusted:
+            waits.append(times[0] + self.window_s - now)
+        wait = max(waits, default=0)
+        if wait > 0:
+            text = f"{math.ceil(wait / 60)} minute(s)" if wait > 90 else f"{math.ceil(wait)} second(s)"
+            raise TooMany(
+                "too_many_logins", f"Too many failed logins; try again in {text}.", wait=math.ceil(wait)
+            )
 
     def failed(self, email: str, client: str) -> None:
         now = self.clock()
         if len(self.failures) > 10_000:  # forget keys whose window has passed
             self.failures = {k: t for k, t in self.failures.items() if self._recent(k, now)}
-        for key, _limit in self._keys(email, client):
+        for key in self._keys(email, client):
             self.failures[key] = self._recent(key, now)
             self.failures[key].append(now)
 
-    def succeeded(self, email: str) -> None:
-        self.failures.pop(self._key("a", email.strip().lower()), None)
+    def succeeded(self, email: str, client: str) -> None:
+        pair = self._keys(email, client)[0]
+        self.failures.pop(pair, None)
+        if len(self.trusted) > 100_000:
+            self.trusted.clear()
+        self.trusted.add(pair)
 
 
 def start_session(db: Session, user: User) -> str:

@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 from ccai.consultation import rules
 from ccai.consultation.store import (
     CONVERSATION_DEFAULTS,
+    Answer,
     Conversation,
     ImportedSummary,
     Participant,
+    Question,
     Statement,
     Vote,
 )
@@ -31,6 +33,22 @@ from ccai.consultation.store import (
 BATCH = 5_000
 CORE = {"text", "author", "moderated", "is_meta", "is_seed", "timestamp"}
 RECOUNTED = ["agrees", "disagrees", "passes"]  # kept while the import is untouched, recounted after
+
+
+# OWASP "CSV injection": a cell starting with one of these is run as a formula by spreadsheet programs
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with a leading apostrophe when a spreadsheet would read it as a formula (OWASP advice)."""
+    return "'" + text if isinstance(text, str) and text.startswith(FORMULA_START) else text
+
+
+def unescape_cell(text: str) -> str:
+    """Undo :func:`spreadsheet_safe` on import (an original text of ``'=...`` loses its apostrophe)."""
+    if isinstance(text, str) and text.startswith("'") and text[1:].startswith(FORMULA_START):
+        return text[1:]
+    return text
 
 
 def _extras(row: pd.Series) -> str:
@@ -134,7 +152,7 @@ def _participant_rows(cid: int, export, log: pd.DataFrame) -> list[dict]:
 def _statement_rows(cid: int, statements: pd.DataFrame, pid: dict[int, int]) -> list[dict]:
     rows = []
     for number, s in statements.iterrows():
-        text = str(s["text"]) if _na(s["text"]) is not None else ""
+        text = unescape_cell(str(s["text"])) if _na(s["text"]) is not None else ""
         author = _na(s.get("author"))
         rows.append(
             {
@@ -279,12 +297,78 @@ def to_export(db: Session, conversation: Conversation):
     )
 
 
+def answers_frame(db: Session, conversation_id: int) -> pd.DataFrame:
+    """Screening and demographic answers, one row per (participant, question), for the export."""
+    query = (
+        sa.select(
+            Participant.number,
+            Participant.xid,
+            Participant.eligible,
+            Question.id,
+            Question.kind,
+            Question.text,
+            Answer.answer,
+            Answer.created_ms,
+        )
+        .join(Answer, Answer.participant_id == Participant.id)
+        .join(Question, Question.id == Answer.question_id)
+        .where(Participant.conversation_id == conversation_id)
+        .order_by(Participant.number, Question.position, Question.id)
+    )
+    columns = [
+        "participant",
+        "xid",
+        "eligible",
+        "question-id",
+        "question-kind",
+        "question-text",
+        "answer",
+        "timestamp",
+    ]
+    return pd.DataFrame(db.execute(query).all(), columns=columns)
+
+
+def important_frame(db: Session, conversation_id: int) -> pd.DataFrame:
+    """The current votes a participant marked "important" (Polis has the flag but exports it nowhere)."""
+    latest = (
+        sa.select(sa.func.max(Vote.id))
+        .where(Vote.conversation_id == conversation_id)
+        .group_by(Vote.participant_id, Vote.statement_id)
+    )
+    query = (
+        sa.select(Vote.created_ms, Participant.number, Statement.number, Vote.vote)
+        .join(Participant, Participant.id == Vote.participant_id)
+        .join(Statement, Statement.id == Vote.statement_id)
+        .where(Vote.id.in_(latest), Vote.important.is_(True))
+        .order_by(Vote.id)
+    )
+    return pd.DataFrame(db.execute(query).all(), columns=["timestamp", "voter-id", "comment-id", "vote"])
+
+
+EXTRA_FILES = ("participant-answers.csv", "important-votes.csv")
+
+
 def export_zip(db: Session, conversation: Conversation, path: Path) -> Path:
-    """Write the conversation's Polis export files into one zip at ``path``."""
+    """Write the conversation's Polis export files into one zip at ``path``, plus what Polis lacks:
+    ``participant-answers.csv`` (screening and demographic answers) and ``important-votes.csv``.
+    Text cells that a spreadsheet would run as a formula start with an apostrophe."""
     from ccai.formats.polis import write_polis_export
 
+    export = to_export(db, conversation)
+    export.statements["text"] = export.statements["text"].map(spreadsheet_safe)
+    answers = answers_frame(db, conversation.id)
+    for column in ("xid", "question-text", "answer"):
+        answers[column] = answers[column].map(spreadsheet_safe)
     with tempfile.TemporaryDirectory() as tmp:
-        files = write_polis_export(to_export(db, conversation), Path(tmp))
+        files = write_polis_export(export, Path(tmp))
+        extra = {
+            "participant-answers.csv": answers,
+            "important-votes.csv": important_frame(db, conversation.id),
+        }
+        for name, frame in extra.items():
+            target = Path(tmp) / name
+            frame.to_csv(target, index=False)
+            files.append(target)
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for file in files:
                 archive.write(file, arcname=Path(file).name)

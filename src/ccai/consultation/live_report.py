@@ -14,11 +14,14 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ccai.consultation import rules
 from ccai.consultation.exchange import statements_frame, votes_frame
 from ccai.consultation.store import Conversation, Statement, Vote
 
 MAP_SIZE = 320
-PALETTE = ["#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#66467a", "#00798c"]
+# six of Okabe & Ito's colours, chosen to stay apart for protan, deutan and tritan colour vision (ΔE76 >= 20
+# between every pair under a simulation: tests/consultation/test_integrity.py); the old palette fell to 6
+PALETTE = ["#0072b2", "#d55e00", "#56b4e9", "#cc79a7", "#000000", "#f0e442"]
 
 
 @dataclass
@@ -35,9 +38,12 @@ class LiveReport:
     timeline: list[tuple[str, int, float]] = field(default_factory=list)  # (label, votes, bar height 0..1)
     note: str = ""
     result: object | None = None
+    positions: dict[int, tuple[float, float, str, str]] = field(
+        default_factory=dict
+    )  # participant -> x, y, colour, group
 
 
-def _version(db: Session, conversation_id: int) -> tuple:
+def _version(db: Session, conversation_id: int, strict: bool = False) -> tuple:
     last_vote = db.scalar(sa.select(sa.func.max(Vote.id)).where(Vote.conversation_id == conversation_id))
     stamp = db.execute(
         sa.select(
@@ -47,17 +53,16 @@ def _version(db: Session, conversation_id: int) -> tuple:
             sa.func.sum(Statement.moderation),
         ).where(Statement.conversation_id == conversation_id)
     ).one()
-    return (conversation_id, last_vote, *stamp)
+    return (conversation_id, strict, last_vote, *stamp)
 
 
 def build(db: Session, conversation: Conversation, cache: dict | None = None, seed: int = 0) -> LiveReport:
     """The report for ``conversation`` (reused from ``cache`` while nothing changed)."""
-    key = _version(db, conversation.id)
+    key = _version(db, conversation.id, bool(conversation.strict_moderation))
     if cache is not None and key in cache:
         return cache[key]
-    votes = votes_frame(db, conversation.id)
-    statements = statements_frame(db, conversation.id)
-    report = LiveReport(conversation.id, int(votes["participant"].nunique()), len(votes), len(statements))
+    votes, statements, people = public_frames(db, conversation)
+    report = LiveReport(conversation.id, people, len(votes), len(statements))
     report.timeline = _timeline(votes)
     try:
         from ccai.analysis import analyze
@@ -72,6 +77,18 @@ def build(db: Session, conversation: Conversation, cache: dict | None = None, se
             cache.clear()
         cache[key] = report
     return report
+
+
+def public_frames(db: Session, conversation: Conversation) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Votes and statements a member of the public may see: under strict moderation only accepted
+    statements (a statement no moderator has reviewed must not reach any public page), otherwise all but
+    rejected ones; votes only on those statements; and how many people voted at all."""
+    votes = votes_frame(db, conversation.id)
+    people = int(votes["participant"].nunique())
+    statements = statements_frame(db, conversation.id)
+    shown = [rules.visible(m, bool(conversation.strict_moderation)) for m in statements["moderated"]]
+    statements = statements[shown]
+    return votes[votes["statement"].isin(statements.index)].reset_index(drop=True), statements, people
 
 
 def _row(statements: pd.DataFrame, sid, **values) -> dict:
@@ -124,6 +141,10 @@ def _fill(report: LiveReport, result, statements: pd.DataFrame) -> None:
             (round(x, 1), round(y, 1), colours.get(str(g), "#999"))
             for (x, y), g in zip(scaled, people["group"], strict=True)
         ]
+        report.positions = {
+            int(pid): (round(x, 1), round(y, 1), colours.get(str(g), "#999"), str(g))
+            for pid, (x, y), g in zip(people.index, scaled, people["group"], strict=True)
+        }
 
 
 def _timeline(votes: pd.DataFrame) -> list[tuple[str, int, float]]:

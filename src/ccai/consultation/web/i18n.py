@@ -39,3 +39,15 @@ def pick_language(query: str | None, cookie: str | None, accept: str | None) -> 
         if code in known:
             return code
     return DEFAULT
+
+
+def error_text(lang: str, code: str, message: str, values: dict | None = None) -> str:
+    """A refusal in the reader's language: the catalogue's ``err_<code>``, else the rule's own message."""
+    key = "err_" + code
+    text = catalogue(lang).get(key) or catalogue(DEFAULT).get(key)
+    if not text:
+        return message
+    try:
+        return text.format(**(values or {}))
+    except (KeyError, IndexError):  # a text that needs values this refusal did not carry
+        return message

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from pathlib import Path
+from urllib.parse import quote
 
 import markdown as md
 import nh3
@@ -49,10 +51,27 @@ def language(request: Request) -> str:
     )
 
 
-def render(request: Request, name: str, status_code: int = 200, **context):
+def page_path(request: Request) -> str:
+    """The page a language link should come back to: this one for a GET, else the page the form was on
+    (a link back to a POST address would answer 405)."""
+    if request.method == "GET":
+        query = "&".join(f"{k}={v}" for k, v in request.query_params.multi_items() if k != "lang")
+        return request.url.path + ("?" + query if query else "")
+    return back_link(request.url.path)
+
+
+def back_link(path: str) -> str:
+    """Where a refused form sends people back to: its conversation (participant or admin page), else home."""
+    match = re.match(r"^(/admin)?/c/(\d+)", path)
+    return match.group(0) if match else ("/admin" if path.startswith("/admin") else "/")
+
+
+def render(request: Request, name: str, status_code: int = 200, headers: dict | None = None, **context):
     lang = language(request)
     context.setdefault("user", getattr(request.state, "user", None))
     context.setdefault("csrf", getattr(request.state, "csrf", ""))
+    context.setdefault("here", quote(page_path(request), safe="/"))
+    context.setdefault("err", lambda exc: i18n.error_text(lang, exc.code, exc.message, exc.values))
     response = templates.TemplateResponse(
         request,
         name,
@@ -63,7 +82,24 @@ def render(request: Request, name: str, status_code: int = 200, **context):
             **context,
         },
         status_code=status_code,
+        headers=headers,
     )
     if request.query_params.get("lang") in i18n.languages():
         response.set_cookie("ccai_lang", lang, max_age=365 * 86400, httponly=True, samesite="lax")
     return response
+
+
+def error_page(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    values: dict | None = None,
+    headers: dict | None = None,
+):
+    """The HTML answer to a refusal: what happened in the reader's language, and a way back."""
+    text = i18n.error_text(language(request), code, message, values)
+    back = back_link(request.url.path)
+    return render(
+        request, "error.html", status_code=status, headers=headers, message=text, back=back, code=code
+    )

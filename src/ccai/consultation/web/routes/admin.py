@@ -74,14 +74,23 @@ def settings_page(request: Request, user: UserDep, conversation: ConversationDep
         questions=service.questions(db, conversation.id),
         allowlist="\n".join(allow),
         embed=_embed_snippet(request, conversation),
+        available=service.available_count(db, conversation),
+        stats=service.dashboard(db, conversation),
     )
 
 
 def _embed_snippet(request: Request, conversation: Conversation) -> str:
-    """The iframe an embedding site pastes (participant pages allow any frame ancestor)."""
-    src = f"{str(request.base_url).rstrip('/')}/c/{conversation.id}?xid=USER_ID"
+    """What an embedding site pastes: a script that adds an iframe growing with its content (participant
+    pages allow any frame ancestor), then the plain iframe for sites that allow no scripts. The address is
+    the configured public URL; the request's Host header only when none is set (the page says so)."""
+    base = request.app.state.settings.public_url or str(request.base_url).rstrip("/")
     title = html.escape(conversation.topic, quote=True)
-    return f'<iframe src="{src}" title="{title}" style="width:100%;height:760px;border:0"></iframe>'
+    return (
+        f'<script src="{base}/static/embed.js" data-conversation="{conversation.id}" data-xid="USER_ID" '
+        f'data-title="{title}" async></script>\n'
+        f'<noscript><iframe src="{base}/c/{conversation.id}?xid=USER_ID" title="{title}" '
+        'style="width:100%;height:760px;border:0"></iframe></noscript>'
+    )
 
 
 @router.post("/c/{conversation_id}/config")
@@ -165,7 +174,8 @@ def moderation_queue(
         raise RuleError("invalid_field", f"tab must be one of {sorted(TABS)}")
     items, total = service.queue(db, conversation.id, TABS[tab], page)
     finder = request.app.state.finder if tab == "pending" else None  # near-duplicate hints for new ones
-    hints = {s.id: service.similar_texts(db, conversation, s.text, finder, exclude=s.id)[:1] for s in items}
+    hints = service.similar_hints(db, conversation, items, finder)
+    db.commit()  # vectors computed for the first time are kept (statement_vectors)
     return render(
         request,
         "admin/moderate.html",
@@ -177,7 +187,13 @@ def moderation_queue(
         page=page,
         pages=(total + 49) // 50,
         hints=hints,
-        by_id={s.id: s.number for s in service.statements(db, conversation.id)},
+        by_id=dict(
+            db.execute(
+                sa.select(service.Statement.id, service.Statement.number).where(
+                    service.Statement.id.in_([s.duplicate_of for s in items if s.duplicate_of])
+                )
+            ).all()
+        ),
     )
 
 
@@ -204,7 +220,7 @@ def moderate(
             raise RuleError("invalid_field", "duplicate_of must be a statement number")
         service.mark_duplicate(db, statement, int(target) if target else None)
     elif op == "meta":
-        statement.is_meta = not statement.is_meta
+        service.toggle_meta(db, statement)
     else:
         raise RuleError("invalid_action", "op must be accept, reject, reset, rewrite, duplicate or meta")
     db.commit()

@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from ccai.consultation import service
+from ccai.consultation import rules, service
+from ccai.consultation.web import deps
 from ccai.consultation.web.deps import (
     ApiParticipantDep,
     ApiTokenDep,
@@ -107,9 +108,9 @@ def conversation(conversation: ConversationDep):
 
 
 @router.post("/conversations/{conversation_id}/participants", response_model=Joined, status_code=201)
-def join(conversation: ConversationDep, db: DbDep, body: Join | None = None):
+def join(request: Request, conversation: ConversationDep, db: DbDep, body: Join | None = None):
     token = service.new_token()
-    participant = service.join(db, conversation, token, body.xid if body else None)
+    participant = deps.join(request, db, conversation, token, body.xid if body else None)
     db.commit()
     return Joined(token=token, participant=participant.number, eligible=participant.eligible)
 
@@ -126,7 +127,9 @@ def next_statement(
     request: Request, conversation: ConversationDep, participant: ApiParticipantDep, db: DbDep
 ):
     service.require_eligible(participant)
-    state = service.progress(db, conversation, participant, request.app.state.settings.seed)
+    state = service.progress(
+        db, conversation, participant, request.app.state.settings.seed, request.app.state.routing
+    )
     return Next(
         statement=_public(state.statement) if state.statement else None,
         remaining=state.remaining,
@@ -137,14 +140,25 @@ def next_statement(
 
 
 @router.post("/conversations/{conversation_id}/votes", response_model=VoteOut, status_code=201)
-def vote(conversation_id: Id, token: ApiTokenDep, engine: EngineDep, body: VoteIn):
+def vote(request: Request, conversation_id: Id, token: ApiTokenDep, engine: EngineDep, body: VoteIn):
+    deps.limit_votes(request, token)
     vote_id = service.record_vote(engine, conversation_id, token, body.statement, body.vote, body.important)
     return VoteOut(id=vote_id)
 
 
 @router.post("/conversations/{conversation_id}/statements", response_model=StatementPublic, status_code=201)
-def submit(conversation: ConversationDep, participant: ApiParticipantDep, db: DbDep, body: StatementIn):
-    statement = service.submit_statement(db, conversation, participant, body.text)
+def submit(
+    request: Request,
+    conversation: ConversationDep,
+    participant: ApiParticipantDep,
+    token: ApiTokenDep,
+    db: DbDep,
+    body: StatementIn,
+):
+    deps.limit_statements(request, token)
+    statement = service.submit_statement(
+        db, conversation, participant, body.text, deps.statement_cap(request)
+    )
     db.commit()
     return _public(statement)
 
@@ -152,6 +166,7 @@ def submit(conversation: ConversationDep, participant: ApiParticipantDep, db: Db
 @router.post("/conversations/{conversation_id}/similar", response_model=list[Similar])
 def similar(request: Request, conversation: ConversationDep, db: DbDep, body: StatementIn):
     found = service.similar_texts(db, conversation, body.text, request.app.state.finder)
+    db.commit()  # (vectors embedded for the first time)
     return [Similar(statement=_public(s), similarity=round(score, 4)) for s, score in found]
 
 
@@ -172,5 +187,5 @@ def results(conversation: ConversationDep, db: DbDep):
             seen=c[2],
         )
         for s in service.statements(db, conversation.id)
-        if s.moderation != -1
+        if rules.visible(s.moderation, conversation.strict_moderation)  # strict: reviewed ones only
     ]

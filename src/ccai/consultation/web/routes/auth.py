@@ -45,7 +45,7 @@ def login(
         limiter.failed(email, client)
         request.state.csrf = cookie
         return render(request, "login.html", status_code=401, error=True, next=_safe_next(next), email=email)
-    limiter.succeeded(email)
+    limiter.succeeded(email, client)
     token = accounts.start_session(db, user)
     db.commit()
     return _logged_in(request, token, _safe_next(next))
