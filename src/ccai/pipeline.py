@@ -102,7 +102,9 @@ def _analysis(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any]:
         groups=settings.groups, exclude=exclude, more_than=settings.more_than,
         moderation=settings.moderation, seed=config.seed,
     )
-    result.save(out / "analysis", inputs=[folder], config=settings.model_dump(), report=True)
+    from ccai.analysis.report import write_report
+
+    result.save(out / "analysis", inputs=[folder], config=settings.model_dump(), report=write_report)
     summary = json.loads((out / "analysis" / "summary.json").read_text())
     return {key: summary.get(key) for key in ("counts", "k", "gac") if key in summary}
 

@@ -13,7 +13,7 @@ except the base64 image URIs this module makes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from ccai.analysis import plots
 from ccai.analysis.result import PAPER_THRESHOLD, AnalysisResult
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report", "report_writer", "write_report"]
 
 TOP_GAC = 12  # statements listed under "highest group-aware consensus"
 CHANCE_ARI = 0.2  # below this, two labelings of the same people barely agree
@@ -219,6 +219,7 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
     ]
     return {
         "title": "Opinion analysis",
+        "warnings": list(result.warnings),
         "summary": summary,
         "counts": counts,
         "k": result.k,
@@ -268,3 +269,14 @@ def write_report(
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def report_writer(
+    *, threshold: float = PAPER_THRESHOLD, paper: Mapping[str, float] | None = None
+) -> Callable[[AnalysisResult, Path], Path]:
+    """A ``report(result, path)`` writer with these options, for :meth:`AnalysisResult.save`."""
+
+    def write(result: AnalysisResult, path: Path) -> Path:
+        return write_report(result, path, threshold=threshold, paper=dict(paper) if paper else None)
+
+    return write

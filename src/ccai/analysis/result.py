@@ -9,8 +9,8 @@ the tests read the same numbers. ``to_dir`` writes the contract other stages and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,10 @@ class AnalysisResult:
         participants: one row per input participant (index ``participant_id``): ``n_votes``, ``removed_by``,
             ``clustered`` (passed the vote-count rule), ``in_analysis`` (counted in the statistics), ``group``
             (the labels used), ``ccai_group``, ``given_group``/``polis_group`` when supplied, ``x``, ``y``.
-        statements: one row per statement that received a vote (index ``statement_id``): counts overall and
-            per group, the GAC variants, PI variants, projection, extremity, priority; ``eligible`` is False
-            for moderated-out or meta statements, which never count in summaries or selections.
+        statements: one row per statement (index ``statement_id``), those nobody voted on included: counts
+            overall and per group, the GAC variants, PI variants, projection, extremity, priority;
+            ``eligible`` is False for moderated-out, meta, unvoted statements and votes on ids missing from
+            the statements table, which never count in summaries or selections; ``status`` says which.
         repness: representative statements per group (Polis's rules).
         consensus: Polis's majority lists: {"agree": [...], "disagree": [...]} of (statement_id, score).
         uncertainty: (statement_id, score) pairs, most uncertain first.
@@ -64,6 +65,7 @@ class AnalysisResult:
     seed: int
     input_hash: str
     version: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     # -- convenience views --------------------------------------------------------------------------
 
@@ -92,6 +94,9 @@ class AnalysisResult:
 
     def gac_summary(self, variant: str = "gac") -> dict[str, float]:
         values = self.eligible_statements()[gac_variant_name(variant)]
+        if values.empty:
+            nan = float("nan")
+            return {"mean": nan, "median": nan, "min": nan, "max": nan}
         return {
             "mean": float(values.mean()),
             "median": float(values.median()),
@@ -108,12 +113,14 @@ class AnalysisResult:
             "seed": self.seed,
             "input_hash": self.input_hash,
             "group_source": self.group_source,
+            "warnings": list(self.warnings),
             "counts": {
                 "participants_input": int(len(part)),
                 "participants_after_filters": int(self.matrix.shape[0]),
                 "participants_clustered": int(part["clustered"].sum()),
                 "participants_in_analysis": int(part["in_analysis"].sum()),
-                "statements_with_votes": int(len(self.statements)),
+                "statements_with_votes": int((self.statements["n_seen"] > 0).sum()),
+                "statements_without_votes": int((self.statements["n_seen"] == 0).sum()),
                 "statements_eligible": int(len(stm)),
                 "votes": int(self.matrix.n_votes),
                 "votes_in_analysis": int(stm["n_seen"].sum()),
@@ -199,14 +206,20 @@ class AnalysisResult:
         *,
         inputs: Iterable[Path] = (),
         config: dict[str, Any] | None = None,
-        report: bool = False,
-        paper: dict[str, float] | None = None,
+        report: Callable[[AnalysisResult, Path], Any] | None = None,
     ):
         """``to_dir`` inside a self-describing run directory (config.yaml, manifest.json with input hashes,
-        versions and seed, log.jsonl); ``report=True`` adds report.html (``paper``: a dict of published
-        figures to print next to the recomputed ones). Returns the finished :class:`ccai.manifest.RunDir`."""
+        versions and seed, log.jsonl). ``report``: a writer called as ``report(result, path)`` that adds
+        report.html, e.g. :func:`ccai.analysis.report.write_report` or ``report_writer(paper=CCAI_PAPER)``;
+        taking the writer as an argument keeps this module free of the report's imports (no import
+        circle). Returns the finished :class:`ccai.manifest.RunDir`."""
         from ccai.manifest import RunDir
 
+        if report is not None and not callable(report):
+            raise TypeError(
+                "save(report=...) takes a writer such as ccai.analysis.report.write_report, "
+                f"not {report!r}"
+            )
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise ValueError(f"{out}: exists and is not a folder; choose another output folder")
@@ -214,10 +227,8 @@ class AnalysisResult:
         for step in self.filters:
             run.log("filter", **step.summary())
         self.to_dir(run.path)
-        if report:
-            from ccai.analysis.report import write_report
-
-            write_report(self, run.path / "report.html", paper=paper)
+        if report is not None:
+            report(self, run.path / "report.html")
             run.log("report", path="report.html")
         run.finish(input_hash=self.input_hash, k=self.k)
         return run

@@ -74,10 +74,10 @@ def _summary_table(result, title: str):
     sil = summary["ccai_clustering"]["silhouettes"]
     table.add_row("ccai k by silhouette", ", ".join(f"k={k}: {v:.3f}" for k, v in sil.items()))
     for variant, stats in summary["gac"].items():
-        table.add_row(variant, " / ".join(f"{name} {value:.3f}" for name, value in stats.items()))
+        table.add_row(variant, " / ".join(f"{name} {_f3(value)}" for name, value in stats.items()))
     table.add_row(
         "median PI / adjusted",
-        f"{summary['pi_median']['pi']:.3f} / {summary['pi_median']['pi_adjusted']:.3f}",
+        f"{_f3(summary['pi_median']['pi'])} / {_f3(summary['pi_median']['pi_adjusted'])}",
     )
     for row in summary["agreement"]:
         table.add_row(
@@ -259,8 +259,12 @@ def register(app: typer.Typer) -> None:
                     seed=seed,
                 )
                 step("writing the run folder and report")
-                run = result.save(out, inputs=inputs, config=config, report=True)
+                from ccai.analysis.report import write_report
+
+                run = result.save(out, inputs=inputs, config=config, report=write_report)
             console.print(_summary_table(result, f"ccai analyze {path}"))
+            for warning in result.warnings:
+                console.print(f"[bold yellow]warning:[/] {warning}")
             _warn_about_given(result)
             console.print(f"wrote {run.path}: statements.csv, participants.csv, summary.json, report.html")
 
@@ -295,6 +299,7 @@ def register(app: typer.Typer) -> None:
 
             from ccai.analysis import CCAI_PAPER, CCAI_REALIGNED, analyze
             from ccai.analysis.paper import CCAI_ORGANISER_RULES, paper_figures
+            from ccai.analysis.report import report_writer
             from ccai.datasets import dataset_path
             from ccai.formats.polis import read_id_list, read_polis_export
 
@@ -338,8 +343,8 @@ def register(app: typer.Typer) -> None:
                         out / name,
                         inputs=[folder, groups_csv],
                         config={"reproduce": name, "seed": seed},
-                        report=True,
-                        paper=CCAI_PAPER if name == "published" else None,  # the others are not the paper's
+                        # the paper's figures only beside the published labels; the others are not the paper's
+                        report=report_writer(paper=CCAI_PAPER if name == "published" else None),
                     )
                     results[name] = result
 
@@ -385,3 +390,8 @@ def _fmt(value) -> str:
     if isinstance(value, float) and not float(value).is_integer():
         return f"{value:.3f}"
     return f"{int(value):,}" if float(value).is_integer() else str(value)
+
+
+def _f3(value) -> str:
+    """Three decimals, or '–' for an undefined figure (the warnings above say why)."""
+    return "–" if value is None or value != value else f"{value:.3f}"
