@@ -45,7 +45,8 @@ def test_comments_cut_off_inside_a_quoted_field_is_an_error(tmp_path):
     text = "\n".join(lines) + "\n"
     cut = text.index('"comment number 20') + 10
     (tmp_path / "comments.csv").write_text(text[:cut], encoding="utf-8")
-    with pytest.raises(PolisFormatError, match=r"comments.csv line 22: a quoted field opened here is never closed"):
+    message = r"comments.csv line 22: a quoted field opened here is never closed"
+    with pytest.raises(PolisFormatError, match=message):
         read_polis_export(tmp_path)
 
 
