@@ -128,3 +128,20 @@ def test_degenerate_inputs_warn_in_result_cli_and_report(tmp_path, case, expecte
     report = (out / "report.html").read_text()
     assert expected in report.replace("&#39;", "'")
     assert " nan" not in flat
+
+
+def test_hand_written_ari_and_matching_equal_the_libraries():
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.metrics import adjusted_rand_score
+
+    from ccai.analysis.agreement import adjusted_rand, matched_share
+
+    rng = np.random.default_rng(1)
+    for ka, kb, n in ((2, 2, 50), (3, 5, 200), (1, 4, 30), (6, 6, 500), (9, 8, 300), (1, 1, 10)):
+        a, b = rng.integers(0, ka, n), rng.integers(0, kb, n)
+        b[: n // 2] = a[: n // 2] % kb  # some real agreement
+        assert adjusted_rand(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+        table = np.zeros((ka, kb))
+        np.add.at(table, (a, b), 1)
+        rows, cols = linear_sum_assignment(-table)
+        assert matched_share(a, b) == pytest.approx(table[rows, cols].sum() / n)

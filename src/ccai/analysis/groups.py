@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import svds
 from scipy.spatial import cKDTree
 
 from ccai.analysis.matrix import VoteMatrix
@@ -88,6 +87,8 @@ def sparse_pca(
     rank_room = min(n, m)
     sparse = solver == "arpack" or (solver == "auto" and n * m > DENSE_MAX_CELLS)
     if rank_room > n_components + 1 and sparse:
+        from scipy.sparse.linalg import svds  # only big matrices need it (~0.2 s of import)
+
         rng = np.random.default_rng(seed)
         v0 = rng.standard_normal(min(n, m))
         _, s, vt = svds(

@@ -47,6 +47,9 @@ class AnalysisResult:
         group_source: "ccai" (own clustering, Polis mode or forced k) or "given".
         group_names: group label of each ``g<k>_*`` column index k.
         params: the arguments of the run; seed: its seed; input_hash: sha256 of the votes analysed.
+        warnings: plain-language warnings about the input (unknown ids, degenerate data).
+        about: the conversation's identity (topic, url, description) when known.
+        participation: cumulative participants / votes / statements per day, when timestamps exist.
     """
 
     matrix: VoteMatrix
@@ -66,6 +69,8 @@ class AnalysisResult:
     input_hash: str
     version: str = ""
     warnings: list[str] = field(default_factory=list)
+    about: dict[str, str] = field(default_factory=dict)
+    participation: pd.DataFrame | None = None
 
     # -- convenience views --------------------------------------------------------------------------
 
@@ -113,6 +118,7 @@ class AnalysisResult:
             "seed": self.seed,
             "input_hash": self.input_hash,
             "group_source": self.group_source,
+            "about": dict(self.about),
             "warnings": list(self.warnings),
             "counts": {
                 "participants_input": int(len(part)),
@@ -217,8 +223,7 @@ class AnalysisResult:
 
         if report is not None and not callable(report):
             raise TypeError(
-                "save(report=...) takes a writer such as ccai.analysis.report.write_report, "
-                f"not {report!r}"
+                f"save(report=...) takes a writer such as ccai.analysis.report.write_report, not {report!r}"
             )
         out = Path(out)
         if out.exists() and not out.is_dir():

@@ -251,6 +251,7 @@ def register(app: typer.Typer) -> None:
                     given_groups=given,
                     reference_groups=reference,
                     labelings=labelings,
+                    about=export.summary,
                     exclude=excluded,
                     min_votes=min_votes,
                     more_than=more_than,
