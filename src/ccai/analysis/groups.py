@@ -277,7 +277,12 @@ def max_group_count(n_base: int, cap: int = MAX_GROUPS) -> int:
 
 
 def cluster_groups(
-    points: np.ndarray, *, k: int | None = None, base_k: int = BASE_K, max_k: int = MAX_GROUPS
+    points: np.ndarray,
+    *,
+    k: int | None = None,
+    base_k: int = BASE_K,
+    max_k: int = MAX_GROUPS,
+    weights: np.ndarray | None = None,
 ) -> Clustering:
     """Base clusters (k-means, ``base_k``) then groups (weighted k-means of base centres).
 
@@ -285,12 +290,13 @@ def cluster_groups(
     distinct points.
 
     ``k=None`` picks k in 2..min(max_k, 2 + n_base // 12) by the silhouette over base centres (ties: the
-    smaller k); an integer forces that k (capped by the number of distinct base centres).
+    smaller k); an integer forces that k (capped by the number of distinct base centres). ``weights``
+    (e.g. bootstrap multiplicities) weight each point in the base k-means and the base clusters' sizes.
     """
     if len(points) == 0:
         raise ValueError("no participant passed the filters, so there is nothing to cluster")
-    base_centers, base_labels = polis_kmeans(points, base_k, max_iter=BASE_ITERS)
-    base_sizes = np.bincount(base_labels, minlength=len(base_centers)).astype(float)
+    base_centers, base_labels = polis_kmeans(points, base_k, weights=weights, max_iter=BASE_ITERS)
+    base_sizes = np.bincount(base_labels, weights=weights, minlength=len(base_centers)).astype(float)
     n_base = len(base_centers)
     n_distinct = len(first_distinct(base_centers, n_base))
     if k is None:

@@ -334,7 +334,6 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
         )
     hist = stm
     certified = "p_selected" in result.statements.columns
-    margins = result.statements.get("brigade_margin")
     return {
         "title": about["topic"] or "Opinion analysis",
         "about": about,
@@ -375,9 +374,7 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
         "top": [_statement_row(result, sid) for sid in top.index],
         "all_statements": [_statement_row(result, sid) for sid in result.statements.index],
         "certified": certified,
-        "margin_min": None if margins is None or margins.dropna().empty else int(margins.min()),
-        "margin_statement": None if margins is None or margins.dropna().empty else margins.idxmin(),
-        "certificate": getattr(result, "certificate", None),
+        "certificate": result.certificate,
         "filters": [step.summary() for step in result.filters],
         "silhouettes": silhouettes,
         "near_tie": near_tie(result.clustering.silhouettes, result.clustering.k),

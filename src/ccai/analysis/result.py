@@ -50,6 +50,7 @@ class AnalysisResult:
         warnings: plain-language warnings about the input (unknown ids, degenerate data).
         about: the conversation's identity (topic, url, description) when known.
         participation: cumulative participants / votes / statements per day, when timestamps exist.
+        certificate: selection-certificate and brigading-margin summary (``robustness.certify``), if run.
     """
 
     matrix: VoteMatrix
@@ -71,6 +72,7 @@ class AnalysisResult:
     warnings: list[str] = field(default_factory=list)
     about: dict[str, str] = field(default_factory=dict)
     participation: pd.DataFrame | None = None
+    certificate: dict[str, Any] | None = None
 
     # -- convenience views --------------------------------------------------------------------------
 
@@ -120,6 +122,7 @@ class AnalysisResult:
             "group_source": self.group_source,
             "about": dict(self.about),
             "warnings": list(self.warnings),
+            "certificate": self.certificate,
             "counts": {
                 "participants_input": int(len(part)),
                 "participants_after_filters": int(self.matrix.shape[0]),

@@ -180,6 +180,13 @@ def register(app: typer.Typer) -> None:
             None, help="CSV with participant + group columns for --groups given."
         ),
         given_column: str | None = typer.Option(None, help="Group column of --given-file."),
+        certificates: int = typer.Option(
+            0,
+            help="Bootstrap resamples (e.g. 200) for selection certificates: per statement, the share of "
+            "resamples of the participants, re-clustered, in which it passes GAC >= --threshold; also "
+            "computes brigading margins. 0 = off.",
+        ),
+        threshold: float = typer.Option(0.723, help="GAC selection threshold for --certificates."),
     ) -> None:
         """Find opinion groups and group-aware consensus in a Polis export.
 
@@ -223,9 +230,11 @@ def register(app: typer.Typer) -> None:
                 "participants_votes": participants_votes,
                 "given_file": str(given_file) if given_file else None,
                 "given_column": given_column,
+                "certificates": certificates,
+                "threshold": threshold,
             }
             inputs = [path] + ([exclude] if exclude else []) + ([given_file] if given_file else [])
-            with _steps(3) as step:
+            with _steps(4 if certificates > 0 else 3) as step:
                 step("reading the export")
                 export = read_polis_export(path, comments=comments, participants_votes=participants_votes)
                 export_groups = export.participants["group_id"]
@@ -259,6 +268,11 @@ def register(app: typer.Typer) -> None:
                     straightliners=straightliners,
                     seed=seed,
                 )
+                if certificates > 0:
+                    from ccai.analysis.robustness import certify
+
+                    step(f"selection certificates (B={certificates}) and margins")
+                    certify(result, threshold=threshold, n_boot=certificates, seed=seed)
                 step("writing the run folder and report")
                 from ccai.analysis.report import write_report
 
