@@ -57,7 +57,7 @@ def test_margins_are_the_fewest_bloc_members_with_groups_fixed(camps):
         x = int(x)
         selected = stm.loc[sid, "gac"] >= t
 
-        def gac_with(bloc: int, g: int) -> float:
+        def gac_with(bloc: int, g: int, sid=sid, selected=selected) -> float:
             value = 1.0
             for h in range(result.k):
                 a, s = stm.loc[sid, f"g{h}_agree"], stm.loc[sid, f"g{h}_seen"]
