@@ -327,6 +327,18 @@ def cluster_groups(
     )
 
 
+NEAR_TIE = 0.02  # silhouette gap under which the choice of k is a near tie (Polis may show the other k)
+
+
+def near_ties(silhouettes: dict[int, float], chosen: int, gap: float = NEAR_TIE) -> list[int]:
+    """The other k whose silhouette is within ``gap`` of the chosen k's: a choice the data barely makes,
+    where Polis, which keeps k until another k has won 4 updates in a row, may well show the other one."""
+    best = silhouettes.get(chosen)
+    if best is None:
+        return []
+    return [k for k, v in sorted(silhouettes.items()) if k != chosen and best - v < gap]
+
+
 def cluster_hdbscan(points: np.ndarray, min_cluster_size: int | None = None) -> np.ndarray:
     """Density-based groups (scikit-learn's HDBSCAN) on the opinion map: k is not fixed in advance and
     participants in no dense region get -1 (no group), unlike Polis's forced 2..5 groups.

@@ -156,6 +156,7 @@ def statement_map(result, group_label: Callable[[int], str], highlight: Sequence
     px, py = sx(x), sy(y)
     clipped = (px != sx.unclipped(x)) | (py != sy.unclipped(y))
     mid = (canvas.left + canvas.width - canvas.right) / 2
+    placed: list[tuple[float, float, float]] = []
     out = []
     for i in np.argsort(owner >= 0, kind="stable"):  # grey first, coloured on top
         sid, k, colour = ids[i], owner[i], colours[i]
@@ -173,7 +174,7 @@ def statement_map(result, group_label: Callable[[int], str], highlight: Sequence
         out.append(
             f'<g class="{f"s g{k}" if k >= 0 else "s"}"><title>#{sid}: {escape(texts[i])}</title>{dot}'
         )
-        if sid in labelled:
+        if sid in labelled and _free(placed, px[i], py[i], len(str(sid))):
             right = px[i] > mid
             out.append(
                 f'<text x="{_f(px[i] + (-6 if right else 6))}" y="{_f(py[i] + (10 if py[i] < 30 else -4))}" '
@@ -182,6 +183,17 @@ def statement_map(result, group_label: Callable[[int], str], highlight: Sequence
         out.append("</g>")
     canvas.add("".join(out))
     return canvas.done()
+
+
+def _free(placed: list[tuple[float, float, float]], x: float, y: float, chars: int) -> bool:
+    """Whether a label at (x, y) clears every label already placed (then it is placed): overlapping ids
+    are left to the hover text rather than drawn as an unreadable smudge."""
+    half = 3.2 * chars + 4
+    for px, py, ph in placed:
+        if abs(px - x) < half + ph and abs(py - y) < 11:
+            return False
+    placed.append((x, y, half))
+    return True
 
 
 def histogram(

@@ -22,6 +22,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ccai.analysis import plots
+from ccai.analysis.groups import NEAR_TIE, near_ties
 from ccai.analysis.result import PAPER_THRESHOLD, AnalysisResult
 
 __all__ = ["render_report", "report_writer", "write_report"]
@@ -255,17 +256,6 @@ def _agreement_rows(result: AnalysisResult) -> list[dict]:
     return rows
 
 
-NEAR_TIE = 0.02  # silhouette gap under which the choice of k is a near tie (Polis may pick the other one)
-
-
-def near_tie(silhouettes: Mapping[int, float], chosen: int, gap: float = NEAR_TIE) -> list[int]:
-    """The other k whose silhouette is within ``gap`` of the chosen k's (a choice the data barely makes)."""
-    best = silhouettes.get(chosen)
-    if best is None:
-        return []
-    return [k for k, v in sorted(silhouettes.items()) if k != chosen and best - v < gap]
-
-
 def _broad_disagreement(result: AnalysisResult) -> list[dict]:
     """Statements a majority of every group disagrees with, ranked by the disagree GAC (not the divisive
     ones: a statement one group rejects and another embraces is not broad disagreement)."""
@@ -377,7 +367,7 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
         "certificate": result.certificate,
         "filters": [step.summary() for step in result.filters],
         "silhouettes": silhouettes,
-        "near_tie": near_tie(result.clustering.silhouettes, result.clustering.k),
+        "near_tie": near_ties(result.clustering.silhouettes, result.clustering.k),
         "near_gap": NEAR_TIE,
         "ccai_k": result.clustering.k,
         "explained": [float(v) for v in result.pca.explained_variance_ratio],

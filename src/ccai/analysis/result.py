@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ccai.analysis.consensus import GAC_VARIANTS, gac_variant_name
-from ccai.analysis.groups import Clustering, PCAResult
+from ccai.analysis.groups import Clustering, PCAResult, near_ties
 from ccai.analysis.matrix import FilterStep, VoteMatrix
 
 PAPER_THRESHOLD = 0.723  # the CCAI paper's GAC cut-off
@@ -143,6 +143,7 @@ class AnalysisResult:
                 "k": self.clustering.k,
                 "silhouettes": {str(k): v for k, v in self.clustering.silhouettes.items()},
                 "n_base_clusters": int(len(self.clustering.base_centers)),
+                "near_tie": near_ties(self.clustering.silhouettes, self.clustering.k),
             },
             "gac": {name: self.gac_summary(name) for name in GAC_VARIANTS},
             "gac_above_paper_threshold": {

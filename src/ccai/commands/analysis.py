@@ -72,13 +72,32 @@ def _summary_table(result, title: str):
         + ", ".join(f"{k}={v}" for k, v in summary["group_sizes"].items()),
     )
     sil = summary["ccai_clustering"]["silhouettes"]
-    table.add_row("ccai k by silhouette", ", ".join(f"k={k}: {v:.3f}" for k, v in sil.items()))
+    tie = summary["ccai_clustering"]["near_tie"]
+    table.add_row(
+        "ccai k by silhouette",
+        ", ".join(f"k={k}: {v:.3f}" for k, v in sil.items())
+        + (f" (near tie with k={', '.join(map(str, tie))})" if tie else ""),
+    )
     for variant, stats in summary["gac"].items():
         table.add_row(variant, " / ".join(f"{name} {_f3(value)}" for name, value in stats.items()))
     table.add_row(
         "median PI / adjusted",
         f"{_f3(summary['pi_median']['pi'])} / {_f3(summary['pi_median']['pi_adjusted'])}",
     )
+    cert = summary.get("certificate")
+    if cert:
+        table.add_row(
+            f"selection certificates ({cert['rule']})",
+            f"{cert['selected_95']} of {cert['n_selected']} selected in >= 95 % of {cert['n_boot']} "
+            f"resamples; {cert['uncertain_5_95']} statements uncertain (5-95 %)",
+        )
+        if cert["margin_min"] is not None:
+            checked = cert["margin_verified"]
+            table.add_row(
+                "brigading margin (min)",
+                f"{cert['margin_min']} bloc participants push #{cert['margin_statement']} out"
+                + (f" ({checked} with re-clustering)" if checked is not None else ""),
+            )
     for row in summary["agreement"]:
         table.add_row(
             f"agreement {row['a']} vs {row['b']}",
@@ -283,7 +302,6 @@ def register(app: typer.Typer) -> None:
             _warn_about_given(result)
             console.print(f"wrote {run.path}: statements.csv, participants.csv, summary.json, report.html")
 
-
     @command(app, "reproduce", no_args_is_help=False)
     def reproduce_cmd(
         out: Path = typer.Option(Path("runs/reproduce"), "--out", "-o", help="Folder for the analyses."),
@@ -334,10 +352,14 @@ def register(app: typer.Typer) -> None:
                 both = {"published": published, "realigned": realigned}
                 runs = {  # name: (export, analysis options, labelings to compare)
                     "published": (
-                        clean, {"groups": "given", "given_groups": published}, {"realigned": realigned}
+                        clean,
+                        {"groups": "given", "given_groups": published},
+                        {"realigned": realigned},
                     ),
                     "realigned": (
-                        clean, {"groups": "given", "given_groups": realigned}, {"published": published}
+                        clean,
+                        {"groups": "given", "given_groups": realigned},
+                        {"published": published},
                     ),
                     "own": (raw, dict(groups="polis", **rules), both),
                     "own_k2": (raw, dict(groups=2, **rules), both),
@@ -393,6 +415,13 @@ def register(app: typer.Typer) -> None:
                 pairs.add_row(row.a, row.b, f"{row.n_common:,}", f"{row.ari:.3f}", f"{row.matched_share:.1%}")
             console.print(pairs)
             console.print(
+                "group sizes: "
+                + "; ".join(
+                    f"{name} "
+                    + ", ".join(f"{chr(65 + i)}={n:,}" for i, n in enumerate(r.group_sizes().values()))
+                    for name, r in results.items()
+                )
+                + "\n"
                 f"ccai own clustering: k={results['own'].k} (silhouettes "
                 + ", ".join(f"k={k}: {v:.3f}" for k, v in results["own"].silhouettes.items())
                 + f")\nwrote {out}/published, realigned, own, own_k2; open {out}/published/report.html"
