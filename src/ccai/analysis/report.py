@@ -271,6 +271,16 @@ def _broad_disagreement(result: AnalysisResult) -> list[dict]:
     return [_statement_row(result, sid, score=chosen.loc[sid, "gac_disagree"]) for sid in chosen.index]
 
 
+def _topic_rows(result: AnalysisResult) -> list[dict] | None:
+    if result.topics is None:
+        return None
+    rows = []
+    for rec in result.topics.to_dict(orient="records"):
+        best = rec["best_statement"]
+        rows.append({**rec, "best": _statement_row(result, best) if best is not None else None})
+    return rows
+
+
 def _about(result: AnalysisResult) -> dict:
     about = result.about
     part = result.participation
@@ -365,6 +375,7 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
         "all_statements": [_statement_row(result, sid) for sid in result.statements.index],
         "certified": certified,
         "certificate": result.certificate,
+        "topics": _topic_rows(result),
         "filters": [step.summary() for step in result.filters],
         "silhouettes": silhouettes,
         "near_tie": near_ties(result.clustering.silhouettes, result.clustering.k),

@@ -51,6 +51,8 @@ class AnalysisResult:
         about: the conversation's identity (topic, url, description) when known.
         participation: cumulative participants / votes / statements per day, when timestamps exist.
         certificate: selection-certificate and brigading-margin summary (``robustness.certify``), if run.
+        topics: one row per topic (``topics.add_topics``), if run; ``statements["topic"]`` then holds each
+            statement's topic (-1: not eligible or no text).
     """
 
     matrix: VoteMatrix
@@ -73,6 +75,7 @@ class AnalysisResult:
     about: dict[str, str] = field(default_factory=dict)
     participation: pd.DataFrame | None = None
     certificate: dict[str, Any] | None = None
+    topics: pd.DataFrame | None = None
 
     # -- convenience views --------------------------------------------------------------------------
 
@@ -123,6 +126,7 @@ class AnalysisResult:
             "about": dict(self.about),
             "warnings": list(self.warnings),
             "certificate": self.certificate,
+            "topics": None if self.topics is None else self.topics.to_dict(orient="records"),
             "counts": {
                 "participants_input": int(len(part)),
                 "participants_after_filters": int(self.matrix.shape[0]),
@@ -204,6 +208,7 @@ class AnalysisResult:
             ("participants.csv", self.participants_csv()),
             ("repness.csv", self.repness),
             ("agreement.csv", self.agreement),
+            *((("topics.csv", self.topics),) if self.topics is not None else ()),
         ):
             written.append(_atomic(out / name, lambda path, f=frame: f.to_csv(path, index=False)))
         text = json.dumps(_plain(self.summary()), indent=2) + "\n"

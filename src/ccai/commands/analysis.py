@@ -206,6 +206,11 @@ def register(app: typer.Typer) -> None:
             "computes brigading margins. 0 = off.",
         ),
         threshold: float = typer.Option(0.723, help="GAC selection threshold for --certificates."),
+        topics: int = typer.Option(
+            0,
+            help="Group statements into N topics (bundled MiniLM embeddings, named by distinctive words); "
+            "-1 = choose N from the number of statements; 0 = off.",
+        ),
     ) -> None:
         """Find opinion groups and group-aware consensus in a Polis export.
 
@@ -251,9 +256,10 @@ def register(app: typer.Typer) -> None:
                 "given_column": given_column,
                 "certificates": certificates,
                 "threshold": threshold,
+                "topics": topics,
             }
             inputs = [path] + ([exclude] if exclude else []) + ([given_file] if given_file else [])
-            with _steps(4 if certificates > 0 else 3) as step:
+            with _steps(3 + (certificates > 0) + bool(topics)) as step:
                 step("reading the export")
                 export = read_polis_export(path, comments=comments, participants_votes=participants_votes)
                 export_groups = export.participants["group_id"]
@@ -292,6 +298,11 @@ def register(app: typer.Typer) -> None:
 
                     step(f"selection certificates (B={certificates}) and margins")
                     certify(result, threshold=threshold, n_boot=certificates, seed=seed)
+                if topics:
+                    from ccai.analysis.topics import add_topics
+
+                    step("topics (MiniLM embeddings)")
+                    add_topics(result, None if topics < 0 else topics, seed=seed)
                 step("writing the run folder and report")
                 from ccai.analysis.report import write_report
 
