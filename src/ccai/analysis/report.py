@@ -392,15 +392,18 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
 
 
 def render_report(
-    result: AnalysisResult, *, threshold: float = PAPER_THRESHOLD, paper: Mapping[str, float] | None = None
+    result: AnalysisResult, *, threshold: float | None = None, paper: Mapping[str, float] | None = None
 ) -> str:
-    """The report as an HTML string (see :func:`write_report`)."""
+    """The report as an HTML string (see :func:`write_report`). ``threshold``: the selection threshold
+    shown; by default the certificates' (when computed) or the CCAI paper's 0.723."""
+    if threshold is None:
+        threshold = (result.certificate or {}).get("threshold", PAPER_THRESHOLD)
     template = _environment().get_template("report.html")
     return template.render(**_context(result, threshold, paper))
 
 
 def write_report(
-    result: AnalysisResult, path: Path | str, *, threshold: float = PAPER_THRESHOLD, paper: dict | None = None
+    result: AnalysisResult, path: Path | str, *, threshold: float | None = None, paper: dict | None = None
 ) -> Path:
     """Write ``report.html`` for ``result`` to ``path``; ``paper`` (e.g. ``CCAI_PAPER``) adds a
     "paper vs recomputed" table. The file is written under a temporary name and renamed."""
@@ -414,7 +417,7 @@ def write_report(
 
 
 def report_writer(
-    *, threshold: float = PAPER_THRESHOLD, paper: Mapping[str, float] | None = None
+    *, threshold: float | None = None, paper: Mapping[str, float] | None = None
 ) -> Callable[[AnalysisResult, Path], Path]:
     """A ``report(result, path)`` writer with these options, for :meth:`AnalysisResult.save`."""
 
