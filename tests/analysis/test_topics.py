@@ -66,3 +66,42 @@ def test_minilm_topics_on_a_real_conversation(load_opendata, tmp_path):
     assert 'id="topics"' in html and table["name"].iloc[0] in html
     result.to_dir(tmp_path)
     assert (tmp_path / "topics.csv").is_file()
+
+
+def test_citation_checker_drops_and_counts_unsupported_sentences():
+    from ccai.analysis.topics import check_citations
+
+    text = (
+        "People want more buses (#3, #7). Everyone loves trains. "
+        "Schools matter too (#99). Cheaper fares are popular (#7)!"
+    )
+    kept, dropped = check_citations(text, {3, 7, 8})
+    assert kept == ["People want more buses (#3, #7).", "Cheaper fares are popular (#7)!"]
+    assert dropped == 2  # no citation; a citation of a statement the model was not shown
+    assert check_citations("", {1}) == ([], 0)
+
+
+@pytest.mark.model
+def test_topic_summaries_from_the_bundled_model_cite_only_shown_statements(load_opendata):
+    """SmolLM2 (bundled) writes the summaries; whatever it writes, only checked sentences survive."""
+    from ccai.analysis.topics import check_citations, summarize_topics
+    from ccai.models.backends import make_backend
+
+    export = load_opendata("brexit-consensus")
+    result = analyze(export.votes, export.statements)
+    ids = result.eligible_statements().index.to_numpy()
+    lookup = dict(zip(result.eligible_statements()["text"].astype(str), ids, strict=False))
+    add_topics(
+        result, 2, embed=lambda texts: np.array([[1.0, 0.0] if lookup[t] < 25 else [0.0, 1.0] for t in texts])
+    )
+    table = summarize_topics(result, make_backend("smollm2"), max_statements=8)
+    assert {"summary", "summary_dropped"} <= set(table.columns)
+    for row in table.itertuples():
+        shown = set(
+            result.statements[result.statements["topic"] == row.topic]
+            .sort_values("gac", ascending=False)
+            .head(8)
+            .index.astype(int)
+        )
+        kept, dropped = check_citations(row.summary, shown)
+        assert " ".join(kept) == row.summary and dropped == 0  # what is kept passes the check again

@@ -6,6 +6,10 @@ only), grouped by scikit-learn's k-means on the unit vectors (seeded), and each 
 class-based TF-IDF words: a word scores high when it is frequent in the topic's statements and rare across
 topics (term frequency per topic x log(1 + average words per topic / the word's frequency over all topics)).
 Per topic the report shows its size, mean and best GAC (consensus) and mean PI (polarization).
+
+With a language-model backend, :func:`summarize_topics` adds a short summary per topic in which every
+sentence must cite statement ids (``#12``) shown to the model; sentences without a valid citation are
+dropped and counted (:func:`check_citations`), so nothing unsupported reaches the report.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["add_topics", "class_tfidf_names", "embed_statements", "topic_table"]
+__all__ = [
+    "add_topics",
+    "check_citations",
+    "class_tfidf_names",
+    "embed_statements",
+    "summarize_topics",
+    "topic_table",
+]
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
@@ -98,3 +109,71 @@ def add_topics(result, n_topics: int | None = None, *, seed: int = 0, embed: Emb
     table = topic_table(stm[use], names)
     result.topics = table
     return result
+
+
+# ------------------------------------------------------------------------------------------------------
+# Optional language-model summaries, every sentence citing statements and every citation checked
+
+_CITATION = r"#(\d+)"
+
+
+def check_citations(text: str, allowed: set[int]) -> tuple[list[str], int]:
+    """Split ``text`` into sentences and keep those that cite at least one statement (``#12``) and cite only
+    statements in ``allowed``; returns (kept sentences, number dropped). A sentence without a valid citation
+    is a claim nobody can trace back to what participants wrote, so it does not reach the report."""
+    import re
+
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if s.strip()]
+    kept, dropped = [], 0
+    for sentence in sentences:
+        cited = {int(c) for c in re.findall(_CITATION, sentence)}
+        if cited and cited <= allowed:
+            kept.append(sentence)
+        else:
+            dropped += 1
+    return kept, dropped
+
+
+def _prompt(statements: pd.DataFrame) -> list[dict[str, str]]:
+    lines = [
+        f"#{sid} ({row.n_agree / max(row.n_seen, 1):.0%} agree): {row.text}"
+        for sid, row in statements.iterrows()
+    ]
+    return [
+        {
+            "role": "system",
+            "content": "You summarise what participants of a public consultation said. Every sentence you "
+            "write "
+            "must end with the ids of the statements it rests on, written like (#12, #40). Use only the "
+            "statements given.",
+        },
+        {
+            "role": "user",
+            "content": "Statements:\n" + "\n".join(lines) + "\n\nIn at most three sentences, summarise what "
+            "these statements say and where people agree. Cite ids in every sentence.",
+        },
+    ]
+
+
+def summarize_topics(result, backend, *, max_statements: int = 15, seed: int = 0) -> pd.DataFrame:
+    """Ask ``backend`` (any :class:`ccai.models.backends.Backend`, e.g. an OpenAI-compatible server) for a
+    short summary of each topic from its highest-GAC statements; keep only sentences whose citations all
+    point at statements shown to the model. Adds ``summary`` and ``summary_dropped`` to ``result.topics``."""
+    if result.topics is None:
+        raise ValueError("summaries need topics: run add_topics(result) first")
+    stm = result.statements
+    prompts, allowed = [], []
+    for topic in result.topics["topic"]:
+        mine = stm[(stm["topic"] == topic) & (stm["n_seen"] > 0)].sort_values("gac", ascending=False)
+        mine = mine.head(max_statements)
+        prompts.append(_prompt(mine))
+        allowed.append({int(i) for i in mine.index})
+    replies = backend.generate(prompts, max_new_tokens=160, temperature=0.0, seed=seed)
+    summaries, dropped = [], []
+    for reply, ok in zip(replies, allowed, strict=True):
+        kept, n = check_citations(reply, ok)
+        summaries.append(" ".join(kept))
+        dropped.append(n)
+    result.topics["summary"] = summaries
+    result.topics["summary_dropped"] = dropped
+    return result.topics

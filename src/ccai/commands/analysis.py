@@ -211,6 +211,12 @@ def register(app: typer.Typer) -> None:
             help="Group statements into N topics (bundled MiniLM embeddings, named by distinctive words); "
             "-1 = choose N from the number of statements; 0 = off.",
         ),
+        lm: str | None = typer.Option(
+            None,
+            help="With --topics: a language model that writes a short summary per topic, every sentence "
+            "citing statement ids (checked; uncited sentences dropped). 'smollm2' (bundled) or "
+            "'openai:<base_url>#<model>' (any OpenAI-compatible server).",
+        ),
     ) -> None:
         """Find opinion groups and group-aware consensus in a Polis export.
 
@@ -239,6 +245,8 @@ def register(app: typer.Typer) -> None:
 
             _check_out(out)
             parse_groups(groups)  # a typo in --groups fails before the export is read
+            if lm and not topics:
+                raise ValueError("--lm writes topic summaries: add --topics N (or --topics -1)")
             excluded = read_id_list(exclude) if exclude is not None else []
             given = _read_given(given_file, given_column) if given_file is not None else None
             config = {
@@ -257,6 +265,7 @@ def register(app: typer.Typer) -> None:
                 "certificates": certificates,
                 "threshold": threshold,
                 "topics": topics,
+                "lm": lm,
             }
             inputs = [path] + ([exclude] if exclude else []) + ([given_file] if given_file else [])
             with _steps(3 + (certificates > 0) + bool(topics)) as step:
@@ -303,6 +312,11 @@ def register(app: typer.Typer) -> None:
 
                     step("topics (MiniLM embeddings)")
                     add_topics(result, None if topics < 0 else topics, seed=seed)
+                    if lm:
+                        from ccai.analysis.topics import summarize_topics
+                        from ccai.models.backends import make_backend
+
+                        summarize_topics(result, make_backend(lm), seed=seed)
                 step("writing the run folder and report")
                 from ccai.analysis.report import write_report
 
