@@ -83,7 +83,8 @@ def test_citation_checker_drops_and_counts_unsupported_sentences():
 
 @pytest.mark.model
 def test_topic_summaries_from_the_bundled_model_cite_only_shown_statements(load_opendata):
-    """SmolLM2 (bundled) writes the summaries; whatever it writes, only checked sentences survive."""
+    """SmolLM2 (bundled) writes the summaries; whatever it writes, only checked sentences survive.
+    Cost: minutes on a busy 2-core machine (model load and generation)."""
     from ccai.analysis.topics import check_citations, summarize_topics
     from ccai.models.backends import make_backend
 
@@ -94,7 +95,8 @@ def test_topic_summaries_from_the_bundled_model_cite_only_shown_statements(load_
     add_topics(
         result, 2, embed=lambda texts: np.array([[1.0, 0.0] if lookup[t] < 25 else [0.0, 1.0] for t in texts])
     )
-    table = summarize_topics(result, make_backend("smollm2"), max_statements=8)
+    table = summarize_topics(result, make_backend("smollm2"), max_statements=8, max_new_tokens=48)
+    print(table[["name", "summary", "summary_dropped"]].to_string())  # what the model wrote, after checking
     assert {"summary", "summary_dropped"} <= set(table.columns)
     for row in table.itertuples():
         shown = set(

@@ -155,7 +155,9 @@ def _prompt(statements: pd.DataFrame) -> list[dict[str, str]]:
     ]
 
 
-def summarize_topics(result, backend, *, max_statements: int = 15, seed: int = 0) -> pd.DataFrame:
+def summarize_topics(
+    result, backend, *, max_statements: int = 15, max_new_tokens: int = 160, seed: int = 0
+) -> pd.DataFrame:
     """Ask ``backend`` (any :class:`ccai.models.backends.Backend`, e.g. an OpenAI-compatible server) for a
     short summary of each topic from its highest-GAC statements; keep only sentences whose citations all
     point at statements shown to the model. Adds ``summary`` and ``summary_dropped`` to ``result.topics``."""
@@ -168,7 +170,7 @@ def summarize_topics(result, backend, *, max_statements: int = 15, seed: int = 0
         mine = mine.head(max_statements)
         prompts.append(_prompt(mine))
         allowed.append({int(i) for i in mine.index})
-    replies = backend.generate(prompts, max_new_tokens=160, temperature=0.0, seed=seed)
+    replies = backend.generate(prompts, max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
     summaries, dropped = [], []
     for reply, ok in zip(replies, allowed, strict=True):
         kept, n = check_citations(reply, ok)
