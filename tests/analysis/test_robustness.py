@@ -123,3 +123,27 @@ def test_verified_margin_flips_the_statement_with_reclustering(camps):
 
     assert flips(x)
     assert x == 1 or not flips(x - 1)
+
+
+def test_cli_certificates_reach_statements_csv_summary_and_report(shared_data, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from ccai.cli import app
+
+    folder = shared_data / "polis-opendata" / "brexit-consensus"
+    out = tmp_path / "run"
+    runner = CliRunner()
+    done = runner.invoke(
+        app, ["analyze", str(folder), "--out", str(out), "--certificates", "20", "--threshold", "0.5"]
+    )
+    assert done.exit_code == 0, done.output
+    table = pd.read_csv(out / "statements.csv")
+    assert table.loc[table["status"] == "eligible", "p_selected"].between(0, 1).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["certificate"]["n_boot"] == 20 and summary["certificate"]["threshold"] == 0.5
+    assert 'id="robustness"' in (out / "report.html").read_text()
+    assert "brigading margin" in " ".join(done.output.split())
+    bad = runner.invoke(app, ["analyze", str(folder), "--out", str(tmp_path / "x"), "--lm", "smollm2"])
+    assert bad.exit_code == 2 and "add --topics" in bad.output
