@@ -1,18 +1,23 @@
 """Benchmark: ccai's opinion analysis against red-dwarf's ``run_pipeline`` on the same votes, same run.
 
-Three workloads:
+Workloads:
 
+* ``process``: whole processes on bowling-green, ``ccai analyze`` (CLI, report included) against a plain
+  red-dwarf script (pandas reads the export, ``run_pipeline``, tables written), wall and CPU seconds.
 * ``bowling``: the openData conversation american-assembly.bowling-green (2,031 x 896, 225k votes).
 * ``mid``: a synthetic conversation of 10,000 x 2,000 with 500k votes (planted groups), small enough for
   red-dwarf's dense matrix, to see how the ratio grows with size.
 * ``caps``: a synthetic conversation at Polis's caps (100,000 participants x 10,000 statements, 5M votes)
   with planted opinion groups, to check speed (< 15 s), memory (< 4 GB peak) and recovery (ARI >= 0.95).
+* ``certificates``: selection certificates (B = 200 bootstrap re-clusterings) and brigading margins on the
+  CCAI consultation under the organisers' rules (goal: B = 200 in <= 30 s on 2 cores).
 
 Each measurement runs in its own subprocess (so peak memory is that run's alone) under a time limit and an
 address-space limit; when red-dwarf cannot finish, the report says which of its steps it had reached and why
 it stopped. Run it alone on the machine: timings on a busy machine mean little.
 
     python bench/analysis.py                     # all workloads
+    python bench/analysis.py --only process      # whole-process ratio against red-dwarf
     python bench/analysis.py --only bowling      # quick
     python bench/analysis.py --only caps --reddwarf-timeout 120 --memory-limit-gb 8
 """
@@ -156,6 +161,70 @@ def _announce(name, function):
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Whole process: `ccai analyze` against a plain red-dwarf script, each a fresh Python process
+
+# What someone who uses red-dwarf directly writes: read the export with pandas, run the pipeline, save the
+# tables. No figures or report (ccai writes both, so the comparison favours red-dwarf).
+REDDWARF_SCRIPT = """
+import sys
+import pandas as pd
+from reddwarf.implementations.base import run_pipeline
+
+folder, out = sys.argv[1], sys.argv[2]
+comments = pd.read_csv(folder + "/comments.csv")
+matrix = pd.read_csv(folder + "/participants-votes.csv")
+ids = [c for c in matrix.columns if c.isdigit()]
+long = matrix.melt(id_vars="participant", value_vars=ids, var_name="statement_id", value_name="vote").dropna()
+long = long.rename(columns={"participant": "participant_id"})
+records = long.astype({"statement_id": int, "vote": int}).to_dict("records")
+mod_out = comments.loc[comments["moderated"] == -1, "comment-id"].tolist()
+result = run_pipeline(votes=records, mod_out_statement_ids=mod_out, random_state=0)
+result.statements_df.to_csv(out + "/statements.csv")
+result.participants_df.to_csv(out + "/participants.csv")
+"""
+
+
+def whole_process(folder: Path, repeats: int) -> None:
+    """Wall and CPU seconds of whole processes (interpreter start, imports, reading, analysis, writing),
+    alternating the two commands ``repeats`` times; prints medians and the ratio."""
+    import statistics
+
+    ccai = Path(sys.executable).with_name("ccai")
+    times: dict[str, list[tuple[float, float]]] = {"ccai analyze": [], "red-dwarf script": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "reddwarf_plain.py"
+        script.write_text(REDDWARF_SCRIPT)
+        commands = {
+            "ccai analyze": [str(ccai), "analyze", str(folder), "--out", str(Path(tmp) / "ccai")],
+            "red-dwarf script": [sys.executable, str(script), str(folder), tmp],
+        }
+        env = {**os.environ, "COLUMNS": "120"}
+        for _ in range(repeats):
+            for name, command in commands.items():
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                proc = subprocess.run(command, capture_output=True, text=True, env=env)
+                wall = time.perf_counter() - start
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if proc.returncode:
+                    print(f"  {name} failed: {proc.stderr.strip()[-300:]}")
+                    return
+                cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                times[name].append((wall, cpu))
+    for name, runs in times.items():
+        walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+        print(
+            f"  {name:17s} wall median {statistics.median(walls):5.2f} s (min {min(walls):.2f})   "
+            f"CPU median {statistics.median(cpus):5.2f} s (min {min(cpus):.2f})   over {len(runs)} runs"
+        )
+    ours = times["ccai analyze"]
+    theirs = times["red-dwarf script"]
+    for what, i in (("wall", 0), ("CPU", 1)):
+        ratio = statistics.median(t[i] for t in theirs) / statistics.median(t[i] for t in ours)
+        print(f"  ratio     red-dwarf / ccai, whole process, {what}: {ratio:.1f}x (goal >= 3x)")
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Parent
 
 
@@ -231,7 +300,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=["bowling", "mid", "caps"], help="run one workload")
+    parser.add_argument(
+        "--only", choices=["process", "bowling", "mid", "caps", "certificates"], help="run one workload"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each whole process")
     parser.add_argument("--participants", type=int, default=100_000)
     parser.add_argument("--statements", type=int, default=10_000)
     parser.add_argument("--votes", type=int, default=5_000_000)
@@ -253,9 +325,22 @@ def main() -> None:
         return
 
     sizes = {"mid": (10_000, 2_000, 500_000), "caps": (args.participants, args.statements, args.votes)}
-    workloads = [args.only] if args.only else ["bowling", "mid", "caps"]
+    workloads = [args.only] if args.only else ["process", "bowling", "mid", "caps", "certificates"]
     with tempfile.TemporaryDirectory() as tmp:
         for workload in workloads:
+            if workload == "process":
+                from ccai.datasets import dataset_path
+
+                print(
+                    "whole process on bowling-green: `ccai analyze` (report included) vs a plain "
+                    "red-dwarf script (no report)",
+                    flush=True,
+                )
+                whole_process(dataset_path("polis-opendata", "american-assembly.bowling-green"), args.repeats)
+                continue
+            if workload == "certificates":
+                certificates_bench(args)
+                continue
             if workload in sizes:
                 import numpy as np
 
@@ -289,6 +374,52 @@ def main() -> None:
                 print(f"  ratio     > {bound:.0f}x (red-dwarf stopped by the time limit)", flush=True)
             elif ours["ok"]:
                 print("  ratio     none: red-dwarf cannot run this size within the memory limit", flush=True)
+
+
+def certificates_bench(args) -> None:
+    """Time the selection certificates and brigading margins on the CCAI consultation (in this process)."""
+    print("certificates: the CCAI consultation, organisers' rules, threshold 0.723", flush=True)
+    from ccai.analysis import analyze
+    from ccai.analysis.paper import CCAI_ORGANISER_RULES
+    from ccai.analysis.robustness import brigading_margins, selection_certificates, verify_margin
+    from ccai.datasets import dataset_path
+    from ccai.formats.polis import read_id_list, read_polis_export
+
+    folder = dataset_path("ccai_polis")
+    export = read_polis_export(folder)
+    options = dict(exclude=read_id_list(folder / "ids-to-toss.csv"), **CCAI_ORGANISER_RULES)
+    start = time.perf_counter()
+    result = analyze(export.votes, export.statements, **options)
+    base = time.perf_counter() - start
+    start = time.perf_counter()
+    cert = selection_certificates(result, threshold=0.723, n_boot=200, seed=0)
+    seconds = time.perf_counter() - start
+    p = cert.p_selected
+    print(
+        f"  one analysis {base:.2f} s; certificates B={cert.n_boot}: {seconds:.2f} s "
+        f"({seconds / cert.n_boot * 1000:.0f} ms per resample), goal <= 30 s; "
+        f"{int((p >= 0.95).sum())} statements selected in >= 95 % of resamples, "
+        f"{int(((p > 0.05) & (p < 0.95)).sum())} uncertain",
+        flush=True,
+    )
+    start = time.perf_counter()
+    margins = brigading_margins(result, threshold=0.723)
+    seconds = time.perf_counter() - start
+    selected = result.eligible_statements()["gac"] >= 0.723
+    chosen = margins[selected[selected].index]
+    sid = chosen.idxmin()
+    start = time.perf_counter()
+    verified = verify_margin(
+        result, export.votes, export.statements, sid, threshold=0.723, start=int(chosen.min()), **options
+    )
+    check = time.perf_counter() - start
+    print(
+        f"  brigading margins (groups fixed) for {len(margins)} statements: {seconds:.3f} s; "
+        f"{int(selected.sum())} selected, smallest margin {int(chosen.min())} participants "
+        f"(statement {sid}), median {chosen.median():.0f}; re-checked with re-clustering: {verified} "
+        f"({check:.1f} s)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

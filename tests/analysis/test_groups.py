@@ -149,3 +149,17 @@ def test_hdbscan_alternative_finds_planted_groups():
     labels = result.labels.astype(int)
     assert adjusted_rand_score(camp[labels.index], labels) > 0.9
     assert result.participants["in_analysis"].sum() <= result.participants["clustered"].sum()
+
+
+def test_nearest_two_without_kdtree_equals_the_kdtree(monkeypatch):
+    """Small problems skip scipy.spatial (a slow import); both paths must give the same answer."""
+    from ccai.analysis import groups
+
+    rng = np.random.default_rng(5)
+    points, centers = rng.normal(size=(300, 2)), rng.normal(size=(40, 2))
+    brute = groups._nearest_two(points, centers)
+    monkeypatch.setattr(groups, "BRUTE_MAX_PAIRS", 0)
+    tree = groups._nearest_two(points, centers)
+    np.testing.assert_array_equal(brute[0], tree[0])
+    np.testing.assert_allclose(brute[1], tree[1])
+    np.testing.assert_allclose(brute[2], tree[2])

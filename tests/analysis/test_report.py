@@ -13,12 +13,14 @@ from ccai.analysis.report import render_report, write_report
 
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 SECTIONS = [
+    "participation",
     "map",
     "distributions",
     "groups-statements",
     "consensus",
     "uncertainty",
     "top",
+    "statements",
     "filters",
     "clustering",
     "agreement",
@@ -44,15 +46,23 @@ def test_report_has_every_section_and_embedded_figures(brexit_result, tmp_path: 
     for section in SECTIONS:
         assert f'<section id="{section}">' in html, section
     assert 'id="paper"' not in html  # no paper given
-    images = re.findall(r'<img class="fig" src="([^"]+)"', html)
-    assert len(images) >= 2 + 1  # map, histograms, at least one group's bars
-    assert all(src.startswith("data:image/png;base64,") for src in images)
+    figures = re.findall(r'<svg class="fig"', html)
+    assert len(figures) >= 4  # participant map, statement map, GAC and PI histograms
+    assert "<img" not in html  # figures are inline SVG, nothing to fetch
     # offline: no external scripts, styles or images
     assert not re.search(r'(src|href)="(https?:)?//', html)
-    # the figures are real PNGs
-    import base64
-
-    assert base64.b64decode(images[0].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<script src" not in html
+    # hover text: every eligible statement on the map carries "#id: text" in a <title>
+    stm = result.eligible_statements()
+    shown = set(int(i) for i in re.findall(r"<title>#(\d+): ", html))
+    assert shown == set(stm.index[stm["x"].notna()].tolist())
+    # group names as Polis (A, B...), a filter box per group, both GAC variants named where shown
+    for k in range(result.k):
+        assert f"Group {chr(65 + k)}" in html and f'data-group="{k}"' in html
+    assert "GAC (CCAI paper)" in html and "GAC (Polis)" in html
+    # the full statement table lists every statement, the unvoted and moderated-out ones too
+    table = html[html.index('id="all-statements"') : html.index("</tbody>")]
+    assert table.count("<tr class=") == len(result.statements)
     # the numbers on the page are the result's
     assert f"{int(result.participants['in_analysis'].sum()):,} participants in {result.k} groups" in html
     assert (tmp_path / "out").is_dir() and not list((tmp_path / "out").glob("*.tmp"))
@@ -61,7 +71,8 @@ def test_report_has_every_section_and_embedded_figures(brexit_result, tmp_path: 
 def test_statement_text_is_escaped(brexit_result) -> None:
     result, target = brexit_result
     html = render_report(result)
-    assert "<script>" not in html and "<img src=x" not in html
+    assert html.count("<script>") == 1  # the report's own script, not the statement's
+    assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(1)&gt;" in html
     assert html.count("&lt;script&gt;") >= 1
 
@@ -87,3 +98,27 @@ def test_paper_table_and_label_warning(brexit_result, load_opendata) -> None:
     assert "✗ differs" in html  # brexit is not the CCAI consultation
     assert "Check the given labels" in html
     assert "Check the given labels" not in render_report(result)
+
+
+def test_broad_disagreement_lists_what_every_group_rejects(brexit_result) -> None:
+    """Not the divisive statements: each one listed has a disagreeing majority in every group."""
+    from ccai.analysis.report import _broad_disagreement
+
+    result, _ = brexit_result
+    rows = _broad_disagreement(result)
+    for row in rows:
+        assert all(g["disagree"] > 0.5 for g in row["groups"]), row
+    stm = result.eligible_statements()
+    divisive = stm[(stm["g0_agree"] / stm["g0_seen"] > 0.6) & (stm["g1_disagree"] / stm["g1_seen"] > 0.6)]
+    assert not set(divisive.index) & {r["id"] for r in rows}
+
+
+def test_conversation_identity_and_participation(load_opendata) -> None:
+    export = load_opendata("brexit-consensus")
+    result = analyze(export.votes, export.statements, about=export.summary)
+    html = render_report(result)
+    assert export.summary["topic"].strip() in html
+    assert export.summary["url"].strip() in html
+    part = result.participation
+    assert part["participants"].iloc[-1] == export.votes["participant"].nunique()
+    assert f"activity from {part.index.min():%Y-%m-%d} to {part.index.max():%Y-%m-%d}" in html

@@ -7,10 +7,13 @@ Front door::
     result.statements[["text", "gac", "gac_polis", "pi"]]
     select_by_gac(result, 0.723)                 # the CCAI organisers' selection rule
     result.to_dir("out/")                        # statements.csv, participants.csv, summary.json
+    certify(result, threshold=0.723)             # ccai.analysis.robustness: p_selected, brigade_margin
 
 Modules: ``matrix`` (vote matrix, filters), ``groups`` (PCA, projection, clustering), ``consensus``
 (GAC variants, PI, repness, majority, uncertainty, priority), ``agreement`` (ARI between labelings),
-``result`` (AnalysisResult), ``selection``, ``paper`` (the CCAI paper's figures), ``pipeline``.
+``result`` (AnalysisResult), ``selection``, ``paper`` (the CCAI paper's figures), ``pipeline``,
+``robustness`` (selection certificates, brigading margins), ``topics`` (MiniLM topics, checked LM
+summaries), ``plots`` and ``report`` (report.html; imported only when a report is written).
 """
 
 from ccai.analysis.consensus import GAC_VARIANTS, comment_priority

@@ -87,6 +87,13 @@ def gac_jeffreys(agree: np.ndarray, disagree: np.ndarray, seen: np.ndarray) -> n
     return np.exp(np.log(effective).mean(axis=0))
 
 
+def gac_disagree(disagree: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Group-aware consensus on disagreement (red-dwarf has it): product over groups of
+    (disagree + 1) / (seen + 2), Polis's form with the agree count swapped for the disagree count. High only
+    where every group rejects the statement: the "broad disagreement" a report lists."""
+    return ((np.asarray(disagree) + 1.0) / (np.asarray(seen) + 2.0)).prod(axis=0)
+
+
 GAC_VARIANTS = ("gac", "gac_polis", "gac_pass_excluded", "gac_jeffreys")
 GAC_ALIASES = {
     "ccai": "gac",

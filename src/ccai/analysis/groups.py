@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import svds
-from scipy.spatial import cKDTree
 
 from ccai.analysis.matrix import VoteMatrix
 
@@ -29,6 +27,7 @@ BASE_ITERS = 100
 GROUP_ITERS = 20  # Polis intends 100 but a misspelled option key leaves its default of 20 in force
 MOVE_TOL = 0.01
 MAX_GROUPS = 5
+BRUTE_MAX_PAIRS = 500_000  # points x centres below which nearest centres are found without a KD-tree
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -88,6 +87,8 @@ def sparse_pca(
     rank_room = min(n, m)
     sparse = solver == "arpack" or (solver == "auto" and n * m > DENSE_MAX_CELLS)
     if rank_room > n_components + 1 and sparse:
+        from scipy.sparse.linalg import svds  # only big matrices need it (~0.2 s of import)
+
         rng = np.random.default_rng(seed)
         v0 = rng.standard_normal(min(n, m))
         _, s, vt = svds(
@@ -168,6 +169,21 @@ def _nearest_two(points: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, n
     if len(centers) == 1:
         dist = np.sqrt(((points - centers[0]) ** 2).sum(axis=1))
         return np.zeros(len(points), np.int64), dist, np.full(len(points), np.inf)
+    if len(points) * len(centers) <= BRUTE_MAX_PAIRS:
+        # Small problems: all distances at once; cheaper than importing scipy.spatial (~0.15-1 s, the
+        # largest import of a whole `ccai analyze` run on a mid-sized conversation).
+        d2 = ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        two = np.argpartition(d2, 1, axis=1)[:, :2]
+        rows = np.arange(len(points))
+        first, second = d2[rows, two[:, 0]], d2[rows, two[:, 1]]
+        swap = second < first
+        two[swap] = two[swap][:, ::-1]
+        near = two[:, 0].astype(np.int64)
+        tie = first == second
+        near[tie] = two[tie].min(axis=1)  # equidistant: the lower-numbered centre, as the KD-tree answers
+        return near, np.sqrt(np.minimum(first, second)), np.sqrt(np.maximum(first, second))
+    from scipy.spatial import cKDTree
+
     dist, idx = cKDTree(centers).query(points, k=2)
     return idx[:, 0].astype(np.int64), dist[:, 0], dist[:, 1]
 
@@ -276,7 +292,12 @@ def max_group_count(n_base: int, cap: int = MAX_GROUPS) -> int:
 
 
 def cluster_groups(
-    points: np.ndarray, *, k: int | None = None, base_k: int = BASE_K, max_k: int = MAX_GROUPS
+    points: np.ndarray,
+    *,
+    k: int | None = None,
+    base_k: int = BASE_K,
+    max_k: int = MAX_GROUPS,
+    weights: np.ndarray | None = None,
 ) -> Clustering:
     """Base clusters (k-means, ``base_k``) then groups (weighted k-means of base centres).
 
@@ -284,12 +305,13 @@ def cluster_groups(
     distinct points.
 
     ``k=None`` picks k in 2..min(max_k, 2 + n_base // 12) by the silhouette over base centres (ties: the
-    smaller k); an integer forces that k (capped by the number of distinct base centres).
+    smaller k); an integer forces that k (capped by the number of distinct base centres). ``weights``
+    (e.g. bootstrap multiplicities) weight each point in the base k-means and the base clusters' sizes.
     """
     if len(points) == 0:
         raise ValueError("no participant passed the filters, so there is nothing to cluster")
-    base_centers, base_labels = polis_kmeans(points, base_k, max_iter=BASE_ITERS)
-    base_sizes = np.bincount(base_labels, minlength=len(base_centers)).astype(float)
+    base_centers, base_labels = polis_kmeans(points, base_k, weights=weights, max_iter=BASE_ITERS)
+    base_sizes = np.bincount(base_labels, weights=weights, minlength=len(base_centers)).astype(float)
     n_base = len(base_centers)
     n_distinct = len(first_distinct(base_centers, n_base))
     if k is None:
@@ -318,6 +340,18 @@ def cluster_groups(
         k=len(group_centers),
         silhouettes=silhouettes,
     )
+
+
+NEAR_TIE = 0.02  # silhouette gap under which the choice of k is a near tie (Polis may show the other k)
+
+
+def near_ties(silhouettes: dict[int, float], chosen: int, gap: float = NEAR_TIE) -> list[int]:
+    """The other k whose silhouette is within ``gap`` of the chosen k's: a choice the data barely makes,
+    where Polis, which keeps k until another k has won 4 updates in a row, may well show the other one."""
+    best = silhouettes.get(chosen)
+    if best is None:
+        return []
+    return [k for k, v in sorted(silhouettes.items()) if k != chosen and best - v < gap]
 
 
 def cluster_hdbscan(points: np.ndarray, min_cluster_size: int | None = None) -> np.ndarray:

@@ -9,8 +9,8 @@ the tests read the same numbers. ``to_dir`` writes the contract other stages and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ccai.analysis.consensus import GAC_VARIANTS, gac_variant_name
-from ccai.analysis.groups import Clustering, PCAResult
+from ccai.analysis.groups import Clustering, PCAResult, near_ties
 from ccai.analysis.matrix import FilterStep, VoteMatrix
-
-PAPER_THRESHOLD = 0.723  # the CCAI paper's GAC cut-off
+from ccai.analysis.paper import CCAI_THRESHOLD
 
 
 @dataclass
@@ -36,9 +35,10 @@ class AnalysisResult:
         participants: one row per input participant (index ``participant_id``): ``n_votes``, ``removed_by``,
             ``clustered`` (passed the vote-count rule), ``in_analysis`` (counted in the statistics), ``group``
             (the labels used), ``ccai_group``, ``given_group``/``polis_group`` when supplied, ``x``, ``y``.
-        statements: one row per statement that received a vote (index ``statement_id``): counts overall and
-            per group, the GAC variants, PI variants, projection, extremity, priority; ``eligible`` is False
-            for moderated-out or meta statements, which never count in summaries or selections.
+        statements: one row per statement (index ``statement_id``), those nobody voted on included: counts
+            overall and per group, the GAC variants, PI variants, projection, extremity, priority;
+            ``eligible`` is False for moderated-out, meta, unvoted statements and votes on ids missing from
+            the statements table, which never count in summaries or selections; ``status`` says which.
         repness: representative statements per group (Polis's rules).
         consensus: Polis's majority lists: {"agree": [...], "disagree": [...]} of (statement_id, score).
         uncertainty: (statement_id, score) pairs, most uncertain first.
@@ -46,6 +46,12 @@ class AnalysisResult:
         group_source: "ccai" (own clustering, Polis mode or forced k) or "given".
         group_names: group label of each ``g<k>_*`` column index k.
         params: the arguments of the run; seed: its seed; input_hash: sha256 of the votes analysed.
+        warnings: plain-language warnings about the input (unknown ids, degenerate data).
+        about: the conversation's identity (topic, url, description) when known.
+        participation: cumulative participants / votes / statements per day, when timestamps exist.
+        certificate: selection-certificate and brigading-margin summary (``robustness.certify``), if run.
+        topics: one row per topic (``topics.add_topics``), if run; ``statements["topic"]`` then holds each
+            statement's topic (-1: not eligible or no text).
     """
 
     matrix: VoteMatrix
@@ -64,6 +70,11 @@ class AnalysisResult:
     seed: int
     input_hash: str
     version: str = ""
+    warnings: list[str] = field(default_factory=list)
+    about: dict[str, str] = field(default_factory=dict)
+    participation: pd.DataFrame | None = None
+    certificate: dict[str, Any] | None = None
+    topics: pd.DataFrame | None = None
 
     # -- convenience views --------------------------------------------------------------------------
 
@@ -92,6 +103,9 @@ class AnalysisResult:
 
     def gac_summary(self, variant: str = "gac") -> dict[str, float]:
         values = self.eligible_statements()[gac_variant_name(variant)]
+        if values.empty:
+            nan = float("nan")
+            return {"mean": nan, "median": nan, "min": nan, "max": nan}
         return {
             "mean": float(values.mean()),
             "median": float(values.median()),
@@ -108,12 +122,17 @@ class AnalysisResult:
             "seed": self.seed,
             "input_hash": self.input_hash,
             "group_source": self.group_source,
+            "about": dict(self.about),
+            "warnings": list(self.warnings),
+            "certificate": self.certificate,
+            "topics": None if self.topics is None else self.topics.to_dict(orient="records"),
             "counts": {
                 "participants_input": int(len(part)),
                 "participants_after_filters": int(self.matrix.shape[0]),
                 "participants_clustered": int(part["clustered"].sum()),
                 "participants_in_analysis": int(part["in_analysis"].sum()),
-                "statements_with_votes": int(len(self.statements)),
+                "statements_with_votes": int((self.statements["n_seen"] > 0).sum()),
+                "statements_without_votes": int((self.statements["n_seen"] == 0).sum()),
                 "statements_eligible": int(len(stm)),
                 "votes": int(self.matrix.n_votes),
                 "votes_in_analysis": int(stm["n_seen"].sum()),
@@ -127,11 +146,12 @@ class AnalysisResult:
                 "k": self.clustering.k,
                 "silhouettes": {str(k): v for k, v in self.clustering.silhouettes.items()},
                 "n_base_clusters": int(len(self.clustering.base_centers)),
+                "near_tie": near_ties(self.clustering.silhouettes, self.clustering.k),
             },
             "gac": {name: self.gac_summary(name) for name in GAC_VARIANTS},
             "gac_above_paper_threshold": {
-                "threshold": PAPER_THRESHOLD,
-                "count": int((stm["gac"] > PAPER_THRESHOLD).sum()),
+                "threshold": CCAI_THRESHOLD,
+                "count": int((stm["gac"] > CCAI_THRESHOLD).sum()),
             },
             "pi_median": {name: float(stm[name].median()) for name in ("pi", "pi_excl_pass", "pi_adjusted")},
             "pca_explained_variance_ratio": [float(v) for v in self.pca.explained_variance_ratio],
@@ -187,6 +207,7 @@ class AnalysisResult:
             ("participants.csv", self.participants_csv()),
             ("repness.csv", self.repness),
             ("agreement.csv", self.agreement),
+            *((("topics.csv", self.topics),) if self.topics is not None else ()),
         ):
             written.append(_atomic(out / name, lambda path, f=frame: f.to_csv(path, index=False)))
         text = json.dumps(_plain(self.summary()), indent=2) + "\n"
@@ -199,14 +220,19 @@ class AnalysisResult:
         *,
         inputs: Iterable[Path] = (),
         config: dict[str, Any] | None = None,
-        report: bool = False,
-        paper: dict[str, float] | None = None,
+        report: Callable[[AnalysisResult, Path], Any] | None = None,
     ):
         """``to_dir`` inside a self-describing run directory (config.yaml, manifest.json with input hashes,
-        versions and seed, log.jsonl); ``report=True`` adds report.html (``paper``: a dict of published
-        figures to print next to the recomputed ones). Returns the finished :class:`ccai.manifest.RunDir`."""
+        versions and seed, log.jsonl). ``report``: a writer called as ``report(result, path)`` that adds
+        report.html, e.g. :func:`ccai.analysis.report.write_report` or ``report_writer(paper=CCAI_PAPER)``;
+        taking the writer as an argument keeps this module free of the report's imports (no import
+        circle). Returns the finished :class:`ccai.manifest.RunDir`."""
         from ccai.manifest import RunDir
 
+        if report is not None and not callable(report):
+            raise TypeError(
+                f"save(report=...) takes a writer such as ccai.analysis.report.write_report, not {report!r}"
+            )
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise ValueError(f"{out}: exists and is not a folder; choose another output folder")
@@ -214,10 +240,8 @@ class AnalysisResult:
         for step in self.filters:
             run.log("filter", **step.summary())
         self.to_dir(run.path)
-        if report:
-            from ccai.analysis.report import write_report
-
-            write_report(self, run.path / "report.html", paper=paper)
+        if report is not None:
+            report(self, run.path / "report.html")
             run.log("report", path="report.html")
         run.finish(input_hash=self.input_hash, k=self.k)
         return run

@@ -13,11 +13,26 @@ from ccai.analysis.consensus import gac_variant_name
 from ccai.analysis.result import AnalysisResult
 
 
-def select_by_gac(result: AnalysisResult, threshold: float, variant: str = "gac") -> pd.DataFrame:
-    """Eligible statements with GAC (``variant``) >= ``threshold``, highest first."""
+def select_by_gac(
+    result: AnalysisResult, threshold: float, variant: str = "gac", min_certainty: float | None = None
+) -> pd.DataFrame:
+    """Eligible statements with GAC (``variant``) >= ``threshold``, highest first.
+
+    ``min_certainty``: also require the selection certificate ``p_selected`` (the share of bootstrap
+    resamples, re-clustered, in which the statement is selected; see ``ccai.analysis.robustness.certify``)
+    to be at least this, so a statement that made the cut by the luck of who voted is left out.
+    """
     column = gac_variant_name(variant)
     table = result.eligible_statements()
     chosen = table[table[column] >= threshold]
+    if min_certainty is not None:
+        if "p_selected" not in table.columns:
+            raise ValueError(
+                "min_certainty needs selection certificates: run "
+                "ccai.analysis.robustness.certify(result, threshold=...) first "
+                "(or ccai analyze --certificates 200)"
+            )
+        chosen = chosen[chosen["p_selected"] >= min_certainty]
     return chosen.sort_values(column, ascending=False, kind="stable")
 
 

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from ccai.analysis.paper import CCAI_THRESHOLD
 from ccai.analysis.result import AnalysisResult
 from ccai.config import StageConfig
 
@@ -29,6 +30,16 @@ class AnalysisConfig(StageConfig):
     participants_votes: str | None = Field(None, description="a file instead of participants-votes.csv")
     given_file: str | None = Field(None, description="CSV of participant + group for groups=given")
     given_column: str | None = None
+    certificates: int = Field(0, ge=0, description="bootstrap resamples for selection certificates (200)")
+    threshold: float = Field(CCAI_THRESHOLD, gt=0, le=1, description="GAC threshold the certificates test")
+    topics: int | None = Field(None, description="group statements into N topics (-1: choose N)")
+    lm: str | None = Field(None, description="with topics: a model that summarises each topic, cited")
+
+    @model_validator(mode="after")
+    def _lm_needs_topics(self) -> AnalysisConfig:
+        if self.lm and not self.topics:
+            raise ValueError("lm writes topic summaries: set topics (N, or -1 to choose)")
+        return self
 
 
 def run(
@@ -82,13 +93,30 @@ def run(
     step("analysing (PCA, groups, statistics)")
     result = analyze(
         export.votes, export.statements, groups=config.groups, given_groups=given,
-        reference_groups=reference, labelings=labelings, exclude=excluded, min_votes=config.min_votes,
-        more_than=config.more_than, moderation=config.moderation, straightliners=config.straightliners,
-        seed=config.seed,
+        reference_groups=reference, labelings=labelings, about=export.summary, exclude=excluded,
+        min_votes=config.min_votes, more_than=config.more_than, moderation=config.moderation,
+        straightliners=config.straightliners, seed=config.seed,
     )
+    if config.certificates > 0:
+        from ccai.analysis.robustness import certify
+
+        step(f"selection certificates (B={config.certificates}) and margins")
+        certify(result, threshold=config.threshold, n_boot=config.certificates, seed=config.seed)
+    if config.topics:
+        from ccai.analysis.topics import add_topics
+
+        step("topics (MiniLM embeddings)")
+        add_topics(result, None if config.topics < 0 else config.topics, seed=config.seed)
+        if config.lm:
+            from ccai.analysis.topics import summarize_topics
+            from ccai.models.backends import make_backend
+
+            summarize_topics(result, make_backend(config.lm), seed=config.seed)
     step("writing the run folder and report")
+    from ccai.analysis.report import write_report
+
     inputs_used = [folder] + [p for p in (exclude, given_file) if p is not None]
-    result.save(out, inputs=inputs_used, config=config.model_dump(), report=True)
+    result.save(out, inputs=inputs_used, config=config.model_dump(), report=write_report)
     return result
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from ccai.analysis.paper import CCAI_THRESHOLD
 from ccai.commands._common import command, console, user_errors
 
 
@@ -72,13 +73,32 @@ def _summary_table(result, title: str):
         + ", ".join(f"{k}={v}" for k, v in summary["group_sizes"].items()),
     )
     sil = summary["ccai_clustering"]["silhouettes"]
-    table.add_row("ccai k by silhouette", ", ".join(f"k={k}: {v:.3f}" for k, v in sil.items()))
+    tie = summary["ccai_clustering"]["near_tie"]
+    table.add_row(
+        "ccai k by silhouette",
+        ", ".join(f"k={k}: {v:.3f}" for k, v in sil.items())
+        + (f" (near tie with k={', '.join(map(str, tie))})" if tie else ""),
+    )
     for variant, stats in summary["gac"].items():
-        table.add_row(variant, " / ".join(f"{name} {value:.3f}" for name, value in stats.items()))
+        table.add_row(variant, " / ".join(f"{name} {_f3(value)}" for name, value in stats.items()))
     table.add_row(
         "median PI / adjusted",
-        f"{summary['pi_median']['pi']:.3f} / {summary['pi_median']['pi_adjusted']:.3f}",
+        f"{_f3(summary['pi_median']['pi'])} / {_f3(summary['pi_median']['pi_adjusted'])}",
     )
+    cert = summary.get("certificate")
+    if cert:
+        table.add_row(
+            f"selection certificates ({cert['rule']})",
+            f"{cert['selected_95']} of {cert['n_selected']} selected in >= 95 % of {cert['n_boot']} "
+            f"resamples; {cert['uncertain_5_95']} statements uncertain (5-95 %)",
+        )
+        if cert["margin_min"] is not None:
+            checked = cert["margin_verified"]
+            table.add_row(
+                "brigading margin (min)",
+                f"{cert['margin_min']} bloc participants push #{cert['margin_statement']} out"
+                + (f" ({checked} with re-clustering)" if checked is not None else ""),
+            )
     for row in summary["agreement"]:
         table.add_row(
             f"agreement {row['a']} vs {row['b']}",
@@ -142,6 +162,24 @@ def register(app: typer.Typer) -> None:
             None, help="CSV with participant + group columns for --groups given."
         ),
         given_column: str | None = typer.Option(None, help="Group column of --given-file."),
+        certificates: int = typer.Option(
+            0,
+            help="Bootstrap resamples (e.g. 200) for selection certificates: per statement, the share of "
+            "resamples of the participants, re-clustered, in which it passes GAC >= --threshold; also "
+            "computes brigading margins. 0 = off.",
+        ),
+        threshold: float = typer.Option(CCAI_THRESHOLD, help="GAC selection threshold for --certificates."),
+        topics: int = typer.Option(
+            0,
+            help="Group statements into N topics (bundled MiniLM embeddings, named by distinctive words); "
+            "-1 = choose N from the number of statements; 0 = off.",
+        ),
+        lm: str | None = typer.Option(
+            None,
+            help="With --topics: a language model that writes a short summary per topic, every sentence "
+            "citing statement ids (checked; uncited sentences dropped). 'smollm2' (bundled) or "
+            "'openai:<base_url>#<model>' (any OpenAI-compatible server).",
+        ),
     ) -> None:
         """Find opinion groups and group-aware consensus in a Polis export.
 
@@ -171,13 +209,15 @@ def register(app: typer.Typer) -> None:
                 more_than=more_than, moderation=moderation, straightliners=straightliners, seed=seed,
                 comments=comments, participants_votes=participants_votes,
                 given_file=str(given_file) if given_file else None, given_column=given_column,
+                certificates=certificates, threshold=threshold, topics=topics or None, lm=lm,
             )
-            with _steps(3) as step:
+            with _steps(3 + (certificates > 0) + bool(topics)) as step:
                 result = run(config, path, out, step=step)
             console.print(_summary_table(result, f"ccai analyze {path}"))
+            for warning in result.warnings:
+                console.print(f"[bold yellow]warning:[/] {warning}")
             _warn_about_given(result)
             console.print(f"wrote {out}: statements.csv, participants.csv, summary.json, report.html")
-
 
     @command(app, "reproduce", no_args_is_help=False)
     def reproduce_cmd(
@@ -209,6 +249,7 @@ def register(app: typer.Typer) -> None:
 
             from ccai.analysis import CCAI_PAPER, CCAI_REALIGNED, analyze
             from ccai.analysis.paper import CCAI_ORGANISER_RULES, paper_figures
+            from ccai.analysis.report import report_writer
             from ccai.datasets import dataset_path
             from ccai.formats.polis import read_id_list, read_polis_export
 
@@ -228,10 +269,14 @@ def register(app: typer.Typer) -> None:
                 both = {"published": published, "realigned": realigned}
                 runs = {  # name: (export, analysis options, labelings to compare)
                     "published": (
-                        clean, {"groups": "given", "given_groups": published}, {"realigned": realigned}
+                        clean,
+                        {"groups": "given", "given_groups": published},
+                        {"realigned": realigned},
                     ),
                     "realigned": (
-                        clean, {"groups": "given", "given_groups": realigned}, {"published": published}
+                        clean,
+                        {"groups": "given", "given_groups": realigned},
+                        {"published": published},
                     ),
                     "own": (raw, dict(groups="polis", **rules), both),
                     "own_k2": (raw, dict(groups=2, **rules), both),
@@ -252,8 +297,8 @@ def register(app: typer.Typer) -> None:
                         out / name,
                         inputs=[folder, groups_csv],
                         config={"reproduce": name, "seed": seed},
-                        report=True,
-                        paper=CCAI_PAPER if name == "published" else None,  # the others are not the paper's
+                        # the paper's figures only beside the published labels; the others are not the paper's
+                        report=report_writer(paper=CCAI_PAPER if name == "published" else None),
                     )
                     results[name] = result
 
@@ -287,6 +332,13 @@ def register(app: typer.Typer) -> None:
                 pairs.add_row(row.a, row.b, f"{row.n_common:,}", f"{row.ari:.3f}", f"{row.matched_share:.1%}")
             console.print(pairs)
             console.print(
+                "group sizes: "
+                + "; ".join(
+                    f"{name} "
+                    + ", ".join(f"{chr(65 + i)}={n:,}" for i, n in enumerate(r.group_sizes().values()))
+                    for name, r in results.items()
+                )
+                + "\n"
                 f"ccai own clustering: k={results['own'].k} (silhouettes "
                 + ", ".join(f"k={k}: {v:.3f}" for k, v in results["own"].silhouettes.items())
                 + f")\nwrote {out}/published, realigned, own, own_k2; open {out}/published/report.html"
@@ -299,3 +351,8 @@ def _fmt(value) -> str:
     if isinstance(value, float) and not float(value).is_integer():
         return f"{value:.3f}"
     return f"{int(value):,}" if float(value).is_integer() else str(value)
+
+
+def _f3(value) -> str:
+    """Three decimals, or '–' for an undefined figure (the warnings above say why)."""
+    return "–" if value is None or value != value else f"{value:.3f}"

@@ -27,7 +27,6 @@ from ccai.constitution.model import ConstitutionError, StatementSource
 
 COLUMNS = ("text", "moderated", "agree", "disagree", "pass", "gac", "group_agree")
 #: The CCAI organisers' cut-off (Huang et al. 2024): statements above it became the public constitution.
-CCAI_THRESHOLD = 0.723
 
 
 def _first(frame: pd.DataFrame, names: Iterable[str], path: Path, what: str) -> pd.Series:

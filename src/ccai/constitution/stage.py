@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from ccai.analysis.paper import CCAI_THRESHOLD
 from ccai.config import StageConfig
 from ccai.constitution.build import BuildResult
 from ccai.constitution.dedup import DEFAULT_MERGE_SIMILARITY, Embedder
-from ccai.constitution.select import CCAI_THRESHOLD
 
 
 class ConstitutionConfig(StageConfig):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ccai.analysis.paper import CCAI_THRESHOLD
 from ccai.constitution.build import BuildResult, build_constitution
 from ccai.constitution.compare import Comparison, compare, mark_inspired_by_standard
 from ccai.constitution.dedup import DEFAULT_MERGE_SIMILARITY, Embedder, cluster
@@ -23,7 +24,7 @@ from ccai.constitution.merge import MergeResult, merge_constitutions
 from ccai.constitution.model import Constitution
 from ccai.constitution.national import BUNDLED, from_text
 from ccai.constitution.rewrite import clean, core_text
-from ccai.constitution.select import CCAI_THRESHOLD, read_statements
+from ccai.constitution.select import read_statements
 from ccai.constitution.standard import standard_constitution
 
 PAPER = {

@@ -124,15 +124,27 @@ class _Table:
     def read(cls, path: Path, *, header: bool = True, width: int | None = None) -> _Table:
         try:
             with path.open(newline="", encoding="utf-8-sig") as fh:
-                reader = csv.reader(fh)
+                # strict: a quote that never closes (a file cut off inside a comment body) is an error,
+                # not one giant field that silently swallows every later row.
+                reader = csv.reader(fh, strict=True)
+                rows = []
+                start = 1
                 try:
-                    rows = list(reader)
+                    for row in reader:
+                        rows.append(row)
+                        start = reader.line_num + 1
                 except csv.Error as err:
-                    raise PolisFormatError(
-                        f"{path.name} line {reader.line_num}: malformed CSV ({err})",
-                        path=path,
-                        line=reader.line_num,
-                    ) from None
+                    if "unexpected end of data" in str(err):
+                        message = (
+                            f"{path.name} line {start}: a quoted field opened here is never closed "
+                            f"(the file ends inside it at line {reader.line_num}; was it cut off?)"
+                        )
+                    else:
+                        message = (
+                            f"{path.name} line {reader.line_num}: malformed CSV ({err}) in the record "
+                            f"that starts on line {start}; is a quote inside a field not doubled?"
+                        )
+                    raise PolisFormatError(message, path=path, line=start) from None
         except UnicodeDecodeError as err:
             raise PolisFormatError(
                 f"{path.name}: not UTF-8 text ({err.reason} at byte {err.start}); Polis exports are UTF-8",
