@@ -83,10 +83,20 @@ def load_config(model: type[M], path: Path | str | None = None, overrides: list[
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{source}: {problems}") from exc
+        raise ConfigError(f"{source}: {describe_invalid(exc)}") from exc
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line naming each bad field, what it needs and what it got (``min_votes: ... (got -3)``)."""
+    problems = []
+    for err in exc.errors():
+        message = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:  # a rule across fields: its message says it all
+            problems.append(message)
+            continue
+        got = f" (got {err['input']!r})" if err.get("type") != "missing" and "input" in err else ""
+        problems.append(f"{'.'.join(str(p) for p in err['loc'])}: {message}{got}")
+    return "; ".join(problems)
 
 
 def dump_config(config: BaseModel) -> dict[str, Any]:

@@ -107,10 +107,12 @@ def test_bad_input_gives_one_clear_line(tmp_path, shared_data):
     (tmp_path / "afile").write_text("")
     for args, message in (
         (["--out", str(tmp_path / "afile")], "exists and is not a folder"),
-        (["--out", str(tmp_path / "o"), "--min-votes", "-3"], "min_votes: expected a whole number >= 0"),
+        (["--out", str(tmp_path / "o"), "--min-votes", "-3"],
+         "min_votes: Input should be greater than or equal to 0 (got -3)"),
         (["--out", str(tmp_path / "o"), "--exclude", str(tmp_path / "nope.csv")], "id list not found"),
         (["--out", str(tmp_path / "o"), "--groups", "given", "--given-file", "nope.csv"], "file not found"),
-        (["--out", str(tmp_path / "o"), "--moderation", "maybe"], "expected 'polis', 'accepted' or 'none'"),
+        (["--out", str(tmp_path / "o"), "--moderation", "maybe"],
+         "moderation: Input should be 'polis', 'accepted' or 'none' (got 'maybe')"),
     ):
         result = runner.invoke(app, ["analyze", bg2050, *args])
         assert result.exit_code == 2 and result.output.strip().startswith("error:"), args

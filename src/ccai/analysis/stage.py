@@ -38,7 +38,7 @@ class AnalysisConfig(StageConfig):
     @model_validator(mode="after")
     def _lm_needs_topics(self) -> AnalysisConfig:
         if self.lm and not self.topics:
-            raise ValueError("lm writes topic summaries: set topics (N, or -1 to choose)")
+            raise ValueError("lm writes topic summaries: add --topics N (topics=N in a config; -1 picks N)")
         return self
 
 

@@ -20,7 +20,13 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except USER_ERRORS as exc:
+        from pydantic import ValidationError
+
+        from ccai.config import describe_invalid
+
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, ValidationError):  # a command's options, checked by the stage's config model
+            message = describe_invalid(exc)
         console.print(f"[bold red]error:[/] {message}", highlight=False)
         raise typer.Exit(2) from exc
 

@@ -39,12 +39,12 @@ class ConstitutionConfig(StageConfig):
     @model_validator(mode="after")
     def _one_rule(self) -> ConstitutionConfig:
         if (self.threshold is None) == (self.count is None):
-            raise ValueError("give exactly one of threshold (e.g. 0.723) or count (e.g. 75); set the other "
-                             "to null")
+            raise ValueError("give exactly one of --threshold T (e.g. 0.723) or --count N (e.g. 75); in a "
+                             "config set the other to null")
         if (self.rewriter == "lm") != (self.model is not None):
-            raise ValueError("rewriter=lm needs model (a folder or 'smollm2'), and model needs rewriter=lm")
+            raise ValueError("--rewriter lm needs --model DIR (or 'smollm2'), and --model needs --rewriter lm")
         if self.lm_wording and self.rewriter != "lm":
-            raise ValueError("lm_wording needs rewriter=lm")
+            raise ValueError("--lm-wording needs --rewriter lm --model DIR")
         return self
 
 
