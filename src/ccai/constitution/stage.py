@@ -42,7 +42,7 @@ class ConstitutionConfig(StageConfig):
             raise ValueError("give exactly one of --threshold T (e.g. 0.723) or --count N (e.g. 75); in a "
                              "config set the other to null")
         if (self.rewriter == "lm") != (self.model is not None):
-            raise ValueError("--rewriter lm needs --model DIR (or 'smollm2'), and --model needs --rewriter lm")
+            raise ValueError("--rewriter lm needs --model DIR (or 'smollm2'); --model needs --rewriter lm")
         if self.lm_wording and self.rewriter != "lm":
             raise ValueError("--lm-wording needs --rewriter lm --model DIR")
         return self
