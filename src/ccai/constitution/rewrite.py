@@ -17,8 +17,8 @@ rule               statement                                comparison form
 =================  =======================================  =================================================
 
 Every rule output is then checked (:func:`garbled`): a word the statement did not have must be an English
-word (no "clearlies"), no inflected modal ("shoulds"), the head of the predicate must be a verb, and a "not X but Y"
-must not negate Y. A rewrite that fails the check is not used: the statement goes to review with the reason.
+word (no "clearlies"), no inflected modal ("shoulds"), the head of the predicate must be a verb, and a "not X but
+Y" must not negate Y. A rewrite that fails the check is not used: the statement goes to review with the reason.
 Suspected typos are flagged (``typos``, with a suggestion from pyspellchecker), never changed.
 
 Each comes with a critique request and a revision request in the same words. An LM rewriter (a callable
@@ -236,7 +236,7 @@ def _suggest(word: str) -> str | None:
     near = speller.known(speller.edit_distance_1(word))
     if near:
         return max(sorted(near), key=speller.word_usage_frequency)
-    return speller.correction(word) if len(word) <= 8 else None
+    return speller.correction(word) if len(word) <= 10 else None
 
 
 def suspected_typos(text: str) -> tuple[tuple[str, str | None], ...]:
