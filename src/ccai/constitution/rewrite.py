@@ -17,9 +17,10 @@ rule               statement                                comparison form
 =================  =======================================  =================================================
 
 Every rule output is then checked (:func:`garbled`): a word the statement did not have must be an English
-word (no "clearlies"), no inflected modal ("shoulds"), the head of the predicate must be a verb, and a "not X but
-Y" must not negate Y. A rewrite that fails the check is not used: the statement goes to review with the reason.
-Suspected typos are flagged (``typos``, with a suggestion from pyspellchecker), never changed.
+word (no "clearlies"), no inflected modal ("shoulds"), the head of the predicate must be a verb, and a
+"not X but Y" must not negate Y. A rewrite that fails the check is not used: the statement goes to review
+with the reason. Suspected typos are flagged (``typos``, with a suggestion from pyspellchecker), never
+changed.
 
 Each comes with a critique request and a revision request in the same words. An LM rewriter (a callable
 ``prompts -> answers``, e.g. :class:`ccai.constitution.lm.BackendLM` over a training backend) may be passed
