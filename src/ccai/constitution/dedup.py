@@ -145,26 +145,50 @@ def propose_merges(
     return merges
 
 
+@dataclass
+class Wording:
+    """A statement whose principle a person words: the rules could not (``reason``), or it has typos."""
+
+    statement: str
+    text: str = ""
+    proposed: str | None = None  # the rules' (or the LM's) comparison text, when there is one
+    reason: str | None = None
+    typos: dict[str, str | None] = field(default_factory=dict)
+    wording: str | None = None  # the person's comparison text ("Choose the response that ...")
+    critique_request: str | None = None  # optional; derived from the wording when absent
+    revision_request: str | None = None
+
+
 REVIEW_HEADER = """\
 # Proposed merges of near-duplicate statements (ccai constitution build).
 # For each merge: set decision to 'accept' or 'reject' (reject = keep the statements as separate principles);
 # edit 'members' to move statements in or out; 'keep' names the statement whose words become the principle;
 # set 'wording' to your own comparison text ("Choose the response that ...") to override the rule-based one.
-# 'texts' and 'similarity' are for reading only. Re-run the same build command to apply this file.
+# 'texts' and 'similarity' are for reading only.
+# 'wordings' lists statements the rules could not rewrite faithfully (reason) or with suspected typos (typos,
+# with a suggestion; never applied for you): write 'wording' (and optionally critique_request /
+# revision_request) and your words replace the rule text in comparison, critique and revision alike.
+# Re-run the same build command to apply this file.
 """
 
 
-def write_review(path: Path | str, merges: list[Merge], settings: dict[str, Any]) -> Path:
+def write_review(
+    path: Path | str, merges: list[Merge], settings: dict[str, Any], wordings: Sequence[Wording] = ()
+) -> Path:
     path = Path(path)
     payload = {
         "settings": settings,
         "merges": [{k: v for k, v in m.__dict__.items() if v is not None and v != {}} for m in merges],
+        "wordings": [
+            {k: v for k, v in w.__dict__.items() if (v is not None and v != {}) or k == "wording"}
+            for w in wordings
+        ],
     }
+    from ccai.files import atomic_write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(REVIEW_HEADER + yaml.safe_dump(payload, sort_keys=False, allow_unicode=True, width=110))
-    tmp.replace(path)
-    return path
+    text = REVIEW_HEADER + yaml.safe_dump(payload, sort_keys=False, allow_unicode=True, width=110)
+    return atomic_write_text(path, text)
 
 
 def _wording_by(item: dict[str, Any], wording: str | None) -> str | None:
@@ -175,6 +199,57 @@ def _wording_by(item: dict[str, Any], wording: str | None) -> str | None:
     if by and by.startswith("lm") and wording.strip() != str(item.get("lm_proposal") or "").strip():
         return "person (edited the lm proposal)"
     return by or "person"
+
+
+def read_review_settings(path: Path | str) -> dict[str, Any]:
+    """The settings block of a review file (the merge similarity its proposals were made at, ...)."""
+    data = _parse_yaml(_read_text(Path(path)), str(path))
+    settings = data.get("settings") if isinstance(data, dict) else None
+    return settings if isinstance(settings, dict) else {}
+
+
+def read_wordings(path: Path | str, known_ids: Sequence[str]) -> dict[str, Wording]:
+    """The 'wordings' section of a review file: statement id -> what a person wrote (only filled-in ones)."""
+    path = Path(path)
+    data = _parse_yaml(_read_text(path), str(path))
+    items = data.get("wordings") if isinstance(data, dict) else None
+    if items is None:
+        return {}
+    if not isinstance(items, list):
+        raise ConstitutionError(f"{path}: wordings: expected a list (as written by build)")
+    known = set(map(str, known_ids))
+    out: dict[str, Wording] = {}
+    for index, item in enumerate(items):
+        where = f"{path}: wordings.{index}"
+        if not isinstance(item, dict) or "statement" not in item:
+            raise ConstitutionError(f"{where}: expected a mapping with 'statement' and 'wording'")
+        unknown_keys = set(item) - set(Wording.__dataclass_fields__)
+        if unknown_keys:
+            raise ConstitutionError(f"{where}: unknown field(s) {sorted(unknown_keys)}")
+        sid = str(item["statement"])
+        if sid not in known:
+            raise ConstitutionError(f"{where}.statement: {sid} is not in the current selection")
+        for name in ("wording", "critique_request", "revision_request"):
+            value = item.get(name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConstitutionError(f"{where}.{name}: expected text or nothing")
+        if item.get("wording") is None:
+            if item.get("critique_request") or item.get("revision_request"):
+                raise ConstitutionError(f"{where}: critique/revision given without a 'wording'")
+            continue
+        wording = str(item["wording"]).strip()
+        if principle_answer(wording) is None:
+            raise ConstitutionError(
+                f"{where}.wording: a principle starts with 'Choose the response that', got {wording[:60]!r}"
+            )
+        out[sid] = Wording(
+            statement=sid,
+            text=str(item.get("text", "")),
+            wording=wording,
+            critique_request=item.get("critique_request"),
+            revision_request=item.get("revision_request"),
+        )
+    return out
 
 
 def read_review(path: Path | str, known_ids: Sequence[str]) -> list[Merge]:
@@ -203,12 +278,15 @@ def read_review(path: Path | str, known_ids: Sequence[str]) -> list[Merge]:
                 f"{where}.members: statement(s) {missing} are not in the current selection; remove them "
                 "or widen the selection (--threshold/--count)"
             )
-        for member in members:
-            if member in seen:
-                raise ConstitutionError(f"{where}.members: statement {member} is already in {seen[member]}")
         decision = item.get("decision", "accept")
         if decision not in ("accept", "reject"):
             raise ConstitutionError(f"{where}.decision: expected 'accept' or 'reject', got {decision!r}")
+        if decision == "accept":  # a rejected merge claims nothing: its statements may join another merge
+            for member in members:
+                if member in seen:
+                    raise ConstitutionError(
+                        f"{where}.members: statement {member} is already in accepted merge {seen[member]}"
+                    )
         keep = str(item.get("keep", members[0]))
         if keep not in members:
             raise ConstitutionError(f"{where}.keep: {keep} is not one of the members {members}")
