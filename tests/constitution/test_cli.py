@@ -201,8 +201,8 @@ def test_show_prints_text_not_markup_and_approve_records_a_person(tmp_path: Path
     )
     path = c.save(tmp_path / "c.json")
     output = ccai("show", path)
-    assert "[not] harmful [/bold] [link=x]" in output.replace("\n", " ")
-    assert "not reviewed by a person" in output.replace("\n", " ")
+    assert "[not] harmful [/bold] [link=x]" in " ".join(output.split())
+    assert "not reviewed by a person" in " ".join(output.split())
     output = ccai("approve", path, "--by", "Ada")
     assert "approved by Ada" in output
     assert Constitution.load(path).is_reviewed

@@ -104,7 +104,9 @@ def register(app: typer.Typer) -> None:
             help="A statements CSV (analysis statements.csv or ccai_statement_reference.csv).",
         ),
         threshold: float | None = typer.Option(None, "--threshold", help="Keep statements with GAC >= T."),
-        count: int | None = typer.Option(None, "--count", help="Make N principles: statements are taken in GAC order until the merges leave N."),
+        count: int | None = typer.Option(
+            None, "--count", help="Make N principles: statements are taken in GAC order until merges leave N."
+        ),
         exclude: list[str] = typer.Option([], "--exclude", help="Statement id to leave out (repeatable)."),
         review: Path | None = typer.Option(
             None,
