@@ -22,6 +22,7 @@ from ccai.constitution.dedup import (
     read_review,
     read_review_settings,
     read_wordings,
+    same_idea_matrix,
     write_review,
 )
 from ccai.constitution.model import Constitution, Principle
@@ -116,9 +117,13 @@ def build_constitution(
         merge_similarity = float(read_review_settings(review_path).get("merge_similarity", merge_similarity))
     else:
         assert embedder is not None
-        vectors = embedder([core_text(t) for t in texts])
+        cores = [core_text(t) for t in texts]
+        vectors = embedder(cores)
         priority = table["gac"].fillna(0).tolist()
-        merges = propose_merges(ids, texts, vectors, merge_similarity, priority=priority, wording=lm_wording)
+        allowed = same_idea_matrix(cores, vectors, embedder, merge_similarity)
+        merges = propose_merges(
+            ids, texts, vectors, merge_similarity, priority=priority, wording=lm_wording, allowed=allowed
+        )
     groups: list[tuple[list[str], Merge | None]] = []
     merged: set[str] = set()
     for merge in merges:
@@ -243,9 +248,11 @@ def _threshold_for_principles(
     if high < count:
         raise ValueError(f"--count {count} is more than the {high} statements with a GAC")
 
+    allowed = same_idea_matrix(texts, vectors, embedder, merge_similarity)
+
     def principles(k: int) -> int:
         ids = [str(i) for i in pool.index[:k]]
-        merges = propose_merges(ids, texts[:k], vectors[:k], merge_similarity)
+        merges = propose_merges(ids, texts[:k], vectors[:k], merge_similarity, allowed=allowed[:k, :k])
         return k - sum(len(m.members) - 1 for m in merges)
 
     if principles(high) < count:

@@ -10,6 +10,7 @@ Clustering is deterministic (no random step), so the same statements and thresho
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -68,7 +69,9 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b.T
 
 
-def cluster(vectors: np.ndarray, similarity: float, linkage: str = "complete") -> list[list[int]]:
+def cluster(
+    vectors: np.ndarray, similarity: float, linkage: str = "complete", allowed: np.ndarray | None = None
+) -> list[list[int]]:
     """Groups of row indices in which every pair has cosine similarity >= ``similarity`` (complete linkage).
 
     Complete linkage because a merge claims the statements are near-duplicates of each other, pairwise;
@@ -82,14 +85,102 @@ def cluster(vectors: np.ndarray, similarity: float, linkage: str = "complete") -
         return [[0]]
     from sklearn.cluster import AgglomerativeClustering
 
-    model = AgglomerativeClustering(
-        n_clusters=None, metric="cosine", linkage=linkage, distance_threshold=1.0 - similarity
-    )
-    labels = model.fit_predict(vectors)
+    if allowed is None:
+        model = AgglomerativeClustering(
+            n_clusters=None, metric="cosine", linkage=linkage, distance_threshold=1.0 - similarity
+        )
+        labels = model.fit_predict(vectors)
+    else:  # pairs that may not be merged are made maximally distant: complete linkage never joins them
+        distance = np.clip(1.0 - cosine_matrix(vectors, vectors), 0.0, 2.0)
+        distance[~allowed] = 2.0
+        np.fill_diagonal(distance, 0.0)
+        model = AgglomerativeClustering(
+            n_clusters=None, metric="precomputed", linkage=linkage, distance_threshold=1.0 - similarity
+        )
+        labels = model.fit_predict(distance)
     groups: dict[int, list[int]] = {}
     for index, label in enumerate(labels):
         groups.setdefault(int(label), []).append(index)
     return sorted(groups.values(), key=lambda g: g[0])
+
+
+# words that carry no idea of their own when deciding whether two statements ask for the same thing
+_FUNCTION_WORDS = frozenset(
+    ["the", "a", "an", "to", "of", "and", "or", "nor", "be", "is", "are", "was", "it", "its", "it's", "in", "on", "for", "with", "as", "not", "never", "no", "should", "must", "shall", "always", "any", "all", "that", "this", "these", "those", "by", "at", "from", "their", "they", "them", "can", "could", "will", "would", "may", "might", "more", "most", "very", "only", "also", "do", "does", "did", "have", "has", "had", "being", "been", "who", "what", "which", "when", "where", "how", "than", "so", "just", "ai", "a.i", "artificial", "intelligence", "system", "systems", "humans", "human", "people", "person", "users", "user", "others", "anyone", "everyone", "everything", "anything", "try", "act", "way", "ways", "thing", "things", "it's", "itself"]
+)
+#: cosine of two content words above which one says what the other says (MiniLM, one word each)
+WORD_MATCH = 0.72
+
+
+def _content_words(text: str) -> list[str]:
+    from ccai.constitution.rewrite import _lemmas
+
+    out = []
+    for word in re.findall(r"[a-z][a-z'\-]+", text.lower()):
+        if word in _FUNCTION_WORDS or len(word) < 3:
+            continue
+        lemmas = _lemmas(word)
+        lemma = next((lemmas[k][0] for k in ("NOUN", "VERB", "ADJ", "ADV") if k in lemmas), word)
+        out.append(lemma)
+    return sorted(set(out))
+
+
+def _negated(text: str) -> bool:
+    return bool(re.search(r"\b(not|never|no|nor|n't|avoid|refrain)\b", text.lower()))
+
+
+def _english(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.isascii() for c in letters) / len(letters) > 0.9
+
+
+def _modifier(word: str) -> bool:
+    from ccai.constitution.rewrite import _lemmas
+
+    lemmas = _lemmas(word)
+    return set(lemmas) == {"ADV"} or word.endswith("ly")
+
+
+def same_idea_matrix(
+    texts: Sequence[str], vectors: np.ndarray, embedder: Embedder, similarity: float
+) -> np.ndarray:
+    """Which pairs may be merged: close in meaning *and* neither says something the other does not.
+
+    A merge claims that its statements are one principle; one that swallows a distinct idea ("respect human
+    autonomy" into "treat humans with respect and dignity") loses what its supporters voted for. So a pair
+    needs: cosine >= ``similarity`` on the cores; the same direction (both asking to avoid, or both to do);
+    every content word of each matched by a word of the other (same lemma or word cosine >= WORD_MATCH), a
+    lone adverb ("intensely honest") excepted; English text (the bundled MiniLM is English-only, and gives
+    unrelated Chinese statements cosine 0.9). Measured on tests/constitution/fixtures/merge_pairs (see its
+    README and docs/constitution.md).
+    """
+    n = len(texts)
+    sims = cosine_matrix(vectors, vectors) if n else np.zeros((0, 0))
+    words = [_content_words(t) for t in texts]
+    vocabulary = sorted({w for ws in words for w in ws})
+    word_vectors = dict(zip(vocabulary, embedder(vocabulary), strict=True)) if vocabulary else {}
+    english = [_english(t) for t in texts]
+    negated = [_negated(t) for t in texts]
+
+    def unmatched(a: list[str], b: list[str]) -> list[str]:
+        return [
+            x
+            for x in a
+            if not any(x == z or float(word_vectors[x] @ word_vectors[z]) >= WORD_MATCH for z in b)
+        ]
+
+    allowed = np.zeros((n, n), dtype=bool)
+    for i in range(n):
+        allowed[i, i] = True
+        for j in range(i + 1, n):
+            if sims[i, j] < similarity or not (english[i] and english[j]) or negated[i] != negated[j]:
+                continue
+            if not words[i] or not words[j]:
+                continue
+            left = [w for w in unmatched(words[i], words[j]) if not _modifier(w)]
+            right = [w for w in unmatched(words[j], words[i]) if not _modifier(w)]
+            allowed[i, j] = allowed[j, i] = not left and not right
+    return allowed
 
 
 @dataclass
@@ -114,14 +205,17 @@ def propose_merges(
     similarity: float = DEFAULT_MERGE_SIMILARITY,
     priority: Sequence[float] | None = None,
     wording: Callable[[list[str]], str] | None = None,
+    allowed: np.ndarray | None = None,
 ) -> list[Merge]:
-    """Merges of two or more statements; ``keep`` is the member with the highest ``priority`` (e.g. GAC)."""
+    """Merges of two or more statements; ``keep`` is the member with the highest ``priority`` (e.g. GAC).
+
+    ``allowed`` (from :func:`same_idea_matrix`) forbids pairs that would lose an idea; None allows all."""
     if not 0.0 < similarity <= 1.0:
         raise ValueError(f"merge similarity must lie in (0, 1], got {similarity}")
     priority = list(priority) if priority is not None else [0.0] * len(ids)
     sims = cosine_matrix(vectors, vectors)
     merges = []
-    for group in cluster(vectors, similarity):
+    for group in cluster(vectors, similarity, allowed=allowed):
         if len(group) < 2:
             continue
         keep = max(group, key=lambda i: (priority[i], -i))
