@@ -148,7 +148,8 @@ def _conjugate(predicate: str, starts_with_verb: bool = True) -> str:
     expect_verb, base_form, infinitive = starts_with_verb, False, False
     for i, word in enumerate(words):
         bare = word.lower().strip(",")
-        if bare == "to" and i + 1 < len(words) and words[i + 1].lower().strip(",") in _COORD_VERBS:
+        following = words[i + 1].lower().strip(",") if i + 1 < len(words) else ""
+        if bare == "to" and (following in _COORD_VERBS or (following and _is_adverb(following))):
             infinitive = True  # "refuse to give X or help with Y": "help" belongs to "to", stays bare
         if expect_verb and bare in ("not", "never"):
             out.append("does not" if bare == "not" else "never")
@@ -328,7 +329,8 @@ def garbled(rw: Rewrite) -> list[str]:
     first = words[0].lower().strip(",.") if words else ""
     if rw.rule == "verb" and not (first.endswith("s") or first in ("does", "is", "has", "never")):
         problems.append(f"the predicate does not start with a verb in the third person: {first!r}")
-    if rw.rule == "verb" and re.search(r"\b(?:and|or) not (?!only\b)\w+", rw.comparison):
+    loose_not = re.search(r"\b(?:and|or) not (?!only\b)\w+", rw.comparison)
+    if rw.rule == "verb" and loose_not and " to " not in rw.comparison[: loose_not.start()]:
         problems.append(f"a coordinated 'not' left without 'does' in {rw.comparison!r}")
     negated_but = re.search(r"\b(least|not|never)\b[^,;.]*\bbut\b", rw.comparison)
     if negated_but and negated_but.group(1) == "least":
