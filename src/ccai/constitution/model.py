@@ -571,8 +571,12 @@ def _provenance_line(p: Principle) -> str:
     """How a principle was made (rewrite rule, merge), from its metadata; '' when not recorded."""
     parts = []
     rewrite = p.metadata.get("rewrite")
-    if isinstance(rewrite, dict) and rewrite.get("rule"):
+    if isinstance(rewrite, dict) and rewrite.get("worded_by"):
+        parts.append(f"worded by {rewrite['worded_by']} (rules gave '{rewrite.get('rule')}')")
+    elif isinstance(rewrite, dict) and rewrite.get("rule"):
         parts.append(f"rewrite rule '{rewrite['rule']}' by {rewrite.get('by', 'rules')}")
+    if isinstance(rewrite, dict) and rewrite.get("typos"):
+        parts.append("suspected typos kept as written: " + ", ".join(map(str, rewrite["typos"])))
     merge = p.metadata.get("merge")
     if isinstance(merge, dict) and merge.get("members"):
         reviewed = "reviewed" if merge.get("reviewed") else "not yet reviewed"
