@@ -52,17 +52,17 @@ def test_build_then_rebuild_with_review(shared_data: Path, embedder, tmp_path: P
     csv = shared_data / "ccai" / "ccai_statement_reference.csv"
     ccai("build", "--statements", csv, "--count", 40, "--out", tmp_path, "--name", "pub")
     first = Constitution.load(tmp_path / "pub.json")
+    assert len(first) == 40  # --count is principles
     review = yaml.safe_load((tmp_path / "review.yaml").read_text())
-    assert review["merges"], "expected near-duplicates among the top 40 statements"
-    for merge in review["merges"]:
-        merge["decision"] = "reject"
+    # a person merges the two best supported principles' statements
+    a, b = (p.sources[0].id for p in first.principles[:2])
+    review["merges"] = [{"id": "p1", "members": [a, b], "keep": a}]
     (tmp_path / "review.yaml").write_text(yaml.safe_dump(review))
     output = ccai("build", "--statements", csv, "--count", 40, "--out", tmp_path, "--name", "pub")
     assert "applied (reviewed)" in output
     second = Constitution.load(tmp_path / "pub.json")
-    assert len(second) == 40 == len(first)  # --count is principles, merged or not
-    assert any("merge" in p.metadata for p in first.principles)
-    assert not any("merge" in p.metadata for p in second.principles)
+    assert len(second) == 39  # the review's selection is kept; the person's merge leaves one fewer
+    assert second.principles[0].metadata["merge"]["members"] == [a, b]
     assert (tmp_path / "selection.csv").is_file() and (tmp_path / "manifest.json").is_file()
 
 

@@ -14,6 +14,7 @@ import yaml
 from ccai.constitution import Constitution, ConstitutionError, Principle
 from ccai.constitution.build import build_constitution
 from ccai.constitution.select import read_statements
+from tests.constitution.conftest import with_review_merges
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_a_persons_wording_reaches_comparison_critique_and_revision(
 ) -> None:
     review = tmp_path / "review.yaml"
     first = build_constitution(table, threshold=0.723, embedder=embedder, review=review)
-    data = yaml.safe_load(review.read_text())
+    data = with_review_merges(yaml.safe_load(review.read_text()))
     assert data["wordings"], "statements with typos or without a rule rewrite are listed for the reviewer"
     flagged = {w["statement"]: w for w in data["wordings"]}
     typo = next(w for w in data["wordings"] if w.get("typos"))

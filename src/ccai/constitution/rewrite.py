@@ -227,7 +227,19 @@ def _speller():
 
 
 # words of the consultations that are right but not in the spelling dictionary
-_KNOWN_WORDS = ("ai", "ai's", "chatbot", "chatbots", "chatgpt", "llm", "llms", "online", "email", "biases")
+_KNOWN_WORDS = (
+    "ai",
+    "ai's",
+    "wellbeing",
+    "chatbot",
+    "chatbots",
+    "chatgpt",
+    "llm",
+    "llms",
+    "online",
+    "email",
+    "biases",
+)
 _MODAL_FORMS = re.compile(r"\b(shoulds|musts|shalls|coulds|woulds|mights|oughts|cans|mays|wills)\b", re.I)
 
 
@@ -271,8 +283,16 @@ def _adjective_phrase(first: str, second: str | None) -> bool:
 
 
 def _bare_verb_only(word: str) -> bool:
+    from lemminflect import getInflection
+
     lemmas = _lemmas(word)
-    return is_base_verb(word) and not {"ADJ", "NOUN", "ADV"} & set(lemmas) and not word.endswith("s")
+    participle = word.lower() in getInflection(word.lower(), "VBN")  # "paused or shut down"
+    return (
+        is_base_verb(word)
+        and not {"ADJ", "NOUN", "ADV"} & set(lemmas)
+        and not word.endswith("s")
+        and not participle
+    )
 
 
 def garbled(rw: Rewrite) -> list[str]:
@@ -329,8 +349,13 @@ def garbled(rw: Rewrite) -> list[str]:
     first = words[0].lower().strip(",.") if words else ""
     if rw.rule == "verb" and not (first.endswith("s") or first in ("does", "is", "has", "never")):
         problems.append(f"the predicate does not start with a verb in the third person: {first!r}")
-    loose_not = re.search(r"\b(?:and|or) not (?!only\b)\w+", rw.comparison)
-    if rw.rule == "verb" and loose_not and " to " not in rw.comparison[: loose_not.start()]:
+    loose_not = re.search(r"\b(?:and|or) not (\w+)", rw.comparison)
+    if (
+        rw.rule == "verb"
+        and loose_not
+        and is_base_verb(loose_not.group(1))
+        and " to " not in rw.comparison[: loose_not.start()]
+    ):
         problems.append(f"a coordinated 'not' left without 'does' in {rw.comparison!r}")
     negated_but = re.search(r"\b(least|not|never)\b[^,;.]*\bbut\b", rw.comparison)
     if negated_but and negated_but.group(1) == "least":
