@@ -59,6 +59,7 @@ def test_a_persons_wording_reaches_comparison_critique_and_revision(
     assert p.comparison == "Choose the response that is most careful with facts."
     assert "most careful with facts" in p.critique_request and "most careful with facts" in p.revision_request
     assert p.metadata["rewrite"]["worded_by"] == "person (review file)"
+    assert "promotes-desired" in p.tags  # the direction of the person's words, not of the statement
     holder = second.constitution.principle(f"s{other['keep']}")
     assert moved in holder.metadata["merge"]["members"]
     assert first.constitution.metadata["group_labelling"].startswith("CCAI organisers' opinion groups")

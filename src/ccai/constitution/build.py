@@ -7,6 +7,7 @@ selection, the merges and the constitution, so each step can be audited.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,8 +173,11 @@ def build_constitution(
                 metadata["merge"]["wording_by"] = merge.wording_by or "person"
             elif merge.wording_by:  # an LM proposal that was rejected: say so
                 metadata["merge"]["wording_by"] = merge.wording_by
+        polarity = rw.polarity
         if person is not None and person.wording:
             comparison, critique, revision = forms_from_wording(person)
+            # the person's words decide the direction, not the statement's (a "not" may have been reworded)
+            polarity = "negative" if re.search(r"\b(least|not|never|avoid\w*)\b", comparison) else "positive"
             rewrite_meta = dict(rw.metadata())
             rewrite_meta.pop("needs_wording", None)
             rewrite_meta["worded_by"] = "person (review file)"
@@ -184,7 +188,7 @@ def build_constitution(
                 comparison=comparison,
                 critique_request=critique,
                 revision_request=revision,
-                tags=assign_tags(comparison, rw.polarity, rw.statement),
+                tags=assign_tags(comparison, polarity, rw.statement),
                 sources=[statement_source(m, table.loc[m], consultation, country) for m in ordered],
                 metadata=metadata,
             )
