@@ -20,3 +20,15 @@ def embedder():
     from ccai.constitution.dedup import default_embedder
 
     return default_embedder()
+
+
+def with_review_merges(data: dict) -> dict:
+    """A review file's data with merges in it: the strict merge rule proposes none among the 116 CCAI
+    statements, so tests of the review step add the merges of the project's own review (as a person would)."""
+    import yaml
+
+    from ccai.constitution.study import CCAI_REVIEW
+
+    if not data.get("merges"):
+        data["merges"] = yaml.safe_load(CCAI_REVIEW.read_text())["merges"]
+    return data

@@ -11,6 +11,7 @@ import yaml
 from ccai.constitution import Constitution, ConstitutionError, StatementSource
 from ccai.constitution.build import build_constitution
 from ccai.constitution.select import read_statements
+from tests.constitution.conftest import with_review_merges
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def table(shared_data: Path) -> pd.DataFrame:
 def proposed_review(table: pd.DataFrame, embedder, tmp_path_factory: pytest.TempPathFactory) -> str:
     review = tmp_path_factory.mktemp("review") / "review.yaml"
     build_constitution(table, threshold=0.723, embedder=embedder, review=review)
-    return review.read_text()
+    return yaml.safe_dump(with_review_merges(yaml.safe_load(review.read_text())))
 
 
 @pytest.mark.slow
@@ -33,7 +34,7 @@ def test_build_proposes_then_applies_review(table: pd.DataFrame, embedder, tmp_p
     assert not first.reviewed and review.exists()
     assert len(first.selection.statements) == 116
     merged_members = sum(len(m.members) for m in first.merges)
-    assert first.merges and len(c) == 116 - merged_members + len(first.merges)
+    assert len(c) == 116 - merged_members + len(first.merges)
     # every statement is a source of exactly one principle, with its votes
     sources = [s for p in c.principles for s in p.sources]
     assert sorted(s.id for s in sources) == sorted(first.selection.statements.index)
@@ -41,20 +42,21 @@ def test_build_proposes_then_applies_review(table: pd.DataFrame, embedder, tmp_p
         isinstance(s, StatementSource) and s.gac >= 0.723 and set(s.group_agree) == {"0", "1"}
         for s in sources
     )
-    merged = next(p for p in c.principles if "merge" in p.metadata)
-    assert len(merged.sources) >= 2 and merged.sources[0].gac == max(s.gac for s in merged.sources)
     # deterministic: the same inputs give the same constitution
     again = build_constitution(table, threshold=0.723, embedder=embedder, name="public")
     assert again.constitution.content_hash == c.content_hash
 
     # a person rejects one merge and rewords another; the next run applies the file
-    data = yaml.safe_load(review.read_text())
+    data = with_review_merges(yaml.safe_load(review.read_text()))
     data["merges"][0]["decision"] = "reject"
     data["merges"][1]["wording"] = "Choose the response that a careful, honest person would give."
     review.write_text(yaml.safe_dump(data))
     second = build_constitution(table, threshold=0.723, embedder=embedder, review=review, name="public")
     assert second.reviewed
-    assert len(second.constitution) == len(c) + len(data["merges"][0]["members"]) - 1
+    merged = next(p for p in second.constitution.principles if "merge" in p.metadata)
+    assert len(merged.sources) >= 2 and merged.sources[0].gac == max(s.gac for s in merged.sources)
+    applied = [m for m in data["merges"] if m.get("decision", "accept") == "accept"]
+    assert len(second.constitution) == 116 - sum(len(m["members"]) - 1 for m in applied)
     reworded = second.constitution.principle(f"s{data['merges'][1]['keep']}")
     assert reworded.comparison == "Choose the response that a careful, honest person would give."
     assert reworded.metadata["merge"]["wording_by"] == "person"

@@ -52,14 +52,17 @@ def test_build_then_rebuild_with_review(shared_data: Path, embedder, tmp_path: P
     csv = shared_data / "ccai" / "ccai_statement_reference.csv"
     ccai("build", "--statements", csv, "--count", 40, "--out", tmp_path, "--name", "pub")
     first = Constitution.load(tmp_path / "pub.json")
+    assert len(first) == 40  # --count is principles
     review = yaml.safe_load((tmp_path / "review.yaml").read_text())
-    assert review["merges"], "expected near-duplicates among the top 40 statements"
-    for merge in review["merges"]:
-        merge["decision"] = "reject"
+    # a person merges the two best supported principles' statements
+    a, b = (p.sources[0].id for p in first.principles[:2])
+    review["merges"] = [{"id": "p1", "members": [a, b], "keep": a}]
     (tmp_path / "review.yaml").write_text(yaml.safe_dump(review))
     output = ccai("build", "--statements", csv, "--count", 40, "--out", tmp_path, "--name", "pub")
     assert "applied (reviewed)" in output
-    assert len(Constitution.load(tmp_path / "pub.json")) == 40 > len(first)
+    second = Constitution.load(tmp_path / "pub.json")
+    assert len(second) == 39  # the review's selection is kept; the person's merge leaves one fewer
+    assert second.principles[0].metadata["merge"]["members"] == [a, b]
     assert (tmp_path / "selection.csv").is_file() and (tmp_path / "manifest.json").is_file()
 
 
@@ -186,3 +189,30 @@ def test_from_text_with_lm_records_answers(shared_data: Path, tmp_path: Path) ->
     for principle in jp.principles:
         assert "lm_answer" in principle.metadata["rewrite"] and principle.sources
         assert principle.metadata["rewrite"]["by"] in ("lm", "rules (lm answer rejected)")
+
+
+def test_show_prints_text_not_markup_and_approve_records_a_person(tmp_path: Path) -> None:
+    from ccai.constitution import Principle
+
+    tricky = "Choose the response that is [not] harmful [/bold] [link=x]"
+    c = Constitution(
+        name="t",
+        principles=[Principle(id="p1", comparison=tricky, critique_request="c", revision_request="r")],
+    )
+    path = c.save(tmp_path / "c.json")
+    output = ccai("show", path)
+    assert "[not] harmful [/bold] [link=x]" in " ".join(output.split())
+    assert "not reviewed by a person" in " ".join(output.split())
+    output = ccai("approve", path, "--by", "Ada")
+    assert "approved by Ada" in " ".join(output.split())
+    assert Constitution.load(path).is_reviewed
+
+
+def test_empty_selection_exits_non_zero(shared_data: Path, tmp_path: Path) -> None:
+    csv = shared_data / "ccai" / "ccai_statement_reference.csv"
+    result = runner.invoke(
+        app,
+        ["constitution", "build", "--statements", str(csv), "--threshold", "0.99", "--out", str(tmp_path)],
+    )
+    assert result.exit_code != 0 and "no statement has GAC >= 0.990" in result.output.replace("\n", " ")
+    assert not (tmp_path / "public.json").exists()

@@ -153,5 +153,5 @@ def test_html_escapes_participant_text(tmp_path: Path) -> None:
         ],
     )
     page = c.save(tmp_path / "c.html").read_text()
-    assert "<script>" not in page and "<b>bold" not in page and "<i>n</i>" not in page
+    assert "<script>alert" not in page and "<b>bold" not in page and "<i>n</i>" not in page
     assert "&lt;script&gt;" in page

@@ -52,15 +52,15 @@ from ccai.constitution.tags import assign_tags
         ),
         (
             "AI should not be used for scams",
-            "Choose the response that is most consistent with the view that "
+            "Choose the response that best follows this statement from the public (wording to review): "
             '"AI should not be used for scams."',
-            "quote",
+            "needs-wording",
         ),
         (
             "Everyone should be treated equally well.",
-            "Choose the response that is most consistent with the view "
-            'that "Everyone should be treated equally well."',
-            "quote",
+            "Choose the response that best follows this statement from the public (wording to review): "
+            '"Everyone should be treated equally well."',
+            "needs-wording",
         ),
     ],
 )
@@ -104,8 +104,8 @@ def test_every_ccai_statement_rewritten(shared_data: Path) -> None:
     rewrites = [rewrite_statement(t) for t in statements]
     assert all(r.comparison.startswith(PREFIX) and r.comparison.endswith((".", '."')) for r in rewrites)
     assert all(".." not in r.comparison and ",," not in r.comparison for r in rewrites)
-    quoted = sum(r.rule == "quote" for r in rewrites)
-    assert quoted <= 12, "most statements should be rewritten, not quoted"
+    to_review = sum(r.needs_wording for r in rewrites)
+    assert to_review <= 12, "most statements should be rewritten, not sent to review"
     assert [rewrite_statement(t) for t in statements] == rewrites  # deterministic
 
 

@@ -18,7 +18,24 @@ from ccai.constitution.select import (
 
 @pytest.fixture(scope="module")
 def reference(shared_data: Path) -> pd.DataFrame:
-    return read_statements(shared_data / "ccai" / "ccai_statement_reference.csv")
+    return read_statements(shared_data / "ccai" / "ccai_statement_reference.csv", group_labels="published")
+
+
+def test_group_labelling_is_recorded_and_realigned_by_default(shared_data: Path) -> None:
+    path = shared_data / "ccai" / "ccai_statement_reference.csv"
+    default, published = read_statements(path), read_statements(path, group_labels="published")
+    assert "realigned" in default.attrs["group_labelling"]
+    assert "published" in published.attrs["group_labelling"]
+    assert default.loc["0", "group_agree"] == {"0": round(104 / 116, 6), "1": round(84 / 91, 6)}
+    assert default["gac"].tolist() == published["gac"].tolist()  # the selection stays the paper's
+    with pytest.raises(ValueError, match="group_labels"):
+        read_statements(path, group_labels="mine")
+
+
+def test_empty_selection_is_an_error(shared_data: Path) -> None:
+    table = read_statements(shared_data / "ccai" / "ccai_statement_reference.csv")
+    with pytest.raises(ValueError, match="no statement has GAC >= 0.990"):
+        select_statements(table, threshold=0.99)
 
 
 def test_reference_table(reference: pd.DataFrame) -> None:

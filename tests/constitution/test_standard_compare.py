@@ -46,3 +46,24 @@ def test_compare_report_escapes_text(embedder) -> None:
     )
     page = compare(evil, standard_constitution(), embedder).to_html()
     assert "<script>x" not in page and "<b>kind" not in page and "&lt;b&gt;kind" in page
+
+
+def test_matching_is_one_to_one_and_html_agrees_with_summary(embedder) -> None:
+    def make(name: str, texts: list[str]) -> Constitution:
+        return Constitution(
+            name=name,
+            principles=[
+                Principle(id=f"p{i}", comparison=t, critique_request="c", revision_request="r")
+                for i, t in enumerate(texts)
+            ],
+        )
+
+    a = make("a", ["Choose the response that is most honest.", "Choose the response that is most truthful."])
+    b = make("b", ["Choose the response that is most honest.", "Choose the response that cites its sources."])
+    result = compare(a, b, embedder, threshold=0.6)
+    assert [(x, y) for x, y, _ in result.matched_pairs()] == [("p0", "p0")]  # one B principle, one match
+    assert result.a_covered == 0.5 and result.unique_to_a() == ["p1"]
+    page = result.to_html()
+    assert page.count("<td>p0</td>") == 2 and result.summary()["matched_pairs"] == 1
+    marked = mark_inspired_by_standard(result)
+    assert [p.id for p in marked.principles if "inspired-by-standard" in p.tags] == ["p0"]

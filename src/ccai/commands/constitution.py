@@ -104,7 +104,9 @@ def register(app: typer.Typer) -> None:
             help="A statements CSV (analysis statements.csv or ccai_statement_reference.csv).",
         ),
         threshold: float | None = typer.Option(None, "--threshold", help="Keep statements with GAC >= T."),
-        count: int | None = typer.Option(None, "--count", help="Keep the N statements with the highest GAC."),
+        count: int | None = typer.Option(
+            None, "--count", help="Make N principles: statements are taken in GAC order until merges leave N."
+        ),
         exclude: list[str] = typer.Option([], "--exclude", help="Statement id to leave out (repeatable)."),
         review: Path | None = typer.Option(
             None,
@@ -193,11 +195,15 @@ def register(app: typer.Typer) -> None:
         Example: ccai constitution reproduce --out runs/constitution-study
         """
         with user_errors():
-            from ccai.constitution.study import PAPER, reproduce_avenue3, reproduce_ccai
+            from ccai.constitution.study import PAPER, reproduce_avenue3, reproduce_ccai, reproduce_inputs
             from ccai.manifest import RunDir
 
             run = RunDir.create(
-                out_dir, {"merge_similarity": merge_similarity}, seed=None, stage="constitution"
+                out_dir,
+                {"merge_similarity": merge_similarity},
+                seed=None,
+                inputs=reproduce_inputs(),
+                stage="constitution",
             )
             embedder = _embedder()
             figures, _, _ = reproduce_ccai(out_dir / "ccai", embedder, merge_similarity=merge_similarity)
@@ -395,15 +401,46 @@ def register(app: typer.Typer) -> None:
         Example: ccai constitution show runs/public/public.json --sources
         """
         with user_errors():
+            from rich.markup import escape
+
             from ccai.constitution.model import Constitution, _source_line
 
             c = Constitution.load(file)
-            out.print(f"[bold]{c.name}[/] v{c.version} · {len(c)} principles · hash {c.content_hash[:16]}")
-            for p in c.principles:
-                out.print(f"[bold]{p.id}[/] {p.comparison} [dim]{', '.join(p.tags)}[/]", highlight=False)
+            out.print(
+                f"[bold]{escape(c.name)}[/] v{escape(c.version)} · {len(c)} principles · "
+                f"hash {c.content_hash[:16]} · {escape(c.review_line())}",
+                highlight=False,
+            )
+            for p in c.principles:  # participants' words are text, never rich markup ("[not] harmful")
+                out.print(
+                    f"[bold]{escape(p.id)}[/] {escape(p.comparison)} [dim]{escape(', '.join(p.tags))}[/]",
+                    highlight=False,
+                )
                 if sources:
                     for s in p.sources:
                         out.print(f"    - {_source_line(s)}", highlight=False, markup=False)
+
+    @command(group, "approve")
+    def approve(
+        file: Path = typer.Argument(..., help="The constitution (.json or .yaml) a person has read."),
+        by: str = typer.Option(
+            ..., "--by", help="Who approves it (recorded with the date and content hash)."
+        ),
+        note: str | None = typer.Option(None, "--note", help="A line on what was checked."),
+    ) -> None:
+        """Mark a constitution approved by a person: review.status 'approved' with who, when and its hash.
+
+        Training and studies refuse constitutions that are not approved (Constitution.is_reviewed); any later
+        change to a principle voids the approval. Refused while principles still need a person's wording.
+
+        Example: ccai constitution approve runs/public/public.json --by "A. Organiser"
+        """
+        with user_errors():
+            from ccai.constitution.model import Constitution
+
+            approved = Constitution.load(file).approve(by=by, note=note)
+            approved.save(file)
+            out.print(f"{file}: {approved.review_line()} (content {approved.reviewed_content_hash[:16]})")
 
     @command(group, "convert")
     def convert(

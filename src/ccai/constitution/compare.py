@@ -29,6 +29,25 @@ class Comparison:
     threshold: float
 
     @property
+    def assignment(self) -> list[tuple[int, int]]:
+        """One-to-one matching of A's and B's principles maximising total similarity (scipy's Hungarian
+        solver): a hub principle of B matches only one of A, so near-synonyms do not inflate coverage."""
+        cached = getattr(self, "_assignment", None)
+        if cached is None:
+            if not self.similarity.size:
+                cached = []
+            else:
+                from scipy.optimize import linear_sum_assignment
+
+                rows, cols = linear_sum_assignment(-self.similarity)
+                cached = sorted((int(i), int(j)) for i, j in zip(rows, cols, strict=True))
+            object.__setattr__(self, "_assignment", cached)
+        return cached
+
+    def _matched(self, threshold: float) -> list[tuple[int, int]]:
+        return [(i, j) for i, j in self.assignment if self.similarity[i, j] >= threshold]
+
+    @property
     def a_best(self) -> np.ndarray:
         return self.similarity.max(axis=1) if self.similarity.size else np.zeros(len(self.a))
 
@@ -38,33 +57,33 @@ class Comparison:
 
     @property
     def a_covered(self) -> float:
-        """Share of A's principles that have a match in B."""
-        return float((self.a_best >= self.threshold).mean()) if len(self.a) else 0.0
+        """Share of A's principles matched (one-to-one, similarity >= threshold) with a principle of B."""
+        return len(self._matched(self.threshold)) / len(self.a) if len(self.a) else 0.0
 
     @property
     def b_covered(self) -> float:
-        return float((self.b_best >= self.threshold).mean()) if len(self.b) else 0.0
+        return len(self._matched(self.threshold)) / len(self.b) if len(self.b) else 0.0
 
     def matched_pairs(self) -> list[tuple[str, str, float]]:
-        """(A id, best B id, similarity) for every A principle matched above the threshold."""
-        pairs = []
-        for i, p in enumerate(self.a.principles):
-            if self.similarity.size and self.a_best[i] >= self.threshold:
-                j = int(self.similarity[i].argmax())
-                pairs.append((p.id, self.b.principles[j].id, round(float(self.similarity[i, j]), 4)))
-        return pairs
+        """(A id, B id, similarity) for every one-to-one match at or above the threshold, in A's order."""
+        return [
+            (self.a.principles[i].id, self.b.principles[j].id, round(float(self.similarity[i, j]), 4))
+            for i, j in self._matched(self.threshold)
+        ]
 
     def unique_to_a(self) -> list[str]:
-        return [p.id for i, p in enumerate(self.a.principles) if self.a_best[i] < self.threshold]
+        matched = {i for i, _ in self._matched(self.threshold)}
+        return [p.id for i, p in enumerate(self.a.principles) if i not in matched]
 
     def unique_to_b(self) -> list[str]:
-        return [p.id for j, p in enumerate(self.b.principles) if self.b_best[j] < self.threshold]
+        matched = {j for _, j in self._matched(self.threshold)}
+        return [p.id for j, p in enumerate(self.b.principles) if j not in matched]
 
     def coverage_curve(
         self, thresholds: tuple[float, ...] = (0.5, 0.55, 0.6, 0.65, 0.7)
     ) -> dict[float, float]:
-        """Share of A covered by B at several thresholds (how sensitive the overlap figure is)."""
-        return {t: float((self.a_best >= t).mean()) if len(self.a) else 0.0 for t in thresholds}
+        """Share of A matched in B at several thresholds (how sensitive the overlap figure is)."""
+        return {t: len(self._matched(t)) / len(self.a) if len(self.a) else 0.0 for t in thresholds}
 
     def tag_table(self) -> dict[str, tuple[float, float]]:
         sa, sb = self.a.tag_shares(), self.b.tag_shares()
@@ -77,6 +96,7 @@ class Comparison:
             "a_principles": len(self.a),
             "b_principles": len(self.b),
             "threshold": self.threshold,
+            "matching": "one-to-one (scipy linear_sum_assignment on cosine), pairs >= threshold",
             "a_covered_by_b": round(self.a_covered, 4),
             "b_covered_by_a": round(self.b_covered, 4),
             "matched_pairs": len(self.matched_pairs()),
@@ -107,7 +127,8 @@ class Comparison:
             "margin:auto}td{vertical-align:top;padding:2px 6px}"
             "table{border-collapse:collapse}tr:nth-child(even){background:#f4f4f8}</style></head><body>"
             f"<h1>{e(self.a.name)} vs {e(self.b.name)}</h1>"
-            f"<p>Concept overlap at cosine similarity &ge; {self.threshold:.2f} (all-MiniLM-L6-v2): "
+            f"<p>Concept overlap, one-to-one matching at cosine similarity &ge; {self.threshold:.2f} "
+            "(all-MiniLM-L6-v2): "
             f"<b>{self.a_covered:.1%}</b> of {e(self.a.name)} ({len(self.a)} principles) is covered by "
             f"{e(self.b.name)}; <b>{self.b_covered:.1%}</b> of {e(self.b.name)} ({len(self.b)}) by "
             f"{e(self.a.name)}.</p><h2>Tags</h2><table><tr><th>tag</th><th>{e(self.a.name)}</th>"

@@ -9,6 +9,7 @@ Clustering is deterministic (no random step), so the same statements and thresho
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -66,7 +67,9 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b.T
 
 
-def cluster(vectors: np.ndarray, similarity: float, linkage: str = "complete") -> list[list[int]]:
+def cluster(
+    vectors: np.ndarray, similarity: float, linkage: str = "complete", allowed: np.ndarray | None = None
+) -> list[list[int]]:
     """Groups of row indices in which every pair has cosine similarity >= ``similarity`` (complete linkage).
 
     Complete linkage because a merge claims the statements are near-duplicates of each other, pairwise;
@@ -80,14 +83,195 @@ def cluster(vectors: np.ndarray, similarity: float, linkage: str = "complete") -
         return [[0]]
     from sklearn.cluster import AgglomerativeClustering
 
-    model = AgglomerativeClustering(
-        n_clusters=None, metric="cosine", linkage=linkage, distance_threshold=1.0 - similarity
-    )
-    labels = model.fit_predict(vectors)
+    if allowed is None:
+        model = AgglomerativeClustering(
+            n_clusters=None, metric="cosine", linkage=linkage, distance_threshold=1.0 - similarity
+        )
+        labels = model.fit_predict(vectors)
+    else:  # pairs that may not be merged are made maximally distant: complete linkage never joins them
+        distance = np.clip(1.0 - cosine_matrix(vectors, vectors), 0.0, 2.0)
+        distance[~allowed] = 2.0
+        np.fill_diagonal(distance, 0.0)
+        model = AgglomerativeClustering(
+            n_clusters=None, metric="precomputed", linkage=linkage, distance_threshold=1.0 - similarity
+        )
+        labels = model.fit_predict(distance)
     groups: dict[int, list[int]] = {}
     for index, label in enumerate(labels):
         groups.setdefault(int(label), []).append(index)
     return sorted(groups.values(), key=lambda g: g[0])
+
+
+# words that carry no idea of their own when deciding whether two statements ask for the same thing
+_FUNCTION_WORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "to",
+        "of",
+        "and",
+        "or",
+        "nor",
+        "be",
+        "is",
+        "are",
+        "was",
+        "it",
+        "its",
+        "it's",
+        "in",
+        "on",
+        "for",
+        "with",
+        "as",
+        "not",
+        "never",
+        "no",
+        "should",
+        "must",
+        "shall",
+        "always",
+        "any",
+        "all",
+        "that",
+        "this",
+        "these",
+        "those",
+        "by",
+        "at",
+        "from",
+        "their",
+        "they",
+        "them",
+        "can",
+        "could",
+        "will",
+        "would",
+        "may",
+        "might",
+        "more",
+        "most",
+        "very",
+        "only",
+        "also",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "being",
+        "been",
+        "who",
+        "what",
+        "which",
+        "when",
+        "where",
+        "how",
+        "than",
+        "so",
+        "just",
+        "ai",
+        "a.i",
+        "artificial",
+        "intelligence",
+        "system",
+        "systems",
+        "humans",
+        "human",
+        "people",
+        "person",
+        "users",
+        "user",
+        "others",
+        "anyone",
+        "everyone",
+        "everything",
+        "anything",
+        "try",
+        "act",
+        "way",
+        "ways",
+        "thing",
+        "things",
+        "it's",
+        "itself",
+    ]
+)
+#: cosine of two content words above which one says what the other says (MiniLM, one word each)
+WORD_MATCH = 0.72
+
+
+def _content_words(text: str) -> list[str]:
+    from ccai.constitution.rewrite import _lemmas
+
+    out = []
+    for word in re.findall(r"[a-z][a-z'\-]+", text.lower()):
+        if word in _FUNCTION_WORDS or len(word) < 3:
+            continue
+        lemmas = _lemmas(word)
+        lemma = next((lemmas[k][0] for k in ("NOUN", "VERB", "ADJ", "ADV") if k in lemmas), word)
+        out.append(lemma)
+    return sorted(set(out))
+
+
+def _negated(text: str) -> bool:
+    return bool(re.search(r"\b(not|never|no|nor|n't|avoid|refrain)\b", text.lower()))
+
+
+def _english(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.isascii() for c in letters) / len(letters) > 0.9
+
+
+def _modifier(word: str) -> bool:
+    from ccai.constitution.rewrite import _lemmas
+
+    lemmas = _lemmas(word)
+    return set(lemmas) == {"ADV"} or word.endswith("ly")
+
+
+def same_idea_matrix(
+    texts: Sequence[str], vectors: np.ndarray, embedder: Embedder, similarity: float
+) -> np.ndarray:
+    """Which pairs may be merged: close in meaning *and* neither says something the other does not.
+
+    A merge claims that its statements are one principle; one that swallows a distinct idea ("respect human
+    autonomy" into "treat humans with respect and dignity") loses what its supporters voted for. So a pair
+    needs: cosine >= ``similarity`` on the cores; the same direction (both asking to avoid, or both to do);
+    every content word of each matched by a word of the other (same lemma or word cosine >= WORD_MATCH), a
+    lone adverb ("intensely honest") excepted; English text (the bundled MiniLM is English-only, and gives
+    unrelated Chinese statements cosine 0.9). Measured on tests/constitution/fixtures/merge_pairs (see its
+    README and docs/constitution.md).
+    """
+    n = len(texts)
+    sims = cosine_matrix(vectors, vectors) if n else np.zeros((0, 0))
+    words = [_content_words(t) for t in texts]
+    vocabulary = sorted({w for ws in words for w in ws})
+    word_vectors = dict(zip(vocabulary, embedder(vocabulary), strict=True)) if vocabulary else {}
+    english = [_english(t) for t in texts]
+    negated = [_negated(t) for t in texts]
+
+    def unmatched(a: list[str], b: list[str]) -> list[str]:
+        return [
+            x
+            for x in a
+            if not any(x == z or float(word_vectors[x] @ word_vectors[z]) >= WORD_MATCH for z in b)
+        ]
+
+    allowed = np.zeros((n, n), dtype=bool)
+    for i in range(n):
+        allowed[i, i] = True
+        for j in range(i + 1, n):
+            if sims[i, j] < similarity or not (english[i] and english[j]) or negated[i] != negated[j]:
+                continue
+            if not words[i] or not words[j]:
+                continue
+            left = [w for w in unmatched(words[i], words[j]) if not _modifier(w)]
+            right = [w for w in unmatched(words[j], words[i]) if not _modifier(w)]
+            allowed[i, j] = allowed[j, i] = not left and not right
+    return allowed
 
 
 @dataclass
@@ -112,14 +296,17 @@ def propose_merges(
     similarity: float = DEFAULT_MERGE_SIMILARITY,
     priority: Sequence[float] | None = None,
     wording: Callable[[list[str]], str] | None = None,
+    allowed: np.ndarray | None = None,
 ) -> list[Merge]:
-    """Merges of two or more statements; ``keep`` is the member with the highest ``priority`` (e.g. GAC)."""
+    """Merges of two or more statements; ``keep`` is the member with the highest ``priority`` (e.g. GAC).
+
+    ``allowed`` (from :func:`same_idea_matrix`) forbids pairs that would lose an idea; None allows all."""
     if not 0.0 < similarity <= 1.0:
         raise ValueError(f"merge similarity must lie in (0, 1], got {similarity}")
     priority = list(priority) if priority is not None else [0.0] * len(ids)
     sims = cosine_matrix(vectors, vectors)
     merges = []
-    for group in cluster(vectors, similarity):
+    for group in cluster(vectors, similarity, allowed=allowed):
         if len(group) < 2:
             continue
         keep = max(group, key=lambda i: (priority[i], -i))
@@ -143,26 +330,50 @@ def propose_merges(
     return merges
 
 
+@dataclass
+class Wording:
+    """A statement whose principle a person words: the rules could not (``reason``), or it has typos."""
+
+    statement: str
+    text: str = ""
+    proposed: str | None = None  # the rules' (or the LM's) comparison text, when there is one
+    reason: str | None = None
+    typos: dict[str, str | None] = field(default_factory=dict)
+    wording: str | None = None  # the person's comparison text ("Choose the response that ...")
+    critique_request: str | None = None  # optional; derived from the wording when absent
+    revision_request: str | None = None
+
+
 REVIEW_HEADER = """\
 # Proposed merges of near-duplicate statements (ccai constitution build).
 # For each merge: set decision to 'accept' or 'reject' (reject = keep the statements as separate principles);
 # edit 'members' to move statements in or out; 'keep' names the statement whose words become the principle;
 # set 'wording' to your own comparison text ("Choose the response that ...") to override the rule-based one.
-# 'texts' and 'similarity' are for reading only. Re-run the same build command to apply this file.
+# 'texts' and 'similarity' are for reading only.
+# 'wordings' lists statements the rules could not rewrite faithfully (reason) or with suspected typos (typos,
+# with a suggestion; never applied for you): write 'wording' (and optionally critique_request /
+# revision_request) and your words replace the rule text in comparison, critique and revision alike.
+# Re-run the same build command to apply this file.
 """
 
 
-def write_review(path: Path | str, merges: list[Merge], settings: dict[str, Any]) -> Path:
+def write_review(
+    path: Path | str, merges: list[Merge], settings: dict[str, Any], wordings: Sequence[Wording] = ()
+) -> Path:
     path = Path(path)
     payload = {
         "settings": settings,
         "merges": [{k: v for k, v in m.__dict__.items() if v is not None and v != {}} for m in merges],
+        "wordings": [
+            {k: v for k, v in w.__dict__.items() if (v is not None and v != {}) or k == "wording"}
+            for w in wordings
+        ],
     }
+    from ccai.files import atomic_write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(REVIEW_HEADER + yaml.safe_dump(payload, sort_keys=False, allow_unicode=True, width=110))
-    tmp.replace(path)
-    return path
+    text = REVIEW_HEADER + yaml.safe_dump(payload, sort_keys=False, allow_unicode=True, width=110)
+    return atomic_write_text(path, text)
 
 
 def _wording_by(item: dict[str, Any], wording: str | None) -> str | None:
@@ -173,6 +384,57 @@ def _wording_by(item: dict[str, Any], wording: str | None) -> str | None:
     if by and by.startswith("lm") and wording.strip() != str(item.get("lm_proposal") or "").strip():
         return "person (edited the lm proposal)"
     return by or "person"
+
+
+def read_review_settings(path: Path | str) -> dict[str, Any]:
+    """The settings block of a review file (the merge similarity its proposals were made at, ...)."""
+    data = _parse_yaml(_read_text(Path(path)), str(path))
+    settings = data.get("settings") if isinstance(data, dict) else None
+    return settings if isinstance(settings, dict) else {}
+
+
+def read_wordings(path: Path | str, known_ids: Sequence[str]) -> dict[str, Wording]:
+    """The 'wordings' section of a review file: statement id -> what a person wrote (only filled-in ones)."""
+    path = Path(path)
+    data = _parse_yaml(_read_text(path), str(path))
+    items = data.get("wordings") if isinstance(data, dict) else None
+    if items is None:
+        return {}
+    if not isinstance(items, list):
+        raise ConstitutionError(f"{path}: wordings: expected a list (as written by build)")
+    known = set(map(str, known_ids))
+    out: dict[str, Wording] = {}
+    for index, item in enumerate(items):
+        where = f"{path}: wordings.{index}"
+        if not isinstance(item, dict) or "statement" not in item:
+            raise ConstitutionError(f"{where}: expected a mapping with 'statement' and 'wording'")
+        unknown_keys = set(item) - set(Wording.__dataclass_fields__)
+        if unknown_keys:
+            raise ConstitutionError(f"{where}: unknown field(s) {sorted(unknown_keys)}")
+        sid = str(item["statement"])
+        if sid not in known:
+            raise ConstitutionError(f"{where}.statement: {sid} is not in the current selection")
+        for name in ("wording", "critique_request", "revision_request"):
+            value = item.get(name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConstitutionError(f"{where}.{name}: expected text or nothing")
+        if item.get("wording") is None:
+            if item.get("critique_request") or item.get("revision_request"):
+                raise ConstitutionError(f"{where}: critique/revision given without a 'wording'")
+            continue
+        wording = str(item["wording"]).strip()
+        if principle_answer(wording) is None:
+            raise ConstitutionError(
+                f"{where}.wording: a principle starts with 'Choose the response that', got {wording[:60]!r}"
+            )
+        out[sid] = Wording(
+            statement=sid,
+            text=str(item.get("text", "")),
+            wording=wording,
+            critique_request=item.get("critique_request"),
+            revision_request=item.get("revision_request"),
+        )
+    return out
 
 
 def read_review(path: Path | str, known_ids: Sequence[str]) -> list[Merge]:
@@ -201,12 +463,15 @@ def read_review(path: Path | str, known_ids: Sequence[str]) -> list[Merge]:
                 f"{where}.members: statement(s) {missing} are not in the current selection; remove them "
                 "or widen the selection (--threshold/--count)"
             )
-        for member in members:
-            if member in seen:
-                raise ConstitutionError(f"{where}.members: statement {member} is already in {seen[member]}")
         decision = item.get("decision", "accept")
         if decision not in ("accept", "reject"):
             raise ConstitutionError(f"{where}.decision: expected 'accept' or 'reject', got {decision!r}")
+        if decision == "accept":  # a rejected merge claims nothing: its statements may join another merge
+            for member in members:
+                if member in seen:
+                    raise ConstitutionError(
+                        f"{where}.members: statement {member} is already in accepted merge {seen[member]}"
+                    )
         keep = str(item.get("keep", members[0]))
         if keep not in members:
             raise ConstitutionError(f"{where}.keep: {keep} is not one of the members {members}")

@@ -122,6 +122,20 @@ class Principle(_Strict):
     tags: list[Tag] = Field(default_factory=list)  # type: ignore[valid-type]
     sources: list[Source] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict, description="how it was made: rules, merges")
+    # where constitutions went after 2023 (an explicit order, hard limits, a reason per principle): all
+    # optional, left out of the file (and the hash) when unset, so older constitutions keep their hashes
+    priority: int | None = Field(None, ge=1, description="1 = first; lower numbers win when principles clash")
+    hard_constraint: bool | None = Field(
+        None, description="true: never traded off against helpfulness (a line, not a preference)"
+    )
+    rationale: Text | None = Field(None, description="why the principle is there, in a sentence or two")
+    weight: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="how strongly it is supported (e.g. its consensus); training may "
+        "sample principles in proportion to it",
+    )
 
     @field_validator("comparison", "critique_request", "revision_request")
     @classmethod
@@ -141,6 +155,24 @@ class Principle(_Strict):
         return sorted({s.country for s in self.sources if s.country})
 
 
+#: principle fields written only when set (keeps the content hash of files made before they existed)
+OPTIONAL_PRINCIPLE_FIELDS = ("priority", "hard_constraint", "rationale", "weight")
+
+
+class ReviewStatus(_Strict):
+    """Whether a person has read and approved this constitution, who, when, and what exactly they approved.
+
+    ``content_hash`` is the hash of everything but this block (:attr:`Constitution.reviewed_content_hash`):
+    an approval stops counting the moment a principle changes.
+    """
+
+    status: Literal["draft", "approved"] = "draft"
+    by: str | None = Field(None, max_length=200, description="who approved it")
+    at: str | None = Field(None, max_length=40, description="when (ISO 8601 date or time)")
+    content_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    note: str | None = Field(None, max_length=MAX_TEXT_CHARS)
+
+
 class Constitution(_Strict):
     """A versioned, content-hashed list of principles. ``content_hash`` identifies it across stages."""
 
@@ -151,6 +183,9 @@ class Constitution(_Strict):
     description: str = Field("", max_length=MAX_TEXT_CHARS)
     principles: list[Principle] = Field(default_factory=list, max_length=MAX_PRINCIPLES)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    review: ReviewStatus | None = Field(
+        None, description="draft or approved by a person; training refuses constitutions not approved"
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Constitution:
@@ -163,8 +198,71 @@ class Constitution(_Strict):
 
     # ---- identity -------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready content (no hash)."""
-        return self.model_dump(mode="json", by_alias=True)
+        """Plain JSON-ready content (no hash); optional fields that are unset are left out."""
+        data = self.model_dump(mode="json", by_alias=True)
+        if data.get("review") is None:
+            data.pop("review", None)
+        for principle in data["principles"]:
+            for name in OPTIONAL_PRINCIPLE_FIELDS:
+                if principle.get(name) is None:
+                    principle.pop(name, None)
+        return data
+
+    @property
+    def reviewed_content_hash(self) -> str:
+        """sha256 of the content without the review block: what an approval refers to."""
+        data = self.to_dict()
+        data.pop("review", None)
+        canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    @property
+    def is_reviewed(self) -> bool:
+        """True only when a person approved exactly this content (``review.status == 'approved'`` and the
+        approval's hash matches). Training and studies refuse a constitution for which this is False."""
+        review = self.review
+        return bool(
+            review is not None
+            and review.status == "approved"
+            and review.by
+            and review.content_hash == self.reviewed_content_hash
+        )
+
+    def needing_wording(self) -> list[str]:
+        """Ids of principles whose statement the rules could not rewrite (placeholder text, to be worded)."""
+        return [
+            p.id
+            for p in self.principles
+            if isinstance(p.metadata.get("rewrite"), dict) and p.metadata["rewrite"].get("needs_wording")
+        ]
+
+    def approve(self, by: str, at: str | None = None, note: str | None = None) -> Constitution:
+        """A copy marked approved by ``by`` (a person); refused while principles still need a wording."""
+        if not by or not by.strip():
+            raise ConstitutionError("approve: say who approves it (by=NAME)")
+        waiting = self.needing_wording()
+        if waiting:
+            raise ConstitutionError(
+                f"{self.name}: {len(waiting)} principle(s) still need a person's wording "
+                f"({', '.join(waiting[:5])}{', ...' if len(waiting) > 5 else ''}); word them in the review "
+                "file (wordings section) and build again before approving"
+            )
+        if at is None:
+            from datetime import UTC, datetime
+
+            at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        review = ReviewStatus(
+            status="approved", by=by.strip(), at=at, content_hash=self.reviewed_content_hash, note=note
+        )
+        return self.model_copy(update={"review": review})
+
+    def review_line(self) -> str:
+        """One line for pages and reports: approved by whom, or 'not reviewed by a person'."""
+        if self.is_reviewed and self.review is not None:
+            return f"approved by {self.review.by} on {self.review.at}"
+        if self.review is not None and self.review.status == "approved":
+            return "approval no longer valid: the content changed after it was approved (not reviewed)"
+        return "draft: not reviewed by a person"
 
     @property
     def content_hash(self) -> str:
@@ -262,6 +360,9 @@ class Constitution(_Strict):
         if self.description:
             lines += [self.description, ""]
         lines += [f"{len(self.principles)} principles · content hash `{self.content_hash[:16]}`", ""]
+        lines += [f"Review: {self.review_line()}", ""]
+        if labelling := self.metadata.get("group_labelling"):
+            lines += [f"Agree rates per opinion group use: {labelling}", ""]
         for p in self.principles:
             lines += [f"## {p.id}", "", f"**{p.comparison}**", ""]
             lines += [f"- Critique: {p.critique_request}", f"- Revision: {p.revision_request}"]
@@ -269,35 +370,83 @@ class Constitution(_Strict):
                 lines.append(f"- Tags: {', '.join(p.tags)}")
             if made := _provenance_line(p):
                 lines.append(f"- Made by: {made}")
+            for name in OPTIONAL_PRINCIPLE_FIELDS:
+                if getattr(p, name) is not None:
+                    lines.append(f"- {name.replace('_', ' ').capitalize()}: {getattr(p, name)}")
             for s in p.sources:
                 lines.append(f"- Source: {_source_line(s)}")
             lines.append("")
         return "\n".join(lines)
 
     def to_html(self) -> str:
-        """A self-contained page; every text is escaped (statements are participants' own words)."""
+        """A self-contained page; every text is escaped (statements are participants' own words).
+
+        A contents list links every principle; a tag filter (a plain ``<select>``, keyboard and screen-reader
+        friendly; without JavaScript every principle simply stays shown) narrows the list.
+        """
         e = html.escape
-        rows = []
-        for p in self.principles:
+        rows, nav = [], []
+        for number, p in enumerate(self.principles, 1):
             sources = "".join(f"<li>{e(_source_line(s))}</li>" for s in p.sources)
             tags = " ".join(f'<span class="tag">{e(t)}</span>' for t in p.tags)
+            extra = "".join(
+                f"<p><b>{e(name.replace('_', ' '))}</b>: {e(str(getattr(p, name)))}</p>"
+                for name in OPTIONAL_PRINCIPLE_FIELDS
+                if getattr(p, name) is not None
+            )
+            flag = (
+                '<p class="flag">Needs a person&#39;s wording (the rules could not rewrite it faithfully)</p>'
+                if p.id in self.needing_wording()
+                else ""
+            )
             rows.append(
-                f'<section id="{e(p.id)}"><h2>{e(p.id)}</h2><p class="cmp">{e(p.comparison)}</p>'
-                f"<p>Critique: {e(p.critique_request)}</p><p>Revision: {e(p.revision_request)}</p>"
+                f'<section id="{e(p.id)}" data-tags="{e(" ".join(p.tags))}"><h2>{number}. '
+                f'<a href="#{e(p.id)}">{e(p.id)}</a></h2>{flag}<p class="cmp">{e(p.comparison)}</p>'
+                f"<p>Critique: {e(p.critique_request)}</p><p>Revision: {e(p.revision_request)}</p>{extra}"
                 f"<p>{tags}</p><p><small>{e(_provenance_line(p))}</small></p>"
                 f"<details><summary>{len(p.sources)} source(s)</summary><ul>{sources}</ul>"
-                "</details></section>"
+                '</details><p><a href="#top">back to the contents</a></p></section>'
             )
+            short = predicate_preview(p.comparison)
+            nav.append(f'<li data-tags="{e(" ".join(p.tags))}"><a href="#{e(p.id)}">{e(short)}</a></li>')
+        used = sorted({t for p in self.principles for t in p.tags})
+        options = "".join(f'<option value="{e(t)}">{e(t)}</option>' for t in used)
+        labelling = self.metadata.get("group_labelling")
+        labelling_line = f"<p>Agree rates per opinion group use: {e(str(labelling))}</p>" if labelling else ""
+        script = (
+            "<script>const f=document.getElementById('tagfilter');f.addEventListener('change',()=>{"
+            "let n=0;document.querySelectorAll('[data-tags]').forEach(el=>{const show=!f.value||"
+            "el.dataset.tags.split(' ').includes(f.value);el.hidden=!show;"
+            "if(show&&el.tagName==='SECTION')n++;});"
+            "document.getElementById('shown').textContent=n+' shown';});</script>"
+        )
         return (
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f"<title>{e(self.name)}</title><style>body{{font-family:sans-serif;max-width:60rem;margin:auto}}"
-            ".cmp{font-weight:bold}.tag{background:#eef;border-radius:3px;padding:0 4px;margin-right:4px}"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{e(self.name)}</title><style>body{{font-family:sans-serif;max-width:60rem;margin:auto;"
+            "padding:0 1rem;line-height:1.4}.cmp{font-weight:bold}.tag{background:#eef;border-radius:3px;"
+            "padding:0 4px;margin-right:4px;display:inline-block}.flag{color:#8a1c00;font-weight:bold}"
+            "nav ol{columns:2 24rem;font-size:.9rem}section{border-top:1px solid #ccd;margin-top:1rem}"
+            "a:focus,select:focus{outline:3px solid #1a5fb4}li{overflow-wrap:anywhere}"
             "</style></head><body>"
-            f"<h1>{e(self.name)} <small>v{e(self.version)}</small></h1><p>{e(self.description)}</p>"
+            f'<h1 id="top">{e(self.name)} <small>v{e(self.version)}</small></h1><p>{e(self.description)}</p>'
             f"<p>{len(self.principles)} principles · content hash <code>{self.content_hash[:16]}</code></p>"
+            f'<p class="{"" if self.is_reviewed else "flag"}">Review: {e(self.review_line())}</p>'
+            f"{labelling_line}"
+            '<p><label for="tagfilter">Show principles tagged </label><select id="tagfilter">'
+            f'<option value="">(all tags)</option>{options}</select> <span id="shown" aria-live="polite">'
+            f"{len(self.principles)} shown</span></p>"
+            f'<nav aria-label="Principles"><h2>Contents</h2><ol>{"".join(nav)}</ol></nav>'
             + "".join(rows)
+            + script
             + "</body></html>\n"
         )
+
+
+def predicate_preview(comparison: str, limit: int = 90) -> str:
+    """A principle's text without 'Choose the response that', cut to ``limit`` characters (contents list)."""
+    text = re.sub(r"^Choose the (?:assistant )?response that\s+", "", comparison.strip())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 # ---- formats --------------------------------------------------------------------------------------------
@@ -342,7 +491,7 @@ def _read_text(path: Path) -> str:
             "file (a constitution is a few hundred kB at most)"
         )
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a UTF-8 byte-order mark (Windows editors) is accepted
     except UnicodeDecodeError as exc:
         raise ConstitutionError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
 
@@ -422,8 +571,12 @@ def _provenance_line(p: Principle) -> str:
     """How a principle was made (rewrite rule, merge), from its metadata; '' when not recorded."""
     parts = []
     rewrite = p.metadata.get("rewrite")
-    if isinstance(rewrite, dict) and rewrite.get("rule"):
+    if isinstance(rewrite, dict) and rewrite.get("worded_by"):
+        parts.append(f"worded by {rewrite['worded_by']} (rules gave '{rewrite.get('rule')}')")
+    elif isinstance(rewrite, dict) and rewrite.get("rule"):
         parts.append(f"rewrite rule '{rewrite['rule']}' by {rewrite.get('by', 'rules')}")
+    if isinstance(rewrite, dict) and rewrite.get("typos"):
+        parts.append("suspected typos kept as written: " + ", ".join(map(str, rewrite["typos"])))
     merge = p.metadata.get("merge")
     if isinstance(merge, dict) and merge.get("members"):
         reviewed = "reviewed" if merge.get("reviewed") else "not yet reviewed"

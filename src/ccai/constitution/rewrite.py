@@ -11,9 +11,16 @@ rule               statement                                comparison form
 ``be-noun``        The AI should be an educational tool     Choose the response that best acts as an ...
 ``verb``           The AI should tell the truth             Choose the response that tells the truth
 ``not-verb``       The AI should not lie                    Choose the response that is least likely to lie
-``quote``          anything else (passives, several         Choose the response that is most consistent with
-                   sentences, other subjects)               the view that "<statement>"
+``needs-wording``  anything the rules cannot rewrite         a placeholder that names the statement, flagged
+                   faithfully (passives, several            ``needs_wording``: the review file asks a person
+                   sentences, other subjects, non-verbs)    (or the LM rewriter) for the wording
 =================  =======================================  =================================================
+
+Every rule output is then checked (:func:`garbled`): a word the statement did not have must be an English
+word (no "clearlies"), no inflected modal ("shoulds"), the head of the predicate must be a verb, and a
+"not X but Y" must not negate Y. A rewrite that fails the check is not used: the statement goes to review
+with the reason. Suspected typos are flagged (``typos``, with a suggestion from pyspellchecker), never
+changed.
 
 Each comes with a critique request and a revision request in the same words. An LM rewriter (a callable
 ``prompts -> answers``, e.g. :class:`ccai.constitution.lm.BackendLM` over a training backend) may be passed
@@ -25,7 +32,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 _SUBJECT = (
     r"(?:(?:i\s+(?:think|believe|feel)(?:\s+that)?|i\s+agree(?:\s+that)?)\s+)?"
@@ -70,6 +78,7 @@ _SUPERLATIVE = {
 # fmt: on
 
 PREFIX = "Choose the response that "
+NEEDS_WORDING = "needs-wording"
 CRIT = "Identify specific ways in which the assistant's last response"
 REV = "Please rewrite the assistant's response so that it"
 
@@ -86,9 +95,22 @@ class Rewrite:
     rule: str
     by: str = "rules"
     lm_answer: str | None = None  # what an LM rewriter said, kept whether it was used or rejected
+    reason: str | None = None  # why the rules (or the LM) could not be used: the review shows it
+    typos: tuple[tuple[str, str | None], ...] = field(default=())  # (word, suggestion): flagged only
 
-    def metadata(self) -> dict[str, str]:
-        extra = {} if self.lm_answer is None else {"lm_answer": self.lm_answer}
+    @property
+    def needs_wording(self) -> bool:
+        """True when no faithful rewrite exists yet: a person (or the checked LM) must word it."""
+        return self.rule == NEEDS_WORDING
+
+    def metadata(self) -> dict[str, object]:
+        extra: dict[str, object] = {} if self.lm_answer is None else {"lm_answer": self.lm_answer}
+        if self.reason:
+            extra["reason"] = self.reason
+        if self.typos:
+            extra["typos"] = {w: s for w, s in self.typos}
+        if self.needs_wording:
+            extra["needs_wording"] = True
         return {"rule": self.rule, "polarity": self.polarity, "by": self.by, **extra}
 
 
@@ -97,7 +119,7 @@ def clean(text: str) -> str:
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     text = re.sub(r"\s+", " ", text).strip().strip('"').strip()
     text = re.sub(r"\bshouldbe\b", "should be", text, flags=re.IGNORECASE)
-    return text.rstrip(" .!;")
+    return text.rstrip(" .!?;")
 
 
 def third_person(verb: str) -> str:
@@ -105,6 +127,12 @@ def third_person(verb: str) -> str:
     lower = verb.lower()
     if lower in _IRREGULAR:
         return _IRREGULAR[lower]
+    if is_base_verb(lower):
+        from lemminflect import getInflection
+
+        inflected = getInflection(lower, "VBZ")
+        if inflected:
+            return verb[0] + inflected[0][1:] if verb[:1].isupper() else inflected[0]
     if re.search(r"(s|sh|ch|x|z|o)$", lower):
         return verb + "es"
     if re.search(r"[^aeiou]y$", lower):
@@ -120,14 +148,15 @@ def _conjugate(predicate: str, starts_with_verb: bool = True) -> str:
     expect_verb, base_form, infinitive = starts_with_verb, False, False
     for i, word in enumerate(words):
         bare = word.lower().strip(",")
-        if bare == "to" and i + 1 < len(words) and words[i + 1].lower().strip(",") in _COORD_VERBS:
+        following = words[i + 1].lower().strip(",") if i + 1 < len(words) else ""
+        if bare == "to" and (following in _COORD_VERBS or (following and _is_adverb(following))):
             infinitive = True  # "refuse to give X or help with Y": "help" belongs to "to", stays bare
-        if expect_verb and bare in _ADVERBS:
-            out.append(word)
-            continue
         if expect_verb and bare in ("not", "never"):
             out.append("does not" if bare == "not" else "never")
             base_form = bare == "not"
+            continue
+        if expect_verb and (bare in _ADVERBS or (bare == "and" and out) or _is_adverb(bare)):
+            out.append(word)  # "clearly and repeatedly identify": the adverbs stay, the verb inflects
             continue
         if expect_verb:
             inflected = bare.endswith("s") and bare[:-1] in _COORD_VERBS
@@ -141,21 +170,206 @@ def _conjugate(predicate: str, starts_with_verb: bool = True) -> str:
             after = words[i + 2].lower().strip(",") if i + 2 < len(words) else ""
             expect_verb = not infinitive and (
                 follower in _COORD_VERBS
-                or (follower in ("not", "never", "always", "also") and after in _COORD_VERBS)
+                or (
+                    follower in ("not", "never")
+                    and (after in _COORD_VERBS or is_base_verb(after) or _speller().unknown([after]))
+                )
+                or (follower in ("always", "also") and after in _COORD_VERBS)
             )
     return " ".join(out)
 
 
-def _quote(text: str) -> Rewrite:
+def _quote(
+    text: str, reason: str = "not a rule the rewriter knows (other subject, passive, several sentences)"
+) -> Rewrite:
+    """No faithful rule rewrite: a placeholder flagged ``needs_wording``, with the reason, for the review."""
     stated = text[0].upper() + text[1:]
     return Rewrite(
         statement=text,
-        comparison=f'{PREFIX}is most consistent with the view that "{stated}."',
-        critique_request=f'{CRIT} goes against this principle from the public: "{stated}."',
-        revision_request=f'{REV} agrees with this principle from the public: "{stated}."',
+        comparison=f'{PREFIX}best follows this statement from the public (wording to review): "{stated}."',
+        critique_request=f'{CRIT} goes against this statement from the public: "{stated}."',
+        revision_request=f'{REV} follows this statement from the public: "{stated}."',
         polarity="negative" if re.search(r"\b(not|never|n't)\b", text, re.IGNORECASE) else "positive",
-        rule="quote",
+        rule=NEEDS_WORDING,
+        reason=reason,
     )
+
+
+@lru_cache(maxsize=20_000)
+def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
+    from lemminflect import getAllLemmas
+
+    return dict(getAllLemmas(word.lower()))
+
+
+def is_base_verb(word: str) -> bool:
+    """True when ``word`` is the base form of an English verb (lemminflect's lexicon)."""
+    lemmas = _lemmas(word)
+    return word.lower() in lemmas.get("VERB", ()) or word.lower() in lemmas.get("AUX", ())
+
+
+def _is_adverb(word: str) -> bool:
+    low = word.lower().strip(",")
+    if low in _ADVERBS:
+        return True
+    if is_base_verb(low):
+        return False
+    return "ADV" in _lemmas(low) or (low.endswith("ly") and len(low) > 4 and "ADJ" not in _lemmas(low))
+
+
+@lru_cache(maxsize=1)
+def _speller():
+    from spellchecker import SpellChecker
+
+    speller = SpellChecker()
+    speller.word_frequency.load_words(_KNOWN_WORDS)
+    return speller
+
+
+# words of the consultations that are right but not in the spelling dictionary
+_KNOWN_WORDS = (
+    "ai",
+    "ai's",
+    "wellbeing",
+    "chatbot",
+    "chatbots",
+    "chatgpt",
+    "llm",
+    "llms",
+    "online",
+    "email",
+    "biases",
+)
+_MODAL_FORMS = re.compile(r"\b(shoulds|musts|shalls|coulds|woulds|mights|oughts|cans|mays|wills)\b", re.I)
+
+
+@lru_cache(maxsize=5_000)
+def _suggest(word: str) -> str | None:
+    """The spelling library's most likely correction (one edit first: two edits of a long word are slow)."""
+    speller = _speller()
+    near = speller.known(speller.edit_distance_1(word))
+    if near:
+        return max(sorted(near), key=speller.word_usage_frequency)
+    return speller.correction(word) if len(word) <= 10 else None
+
+
+def suspected_typos(text: str) -> tuple[tuple[str, str | None], ...]:
+    """Words the spelling dictionary does not know, each with its best suggestion (None when there is none).
+
+    Flagged for the reviewer, never applied: "plagerize" is a typo, a name or a new word may not be.
+    """
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z']*[A-Za-z]|[A-Za-z]", text) if len(w) > 2]
+    lower = [w.lower() for w in words if not (w[0].isupper() and w[1:].islower() and w != words[0])]
+    unknown = sorted(_speller().unknown(lower))
+    flags = [(w, _suggest(w)) for w in unknown]
+    repeated = re.findall(r"\b(\w+)\s+\1\b", text, flags=re.IGNORECASE)
+    flags += [(f"{w} {w}", w) for w in repeated]
+    return tuple((w, None if s == w else s) for w, s in flags)
+
+
+def _adjective_phrase(first: str, second: str | None) -> bool:
+    """'most helpful', 'most intensely honest': an adjective, or an adverb then an adjective."""
+    lemmas, low = _lemmas(first), first.lower()
+    if re.search(r"(er|est)$", low) and lemmas.get("ADJ") and low not in lemmas["ADJ"]:
+        return False  # "most easier": already a comparative
+    if "ADJ" in lemmas and not (set(lemmas) == {"ADJ", "NOUN"} and first[:1].isupper()):
+        return True
+    if not lemmas and _speller().unknown([low]):
+        return True  # a misspelt adjective ("racidt"): faithful to the statement, flagged as a typo
+    if re.search(r"(ing|able|ible|ful|ous|ive|ic|al|ent|ant)$", low) and not first[:1].isupper():
+        return True  # participles and derived adjectives the lexicon lists as verbs only ("understanding")
+    later = _lemmas(second or "")
+    return bool(second) and bool({"ADV", "NOUN"} & set(lemmas)) and "ADJ" in later
+
+
+def _bare_verb_only(word: str) -> bool:
+    from lemminflect import getInflection
+
+    lemmas = _lemmas(word)
+    participle = word.lower() in getInflection(word.lower(), "VBN")  # "paused or shut down"
+    return (
+        is_base_verb(word)
+        and not {"ADJ", "NOUN", "ADV"} & set(lemmas)
+        and not word.endswith("s")
+        and not participle
+    )
+
+
+def garbled(rw: Rewrite) -> list[str]:
+    """Why a rule rewrite is not English or not faithful (empty list: it reads right).
+
+    The checks are about the words the rewrite *added or changed*: a new word must be in the spelling
+    dictionary (catches "clearlies", "accessibles"), modals are never inflected ("shoulds"), the first word
+    after "least likely to" is a verb, after "is most/least" not a bare verb, and when the statement says
+    "not X but Y" the principle may not put Y under the negation.
+    """
+    if rw.needs_wording:
+        return []
+    problems = []
+    source = {w.lower() for w in re.findall(r"[A-Za-z']+", rw.statement)}
+    texts = (rw.comparison, rw.critique_request, rw.revision_request)
+    template = {
+        w.lower()
+        for w in re.findall(
+            r"[A-Za-z']+",
+            f"{PREFIX} {CRIT} {REV} is most least likely to does not acts as best fails unlikely never and",
+        )
+    }
+    speller = _speller()
+    for text in texts:
+        new = [w for w in re.findall(r"[A-Za-z']+", text) if w.lower() not in source | template]
+        unknown = speller.unknown([w.lower() for w in new])
+        if unknown:
+            problems.append(f"invented word(s) {sorted(unknown)} in {text!r}")
+        if _MODAL_FORMS.search(text):
+            problems.append(f"inflected modal in {text!r}")
+        if re.search(r"\b(that|it|to)\s+(should|must|shall|ought)\b", text, re.IGNORECASE):
+            problems.append(f"modal left in the predicate of {text!r}")
+        m = re.search(r"\blikely to (\w+)", text)
+        if m and not (is_base_verb(m.group(1)) or _is_adverb(m.group(1))):
+            problems.append(f"'likely to' is not followed by a verb in {text!r}")
+        m = re.search(r"\bis (?:always |very )?(?:most|least) (\w+)(?: (\w+))?", text)
+        if m and not _adjective_phrase(m.group(1), m.group(2)):
+            problems.append(f"'most/least' is not followed by an adjective in {text!r}")
+        m = re.search(r"\b(?:but|and|or) (?:still |also )?(\w+)", text)
+        if m and rw.rule != "not-verb" and " to " not in text[: m.start()] and _bare_verb_only(m.group(1)):
+            problems.append(f"a coordinated verb left uninflected ({m.group(1)!r}) in {text!r}")
+        if re.search(
+            r"\b(should|shouldn't|must|mustn't)\b", text[len(PREFIX) :] if text is rw.comparison else ""
+        ):
+            problems.append(f"a second 'should' inside the predicate of {text!r}")
+        if re.search(r"\b(?:the )?AI (?:should|needs|must)\b", text, re.IGNORECASE):
+            problems.append(f"several statements run together in {text!r}")
+        if re.search(r"\b(\w+) \1\b", text, re.IGNORECASE) and not re.search(
+            r"\b(\w+) \1\b", rw.statement, re.IGNORECASE
+        ):
+            problems.append(f"repeated word in {text!r}")
+    head = rw.comparison[len(PREFIX) :].split(" ")
+    words = [w for w in head if not _is_adverb(w) and w.lower() != "and"]
+    first = words[0].lower().strip(",.") if words else ""
+    if rw.rule == "verb" and not (first.endswith("s") or first in ("does", "is", "has", "never")):
+        problems.append(f"the predicate does not start with a verb in the third person: {first!r}")
+    loose_not = re.search(r"\b(?:and|or) not (\w+)", rw.comparison)
+    if (
+        rw.rule == "verb"
+        and loose_not
+        and is_base_verb(loose_not.group(1))
+        and " to " not in rw.comparison[: loose_not.start()]
+    ):
+        problems.append(f"a coordinated 'not' left without 'does' in {rw.comparison!r}")
+    negated_but = re.search(r"\b(least|not|never)\b[^,;.]*\bbut\b", rw.comparison)
+    if negated_but and negated_but.group(1) == "least":
+        problems.append("'not X but Y': Y would be read under the negation ('least ... but')")
+    return problems
+
+
+#: a statement phrased as a rule for an AI: an AI subject (not "it"/"they", which Polis statements about other
+#: topics use too), a modal, a predicate
+AI_RULE = re.compile(
+    rf"^(?:(?:i\s+(?:think|believe|feel)(?:\s+that)?|i\s+agree(?:\s+that)?)\s+)?(?:the\s+|an\s+|any\s+|all\s+|a\s+)?"
+    rf"(?:ai|a\.i\.|artificial\s+intelligence|chatbot|assistant)s?\b.*?\b{_MODAL}\b",
+    re.IGNORECASE,
+)
 
 
 def core_text(statement: str) -> str:
@@ -172,32 +386,72 @@ def core_text(statement: str) -> str:
 
 
 def rewrite_statement(statement: str) -> Rewrite:
-    """Rule-based, deterministic rewrite of one consultation statement."""
+    """Rule-based, deterministic rewrite of one consultation statement, checked by :func:`garbled`.
+
+    A rewrite that fails the check is not used: the statement is flagged ``needs_wording`` with the reason.
+    Suspected typos are flagged on the result (``typos``) and left in the words.
+    """
     text = clean(statement)
     if not text:
         raise ValueError("cannot rewrite an empty statement")
-    if re.search(r"[.!?]\s+\S", text):  # several sentences: keep the public's words whole
-        return _quote(text)
+    typos = suspected_typos(text)
+    # a word typed twice ("should should") is read once; the flag above keeps it visible to the reviewer
+    parsed = re.sub(r"\b(\w+)\s+\1\b", r"\1", text, flags=re.IGNORECASE)
+    result = _rule_rewrite(parsed)
+    result = replace(result, statement=text)
+    problems = garbled(result)
+    if problems:
+        result = _quote(text, "the rule rewrite did not read right: " + "; ".join(problems))
+    return replace(result, typos=typos)
+
+
+def _rule_rewrite(text: str) -> Rewrite:
+    unabbreviated = re.sub(r"\b(?:e\.g|i\.e|etc|vs|a\.i|u\.s)\.", "x", text, flags=re.IGNORECASE)
+    if re.search(r"[.!?]\s+\S", unabbreviated):  # several sentences: a person words it
+        return _quote(text, "several sentences")
     match = _PATTERN.match(text)
     if not match:
-        return _quote(text)
+        return _quote(text, "not of the form 'The AI should (not) ...'")
     modal = match.group("modal").lower()
     negative = match.group("neg") is not None
     if modal in ("may", "can", "will") and not negative:
-        return _quote(text)  # a permission or prediction, not an ask
+        return _quote(text, f"'{modal}' states a permission or prediction, not an ask")
     rest = match.group("rest").strip()
     adverbs = []
-    while rest.split(" ", 1)[0].lower() in _ADVERBS and " " in rest:
+    while " " in rest and _is_adverb(rest.split(" ", 1)[0]):
         word, rest = rest.split(" ", 1)
         if word.lower() == "never":
             negative = True
         else:
-            adverbs.append(word.lower())
+            adverbs.append(word.lower().strip(","))
+        if adverbs and rest.lower().startswith("and ") and _is_adverb(rest[4:].split(" ", 1)[0]):
+            rest = rest[4:]
+            adverbs.append("and")
     if rest.lower().startswith("never "):
         negative, rest = True, rest[6:]
+    if rest.lower().startswith("not ") and not negative:  # "should always not X"
+        negative, rest = True, rest[4:]
     lead = " ".join(adverbs + [""])
     if rest.lower().startswith("be "):
         return _copula(text, rest[3:].strip(), negative, lead)
+    first = rest.split(" ", 1)[0].strip(",")
+    if not is_base_verb(first) and not (first.lower().endswith("s") and is_base_verb(first[:-1])):
+        return _quote(text, f"'{first}' is not a verb: the statement has no predicate the rules can turn")
+    if negative and re.search(r"\bbut\b", rest):
+        head, _, tail = rest.partition(" but ")
+        tail = re.sub(r"^(?:rather|instead|should|also)\s+", "", tail.strip())
+        tail = re.sub(r"^(?:rather|instead|should)\s+", "", tail)
+        if not tail or not is_base_verb(tail.split(" ", 1)[0]):
+            return _quote(text, "'not X but Y' where Y is not a verb phrase: the negation's scope is unclear")
+        also = _conjugate(tail)
+        return Rewrite(
+            statement=text,
+            comparison=f"{PREFIX}does not {lead}{head.rstrip(' ,')} but {also}.",
+            critique_request=f"{CRIT} may {head.rstrip(' ,')}, or fails to {tail}.",
+            revision_request=f"{REV} does not {head.rstrip(' ,')} but {also}.",
+            polarity="negative",
+            rule="not-verb-but",
+        )
     if not negative:
         predicate = _conjugate(f"{lead}{rest}")
         base = re.sub(r"\b(and|but|or)\s+should\s+", r"\1 ", rest)
@@ -249,7 +503,11 @@ def _copula(text: str, predicate: str, negative: bool, lead: str) -> Rewrite:
     words = predicate.split()
     head = words[1] if len(words) > 1 and words[0].lower().endswith("ly") else words[0] if words else ""
     if not predicate or head.lower() in _PASSIVE:
-        return _quote(text)
+        return _quote(text, f"'be {head}' is a passive about how people use the AI, not how it answers")
+    if head.lower().endswith("ed") and "VERB" in _lemmas(head) and "ADJ" not in _lemmas(head):
+        return _quote(text, f"'be {head}' is a passive about how people use the AI, not how it answers")
+    if negative and re.search(r"\bbut\b", predicate):
+        return _quote(text, "'not be X but Y': the negation's scope is unclear")
     low = predicate.lower()
     if low.startswith(_NOUN_START):
         verb = "does not act" if negative else "acts"

@@ -47,15 +47,38 @@ def _int_column(series: pd.Series, path: Path, name: str) -> pd.Series:
     return values.astype(int)
 
 
-def read_statements(path: Path | str) -> pd.DataFrame:
-    """Read an analysis ``statements.csv`` (or a directory holding one) or the CCAI reference CSV."""
+#: which participant labels the CCAI reference file's per-group agree rates come from (see its README)
+GROUP_LABELLINGS = {
+    "realigned": (
+        "fix_g",
+        "CCAI organisers' opinion groups, labels realigned to participants (group_realigned; the "
+        "published group-id column is misaligned)",
+    ),
+    "published": (
+        "pub_g",
+        "CCAI organisers' opinion groups as published in clean_votes.csv (group_published: misaligned to "
+        "participants, kept only to reproduce the paper's GAC)",
+    ),
+}
+
+
+def read_statements(path: Path | str, group_labels: str = "realigned") -> pd.DataFrame:
+    """Read an analysis ``statements.csv`` (or a directory holding one) or the CCAI reference CSV.
+
+    For the reference CSV the selection's GAC is the paper's (published groups, so the 0.723 cut reproduces
+    its choice), and the per-group agree rates shown on principles come from ``group_labels`` ('realigned',
+    default: the labels on the right participants; or 'published'). Which labelling was used is kept in
+    ``table.attrs['group_labelling']`` and written into the constitution's metadata.
+    """
+    if group_labels not in GROUP_LABELLINGS:
+        raise ValueError(f"group_labels: expected one of {sorted(GROUP_LABELLINGS)}, got {group_labels!r}")
     path = Path(path)
     if path.is_dir():
         path = path / "statements.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: statements table not found (run `ccai analyze` or pass a CSV)")
     try:
-        raw = pd.read_csv(path, dtype={"statement_id": str})
+        raw = pd.read_csv(path, dtype={"statement_id": str}, encoding="utf-8-sig")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise ConstitutionError(f"{path}: not a readable CSV table: {exc}") from None
     if "statement_id" not in raw.columns:
@@ -64,7 +87,11 @@ def read_statements(path: Path | str) -> pd.DataFrame:
         dup = raw.loc[raw["statement_id"].duplicated(), "statement_id"].iloc[0]
         raise ConstitutionError(f"{path}: statement_id {dup} appears twice")
     reference = "gac_published_groups" in raw.columns
-    prefix = "pub_g" if reference else "g"
+    prefix, labelling = (
+        GROUP_LABELLINGS[group_labels] if reference else ("g", "the analysis's opinion groups")
+    )
+    if reference and f"{prefix}0_agree" not in raw.columns:
+        raise ConstitutionError(f"{path}: no {prefix}<k>_agree columns for the {group_labels!r} labelling")
     out = pd.DataFrame(index=raw["statement_id"].astype(str))
     out.index.name = "statement_id"
     out["text"] = (
@@ -94,6 +121,7 @@ def read_statements(path: Path | str) -> pd.DataFrame:
             if s and not math.isnan(s):
                 rates[i][str(k)] = round(float(a) / float(s), 6)
     out["group_agree"] = rates
+    out.attrs["group_labelling"] = labelling
     return out
 
 
@@ -161,6 +189,12 @@ def select_statements(
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"GAC threshold must lie in [0, 1], got {threshold}")
     chosen = pool[pool["gac"] >= threshold].sort_values("gac", ascending=False, kind="mergesort")
+    if chosen.empty:
+        best = pool["gac"].max()
+        raise ValueError(
+            f"no statement has GAC >= {threshold:.3f} (the highest of the {len(pool)} considered is "
+            f"{'none' if pd.isna(best) else f'{best:.3f}'}): lower --threshold, or use --count N"
+        )
     textless = chosen.index[chosen["text"].str.strip() == ""].tolist()
     if textless:
         raise ValueError(

@@ -65,12 +65,16 @@ def reproduce_ccai(
     out = Path(out)
     source = Path(statements_csv) if statements_csv else dataset_path("ccai", "ccai_statement_reference.csv")
     table = read_statements(source)
+    review = out / "review.yaml"
+    if not review.exists() and CCAI_REVIEW.is_file() and statements_csv is None:
+        out.mkdir(parents=True, exist_ok=True)  # start from the project's reviewed decisions and wordings
+        review.write_text(CCAI_REVIEW.read_text(encoding="utf-8"), encoding="utf-8")
     result = build_constitution(
         table,
         threshold=CCAI_THRESHOLD,
         embedder=embedder,
         merge_similarity=merge_similarity,
-        review=out / "review.yaml",
+        review=review,
         name="ccai-public",
         consultation="ccai-us-2023",
         country="US",
@@ -98,6 +102,24 @@ def reproduce_ccai(
         "content_hash": public.content_hash,
     }
     return figures, result, comparison
+
+
+#: the reviewed CCAI public constitution's review file (merge decisions and wordings written by a person)
+CCAI_REVIEW = Path(__file__).with_name("reviews") / "ccai-public.review.yaml"
+
+
+def reproduce_inputs() -> list[Path]:
+    """Every file ``reproduce`` reads, so its manifest records their hashes (data can change under a path)."""
+    from ccai.datasets import dataset_path
+
+    files = [dataset_path("ccai", "ccai_statement_reference.csv")]
+    files += [
+        dataset_path("constitutions", *BUNDLED[c][0].split("/"))
+        for c in ("UDHR", "US", "ZA", "IN", "DE", "JP")
+    ]
+    if CCAI_REVIEW.is_file():
+        files.append(CCAI_REVIEW)
+    return [Path(f) for f in files]
 
 
 def principles_by_merge_similarity(
