@@ -146,11 +146,13 @@ def test_judge_both_orders_cancel_position_bias(fake_backend) -> None:
         return [0.8, 0.2] if len(a) > len(b) else [0.2, 0.8]
 
     records = judge_pairs(fake_backend(choice=longer), prompts, answers, "helpfulness")
-    table = elo_table(["m1", "m2"], records, "helpfulness", seed=0, n_boot=200)
+    table = elo_table(["m1", "m2"], records, "helpfulness", seed=0, n_boot=200, mode="soft")
     assert table.ratings["m1"]["elo"] == 0.0
     assert table.ratings["m2"]["elo"] == pytest.approx(400 * __import__("math").log10(0.8 / 0.2), abs=2)
-    again = elo_table(["m1", "m2"], records, "helpfulness", seed=0, n_boot=200)
+    again = elo_table(["m1", "m2"], records, "helpfulness", seed=0, n_boot=200, mode="soft")
     assert again.ratings == table.ratings
+    hard = elo_table(["m1", "m2"], records, "helpfulness", seed=0, n_boot=200)
+    assert hard.win_rates["m1 vs m2"] == 0.0 and hard.ratings["m2"]["elo"] > table.ratings["m2"]["elo"]
 
 
 def test_pairwise_and_safety_prompts_are_ones_training_never_sees() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ccai.config import StageConfig
@@ -39,7 +41,20 @@ class EvalConfig(StageConfig):
     tasks: list[str] = Field(default_factory=lambda: list(ALL_TASKS))
     limit: int | None = Field(None, ge=1)
     limits: dict[str, int] = Field(default_factory=dict)
+    #: the model that judges pairwise answers; required for helpfulness/harmlessness with two or more
+    #: models, and it may not be a contestant or a contestant's RL feedback model (see allow_contestant_judge)
     judge: str | None = None
+    #: let the judge be a contestant or the RL feedback model of one (the report then says so in red)
+    allow_contestant_judge: bool = False
+    #: "hard": Elo and win rates from win/tie/loss decisions; "soft": from the judge's probabilities
+    judge_mode: Literal["hard", "soft"] = "hard"
+    #: half-width of the tie band around 0.5 of the order-averaged P(A wins)
+    tie_band: float = Field(0.01, ge=0, lt=0.5)
+    #: the judge writes its verdict as text instead of giving log-probabilities (chat-only hosted models)
+    judge_text_verdicts: bool = False
+    #: held-out human pairs per dimension on which the judge's (and RL labeller's) agreement with people is
+    #: measured (HH-RLHF test pairs; capped by ``limit``); 0 = skip
+    agreement_pairs: int = Field(200, ge=0)
     #: keep only the HH / AlpacaEval prompts that the training stage holds out (its per-id hash split with
     #: this fraction and seed: the training defaults); false = all prompts
     heldout_only: bool = True

@@ -209,6 +209,27 @@ def mmlu_categories(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def agreement_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (who, dimension) of the human-agreement checks."""
+    rows = []
+    for who, by_dimension in (results.get("agreement") or {}).items():
+        for dimension, found in by_dimension.items():
+            low, high = found.get("low"), found.get("high")
+            rows.append(
+                {
+                    "who": who,
+                    "model": found.get("model", ""),
+                    "dimension": dimension,
+                    "agreement": _fmt(found.get("agreement"), 3),
+                    "interval": f"[{_fmt(low, 3)}, {_fmt(high, 3)}]" if low is not None else "",
+                    "ties": found.get("ties", ""),
+                    "consistency": _fmt(found.get("consistency"), 3),
+                    "n": found.get("n", ""),
+                }
+            )
+    return rows
+
+
 def render_report(results: dict[str, Any]) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "jinja"]))
     labels = [m["label"] for m in results["models"]]
@@ -231,6 +252,9 @@ def render_report(results: dict[str, Any]) -> str:
         seed=results["seed"],
         limit=results.get("limit"),
         judge=results.get("judge"),
+        judge_check=results.get("judge_check"),
+        agreement=agreement_rows(results),
+        agreement_notes=results.get("agreement_notes", []),
         table=table_rows(results),
         reused=results.get("reused"),
         skipped=results.get("skipped"),
