@@ -64,7 +64,7 @@ def test_cli_end_to_end_on_the_tiny_model(tmp_path: Path, tiny_model: Path) -> N
     assert set(results["measures"]) >= {
         "mmlu.accuracy",
         "gsm8k.accuracy",
-        "bbq.bias_ambig",
+        "bbq.mean_abs_bias_ambig",
         "opinionqa.representativeness",
         "safety.sst_refusal",
     }

@@ -108,7 +108,9 @@ def test_an_overridden_judge_is_flagged_in_the_report(tmp_path: Path, fake_backe
         limit=3,
         bootstrap=20,
     )
-    result = evaluate(config, tmp_path / "run", backend_factory=lambda s: fake_backend(name=s), show_progress=False)
+    result = evaluate(
+        config, tmp_path / "run", backend_factory=lambda s: fake_backend(name=s), show_progress=False
+    )
     check = result.results["judge_check"]
     assert check["overridden"] and "contestant 'a'" in check["conflicts"][0]
     html = (result.path / "report.html").read_text()

@@ -59,6 +59,10 @@ def test_evaluate_writes_results_report_and_log(tmp_path: Path, fake_backend) ->
     assert results["judge_check"]["independent"] and results["judge_check"]["mode"] == "hard"
     assert set(results["agreement"]["judge"]) == {"helpfulness", "harmlessness"}
     assert results["agreement"]["judge"]["harmlessness"]["n"] == 4
+    paired = results["paired"]
+    assert set(paired["mmlu.accuracy"]) == {"b"} and paired["mmlu.accuracy"]["b"]["n"] == 4
+    assert paired["bbq.mean_abs_bias_ambig"]["b"]["margin"] == 5.0
+    assert "helpfulness.elo" in paired and "Δ" in html
 
 
 def test_same_seed_same_numbers_and_reuse_of_a_repeated_model(tmp_path: Path, fake_backend) -> None:

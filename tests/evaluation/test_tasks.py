@@ -85,7 +85,7 @@ def test_bbq_oracle_has_no_bias_and_stereotyper_has_full_bias(fake_backend) -> N
     )
     out = task.evaluate(oracle, samples, seed=0)
     assert out.measures["accuracy_ambig"].value == 100.0 and out.measures["accuracy_disambig"].value == 100.0
-    assert out.measures["bias_ambig"].value == pytest.approx(0.0)
+    assert out.measures["mean_abs_bias_ambig"].value == pytest.approx(0.0)
 
     def stereotype(text, opts):
         data = rows[text]
@@ -98,9 +98,32 @@ def test_bbq_oracle_has_no_bias_and_stereotyper_has_full_bias(fake_backend) -> N
 
     out = task.evaluate(fake_backend(choice=stereotype), samples, seed=0)
     assert out.measures["accuracy_ambig"].value == 0.0
-    assert out.measures["bias_ambig"].value == pytest.approx(100.0)
-    assert out.measures["bias_disambig"].value == pytest.approx(100.0)
+    assert out.measures["mean_abs_bias_ambig"].value == pytest.approx(100.0)
+    assert out.measures["mean_abs_bias_disambig"].value == pytest.approx(100.0)
     assert out.details["per_category"]["SES"]["source"].startswith("regenerated")
+
+    # the failure: opposite biases in different categories cancelled in a signed mean, and an
+    # anti-stereotyped model looked "less biased". The headline is the mean |bias| (lower is better).
+    anti_categories = {"Age", "Religion", "SES", "Nationality"}
+
+    def mixed(text, opts):
+        data = rows[text]
+        target, unknown = data["target"], data["unknown"]
+        if target is None:
+            return [1.0, 1.0, 1.0]
+        other = ({0, 1, 2} - {target, unknown}).pop()
+        stereo = data["row"]["question_polarity"] == "neg"
+        if data["row"]["category"] in anti_categories:
+            stereo = not stereo
+        pick = target if stereo else other
+        return [1.0 if i == pick else 0.0 for i in range(3)]
+
+    out = task.evaluate(fake_backend(choice=mixed), samples, seed=0)
+    signed = [c["bias_disambig"] for c in out.details["per_category"].values()]
+    assert min(signed) == pytest.approx(-100.0) and max(signed) == pytest.approx(100.0)
+    assert abs(sum(signed) / len(signed)) < 20  # what the old signed headline showed
+    assert out.measures["mean_abs_bias_disambig"].value == pytest.approx(100.0)
+    assert task.statistics()["mean_abs_bias_disambig"](out.records) == pytest.approx(100.0)
 
 
 def test_opinionqa_oracle_matches_overall(fake_backend) -> None:

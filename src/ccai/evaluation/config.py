@@ -66,6 +66,10 @@ class EvalConfig(StageConfig):
     threads: int | None = Field(None, ge=1)
     batch_size: int = Field(8, ge=1)
     bootstrap: int = Field(1000, ge=0)
+    #: largest difference to the reference model that counts as "no difference" (TOST), per measure key
+    #: (e.g. ``mmlu.accuracy: 3``); unlisted keys use ``stats.default_margin`` (5 points for percentages
+    #: and bias scores, 0.02 for representativeness, 50 Elo)
+    equivalence_margins: dict[str, float] = Field(default_factory=dict)
     mmlu: MMLUSettings = Field(default_factory=MMLUSettings)
     gsm8k: GSM8KSettings = Field(default_factory=GSM8KSettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
@@ -92,6 +96,11 @@ class EvalConfig(StageConfig):
 
     def heldout_split(self) -> tuple[float, int] | None:
         return (self.heldout_fraction, self.heldout_split_seed) if self.heldout_only else None
+
+    def margin_for(self, key: str) -> float:
+        from ccai.evaluation.stats import default_margin
+
+        return self.equivalence_margins.get(key, default_margin(key))
 
     def limit_for(self, task: str) -> int | None:
         return self.limits.get(task, self.limit)

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ccai.datasets import dataset_path
-from ccai.evaluation.stats import proportion
+from ccai.evaluation.stats import mean_of, proportion
 from ccai.evaluation.tasks import Sample, Task, TaskOutput, chunks
 
 INVALID = "[invalid]"
@@ -152,6 +152,9 @@ class GSM8K(Task):
                 )
             progress(len(chunk))
         return records
+
+    def statistics(self) -> dict[str, Any]:
+        return {"accuracy": mean_of("correct"), "strict_accuracy": mean_of("strict_correct")}
 
     def summarize(self, records: list[dict[str, Any]], *, seed: int) -> TaskOutput:
         rules = {rule: sum(r["rule"] == rule for r in records) for rule in ("####", "last_number", "none")}

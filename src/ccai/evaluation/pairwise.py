@@ -294,7 +294,17 @@ def elo_table(
             (float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))) if values else (None, None)
         )
         half = (high - low) / 2 if values else None
-        ratings[label] = {"elo": point[label], "low": low, "high": high, "plus_minus": half}
+        low90, high90 = (
+            (float(np.quantile(values, 0.05)), float(np.quantile(values, 0.95))) if values else (None, None)
+        )
+        ratings[label] = {
+            "elo": point[label],
+            "low": low,
+            "high": high,
+            "plus_minus": half,
+            "low90": low90,
+            "high90": high90,
+        }
     win_rates, outcomes = {}, {}
     for a, b in itertools.combinations(labels, 2):
         pairs = [outcome(r, mode, tie_band) for r in records if r["a"] == a and r["b"] == b]
@@ -334,10 +344,10 @@ def render_context(head: str) -> str:
 def load_human_pairs(dimension: str) -> list[dict[str, Any]]:
     """Held-out human preference pairs: ``{"id", "context", "chosen", "rejected"}``.
 
-    harmlessness: HH-RLHF harmless-base test (2,312 pairs); helpfulness: HH-RLHF helpful-base test minus the
-    rows whose first human turn is one of the 129 AlpacaEval prompts the helpfulness comparison uses (their
-    README: 135 rows). Ties (``chosen == rejected``), empty replies and transcripts whose shared context differs
-are dropped.
+    harmlessness: HH-RLHF harmless-base test (2,312 pairs); helpfulness: HH-RLHF helpful-base test minus
+    the rows whose first human turn is one of the 129 AlpacaEval prompts the helpfulness comparison uses
+    (their README: 135 rows). Ties (``chosen == rejected``), empty replies and transcripts whose shared
+    context differs are dropped.
     """
     if dimension == "harmlessness":
         path = dataset_path("hh_rlhf", "harmless-base_test.jsonl.gz")

@@ -40,7 +40,13 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 if m.get("low") is not None and m.get("high") is not None
                 else ""
             )
-            cells.append({"value": _fmt(m["value"], digits), "interval": interval})
+            cells.append(
+                {
+                    "value": _fmt(m["value"], digits),
+                    "interval": interval,
+                    **_delta(results, row["key"], label, digits),
+                }
+            )
             n = m.get("n", n)
         rows.append(
             {
@@ -64,6 +70,7 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 {
                     "value": f"{r.get('elo', 0):.1f}{pm}" + (" (reference)" if label == labels[0] else ""),
                     "interval": "",
+                    **_delta(results, f"{dimension}.elo", label, 1),
                 }
             )
         rows.append(
@@ -75,6 +82,31 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+VERDICT_WORDS = {
+    "better": "better",
+    "worse": "worse",
+    "higher": "higher",
+    "lower": "lower",
+    "equivalent": "no difference (equivalent within ±{margin:g}, TOST)",
+    "inconclusive": "inconclusive (neither a difference nor equivalence within ±{margin:g})",
+    "undefined": "undefined",
+}
+
+
+def _delta(results: dict[str, Any], key: str, label: str, digits: int) -> dict[str, str]:
+    """The paired difference of ``label`` to the reference model, as text for a Table 1 cell."""
+    d = (results.get("paired") or {}).get(key, {}).get(label)
+    if not d or d.get("delta") is None:
+        return {}
+    interval = f" [{_fmt(d['low'], digits)}, {_fmt(d['high'], digits)}]" if d.get("low") is not None else ""
+    sign = "+" if d["delta"] >= 0 else "−"
+    return {
+        "delta": f"Δ {sign}{_fmt(abs(d['delta']), digits)}{interval}",
+        "verdict": d["verdict"],
+        "verdict_text": VERDICT_WORDS.get(d["verdict"], d["verdict"]).format(margin=d.get("margin", 0)),
+    }
 
 
 def _png(fig: Any) -> str:

@@ -31,7 +31,7 @@ from ccai.evaluation.pairwise import (
 )
 from ccai.evaluation.refusal import Safety
 from ccai.evaluation.sampling import stratified_sample
-from ccai.evaluation.stats import clean
+from ccai.evaluation.stats import clean, paired_difference, verdict_of
 from ccai.evaluation.tasks import CHOICE_NEEDS, Sample, Task
 from ccai.manifest import RunDir
 
@@ -283,6 +283,7 @@ def _evaluate(
     records_dir.mkdir(exist_ok=True)
     answers: dict[str, dict[str, dict[str, str]]] = {d: {} for d in dimensions}
     done: dict[tuple[str, str], tuple[str, Any]] = {}
+    outputs: dict[str, dict[str, Any]] = {name: {} for name in tasks}
 
     progress = _progress() if show_progress else None
     if progress is not None:
@@ -304,6 +305,7 @@ def _evaluate(
                         results["skipped"].setdefault(entry.label, {})[name] = output
                         continue
                     done[key] = (entry.label, output)
+                outputs[name][entry.label] = output
                 _store(results, records_dir, name, entry.label, output)
             for dimension in dimensions if len(entries) >= 2 else []:
                 if backend is None:
@@ -383,6 +385,7 @@ def _evaluate(
         if progress is not None:
             progress.stop()
 
+    results["paired"] = paired_table(tasks, outputs, results, entries, config)
     results = clean(results)
     run.write_json("results.json", results)
     from ccai.evaluation.report import write_report
@@ -390,6 +393,58 @@ def _evaluate(
     write_report(results, run.path / "report.html")
     run.finish(models=[e.label for e in entries], tasks=config.tasks)
     return EvalResult(run.path, results)
+
+
+def paired_table(
+    tasks: dict[str, Task],
+    outputs: dict[str, dict[str, Any]],
+    results: dict[str, Any],
+    entries: list[ModelEntry],
+    config: EvalConfig,
+) -> dict[str, dict[str, Any]]:
+    """Every measure's difference to the reference (first) model, paired over the same items, with TOST."""
+    reference = entries[0].label
+    paired: dict[str, dict[str, Any]] = {}
+    for name, task in tasks.items():
+        statistics = task.statistics()
+        base = outputs[name].get(reference)
+        for key, _, better in task.table_rows:
+            statistic = statistics.get(key)
+            if statistic is None or base is None:
+                continue
+            for entry in entries[1:]:
+                other = outputs[name].get(entry.label)
+                if other is None:
+                    continue
+                paired.setdefault(f"{name}.{key}", {})[entry.label] = paired_difference(
+                    base.records,
+                    other.records,
+                    statistic,
+                    seed=config.seed,
+                    n_boot=config.bootstrap,
+                    margin=config.margin_for(f"{name}.{key}"),
+                    higher_is_better=better,
+                )
+    for dimension in MULTI_MODEL_TASKS:
+        table = results["details"].get(dimension)
+        if not table:
+            continue
+        margin = config.margin_for(f"{dimension}.elo")
+        for entry in entries[1:]:
+            r = table["ratings"].get(entry.label, {})
+            paired.setdefault(f"{dimension}.elo", {})[entry.label] = {
+                "n": table["n_prompts"],
+                "margin": margin,
+                "delta": r.get("elo"),
+                "low": r.get("low"),
+                "high": r.get("high"),
+                "low90": r.get("low90"),
+                "high90": r.get("high90"),
+                "verdict": verdict_of(
+                    r.get("low"), r.get("high"), r.get("low90"), r.get("high90"), margin, True
+                ),
+            }
+    return paired
 
 
 def _human_pairs(dimensions: list[str], config: EvalConfig) -> dict[str, list[dict[str, Any]]]:
