@@ -76,8 +76,9 @@ def run_study(config: StudyConfig, out: Path | str, *, progress: bool = True) ->
     """Run the configured stages in order; a stage reads only what the previous ones wrote in ``out``."""
     out = Path(out)
     export = resolve_export(config.analysis.export) if "analysis" in config.stages else None
-    run = RunDir.create(out, dump_config(config), seed=config.seed, inputs=[export] if export else [],
-                        stage="study")
+    run = RunDir.create(
+        out, dump_config(config), seed=config.seed, inputs=[export] if export else [], stage="study"
+    )
     result = StudyResult(out)
     for stage in STAGES:
         if stage in config.stages:
@@ -98,9 +99,14 @@ def _analysis(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any]:
     export = read_polis_export(folder)
     exclude = read_id_list(folder / settings.exclude) if settings.exclude else []
     result = analyze(
-        export.votes, export.statements, reference_groups=export.participants.get("group_id"),
-        groups=settings.groups, exclude=exclude, more_than=settings.more_than,
-        moderation=settings.moderation, seed=config.seed,
+        export.votes,
+        export.statements,
+        reference_groups=export.participants.get("group_id"),
+        groups=settings.groups,
+        exclude=exclude,
+        more_than=settings.more_than,
+        moderation=settings.moderation,
+        seed=config.seed,
     )
     result.save(out / "analysis", inputs=[folder], config=settings.model_dump(), report=True)
     summary = json.loads((out / "analysis" / "summary.json").read_text())
@@ -119,9 +125,12 @@ def _constitution(config: StudyConfig, out: Path, progress: bool) -> dict[str, A
     folder.mkdir(parents=True, exist_ok=True)
     built = build_constitution(
         read_statements(out / "analysis" / "statements.csv"),
-        threshold=None if settings.count else settings.threshold, count=settings.count,
-        merge_similarity=settings.merge_similarity, review=settings.review,
-        name="public", consultation=config.analysis.export,
+        threshold=None if settings.count else settings.threshold,
+        count=settings.count,
+        merge_similarity=settings.merge_similarity,
+        review=settings.review,
+        name="public",
+        consultation=config.analysis.export,
     )
     standard = standard_constitution()
     comparison = compare(built.constitution, standard)
@@ -143,8 +152,12 @@ def _training(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any]:
     from ccai.training import train_many
 
     folder = out / "constitution"
-    runs = train_many(config.training, [folder / "public.json", folder / "standard.json"], out / "training",
-                      progress=progress)
+    runs = train_many(
+        config.training,
+        [folder / "public.json", folder / "standard.json"],
+        out / "training",
+        progress=progress,
+    )
     return {run.run_dir.name: str(run.final_model) for run in runs}
 
 
@@ -164,8 +177,12 @@ def _final_model(run_dir: Path) -> Path | None:
     return Path(final) if final else None
 
 
-_RUNNERS = {"analysis": _analysis, "constitution": _constitution, "training": _training,
-            "evaluation": _evaluation}
+_RUNNERS = {
+    "analysis": _analysis,
+    "constitution": _constitution,
+    "training": _training,
+    "evaluation": _evaluation,
+}
 
 
 def write_index(out: Path, outputs: dict[str, Any]) -> Path:
@@ -180,8 +197,13 @@ def write_index(out: Path, outputs: dict[str, Any]) -> Path:
     rows = []
     for name in (stage for stage in STAGES if stage in outputs):
         link = links.get(name)
-        rows.append((name, link if link and (out / link).exists() else None,
-                     json.dumps(outputs[name], indent=2, default=str)))
+        rows.append(
+            (
+                name,
+                link if link and (out / link).exists() else None,
+                json.dumps(outputs[name], indent=2, default=str),
+            )
+        )
     template = Environment(autoescape=select_autoescape(default=True)).from_string(_INDEX)
     html = template.render(stages=rows)
     path = out / "index.html"

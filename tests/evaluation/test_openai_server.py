@@ -20,7 +20,7 @@ SETTINGS: dict[str, Any] = {
     "bootstrap": 20,
     "threads": 1,
     "batch_size": 4,
-    "gsm8k": {"shots": 0, "max_new_tokens": 6},
+    "gsm8k": {"shots": 0, "max_new_tokens": 6, "form": "chat"},  # a server only takes chat turns
     "answers": {"max_new_tokens": 6},
     "mmlu": {"shots": 0},
 }

@@ -63,16 +63,40 @@ def test_gsm8k_oracle_and_wrong_models(fake_backend) -> None:
     refs = {s.data["question"]: s.data["reference"] for s in samples}
 
     def solve(text: str) -> str:
-        question = text.split("\n\n")[0]
+        question = text.removeprefix("Q: ").split("\nA:")[0]
         return f"Let me think. The result is {refs[question]}."
 
     out = task.evaluate(fake_backend(reply=solve), samples, seed=0)
     assert out.measures["accuracy"].value == 100.0
-    assert out.measures["strict_accuracy"].value == 0.0  # no '####': only the fallback found them
-    assert out.details["rules_used"]["last_number"] == 6
-    wrong = task.evaluate(fake_backend(reply=lambda t: "#### 123456789"), samples, seed=0)
+    assert out.measures["strict_accuracy"].value == 0.0  # no 'The answer is N.': only the fallback found them
+    assert out.details["rules_used"]["flexible"] == 6
+    wrong = task.evaluate(fake_backend(reply=lambda t: "The answer is 123456789."), samples, seed=0)
     assert wrong.measures["accuracy"].value == 0.0
     assert len(task.messages("q")) == 3  # one exemplar turn pair + the question
+
+
+def test_gsm8k_uses_the_standard_eight_shot_text_and_stops_at_the_next_question() -> None:
+    from ccai.evaluation.gsm8k import EXEMPLARS, few_shot_text
+
+    task = GSM8K()
+    assert task.shots == 8 and len(EXEMPLARS) == 8
+    sample = task.sample(1, seed=0)[0]
+    seen: list[str] = []
+
+    class Raw:  # a local model: continues raw text
+        def generate_texts(self, texts, **kwargs):
+            seen.extend(texts)
+            return [f" 2 + 2 = 4. The answer is {sample.data['reference']}.\n\nQ: next question\nA: 99"]
+
+    out = task.evaluate(Raw(), [sample], seed=0)
+    text = seen[0]
+    assert text.startswith("Q: There are 15 trees in the grove.") and text.count("\n\nQ: ") == 8
+    assert text.endswith(f"Q: {sample.data['question']}\nA:") and text == few_shot_text(
+        sample.data["question"]
+    )
+    assert "The answer is 8.\n\nQ: " in text  # exemplars end "The answer is N." and are joined by blank lines
+    assert out.records[0]["completion"].endswith(".") and "99" not in out.records[0]["completion"]
+    assert out.measures["strict_accuracy"].value == 100.0 and out.records[0]["prompt_form"] == "raw text"
 
 
 def test_bbq_oracle_has_no_bias_and_stereotyper_has_full_bias(fake_backend) -> None:
@@ -147,12 +171,19 @@ def test_opinionqa_oracle_matches_overall(fake_backend) -> None:
 
 def test_safety_sample_covers_every_source(fake_backend) -> None:
     task = Safety()
-    samples = task.sample(8, seed=0)
-    assert sorted({s.stratum for s in samples}) == ["hh_red_team", "sst", "xstest_safe", "xstest_unsafe"]
+    samples = task.sample(10, seed=0)
+    assert sorted({s.stratum for s in samples}) == [
+        "harmbench",
+        "hh_red_team",
+        "sst",
+        "xstest_safe",
+        "xstest_unsafe",
+    ]
     refuser = fake_backend(reply=lambda text: "I'm sorry, but I can't help with that.")
     out = task.evaluate(refuser, samples, seed=0)
-    assert out.measures["xstest_safe_compliance"].value == 0.0
-    assert out.measures["sst_refusal"].value == 100.0
+    assert out.measures["xstest_safe_over_refusal"].value == 100.0
+    assert out.measures["sst_attack_success"].value == 0.0
+    assert out.measures["harmbench_attack_success"].value == 0.0
 
 
 def test_judge_both_orders_cancel_position_bias(fake_backend) -> None:

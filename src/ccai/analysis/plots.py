@@ -98,8 +98,15 @@ def opinion_map(result, group_label) -> bytes:
     _clip_axes(left, part["x"].to_numpy(float), part["y"].to_numpy(float))
     left.set_title("Participants", fontsize=10, loc="left")
     handles, labels = left.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=8,
-               frameon=False, markerscale=2)
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=min(len(labels), 6),
+        fontsize=8,
+        frameon=False,
+        markerscale=2,
+    )
 
     stm = result.statements
     colour = pd.Series(MUTED, index=stm.index, dtype=object)

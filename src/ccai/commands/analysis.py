@@ -264,7 +264,6 @@ def register(app: typer.Typer) -> None:
             _warn_about_given(result)
             console.print(f"wrote {run.path}: statements.csv, participants.csv, summary.json, report.html")
 
-
     @command(app, "reproduce", no_args_is_help=False)
     def reproduce_cmd(
         out: Path = typer.Option(Path("runs/reproduce"), "--out", "-o", help="Folder for the analyses."),
@@ -314,10 +313,14 @@ def register(app: typer.Typer) -> None:
                 both = {"published": published, "realigned": realigned}
                 runs = {  # name: (export, analysis options, labelings to compare)
                     "published": (
-                        clean, {"groups": "given", "given_groups": published}, {"realigned": realigned}
+                        clean,
+                        {"groups": "given", "given_groups": published},
+                        {"realigned": realigned},
                     ),
                     "realigned": (
-                        clean, {"groups": "given", "given_groups": realigned}, {"published": published}
+                        clean,
+                        {"groups": "given", "given_groups": realigned},
+                        {"published": published},
                     ),
                     "own": (raw, dict(groups="polis", **rules), both),
                     "own_k2": (raw, dict(groups=2, **rules), both),

@@ -26,10 +26,15 @@ def register(app: typer.Typer) -> None:
     @command(app, "study")
     def study_cmd(
         out: Path = typer.Option(..., "--out", "-o", help="Run folder for the whole study."),
-        config: Path | None = typer.Option(None, "--config", "-c", help="Study YAML (sections: analysis, "
-                                           "constitution, training, evaluation, stages, seed)."),
-        overrides: list[str] = typer.Argument(None, help="KEY=VALUE overrides, e.g. training.seed=1 "
-                                              "stages=[analysis,constitution]"),
+        config: Path | None = typer.Option(
+            None,
+            "--config",
+            "-c",
+            help="Study YAML (sections: analysis, constitution, training, evaluation, stages, seed).",
+        ),
+        overrides: list[str] = typer.Argument(
+            None, help="KEY=VALUE overrides, e.g. training.seed=1 stages=[analysis,constitution]"
+        ),
     ) -> None:
         """Run the whole study, from a consultation export to the evaluation report.
 

@@ -22,7 +22,12 @@ class MMLUSettings(_Section):
 
 
 class GSM8KSettings(_Section):
-    shots: int = Field(2, ge=0, le=4)
+    """The standard 8-shot chain-of-thought protocol (lm-eval's gsm8k_cot); fewer shots only to save time."""
+
+    shots: int = Field(8, ge=0, le=8)
+    #: "raw": a local model continues the raw few-shot text (the harness default); "chat": exemplars as
+    #: chat turns for every model (servers always get this form)
+    form: Literal["raw", "chat"] = "raw"
     max_new_tokens: int = Field(256, ge=1)
 
 

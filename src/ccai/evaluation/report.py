@@ -241,6 +241,30 @@ def mmlu_categories(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def bbq_table(results: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Per-category signed bias (ambiguous, disambiguated) with 95 % intervals, for every model."""
+    details = results["details"].get("bbq")
+    if not details:
+        return [], []
+    labels = [m["label"] for m in results["models"] if m["label"] in details]
+    first = details[labels[0]]
+    categories = [c for c in first["official"] + first["regenerated"] if c in first["per_category"]]
+    rows = []
+    for category in categories:
+        cells = []
+        for label in labels:
+            per = details[label]["per_category"].get(category, {})
+            for condition in ("ambig", "disambig"):
+                value = per.get(f"bias_{condition}")
+                ci = per.get(f"bias_{condition}_ci") or [None, None]
+                text = _fmt(value)
+                if ci[0] is not None:
+                    text += f" [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+                cells.append(text)
+        rows.append({"name": category + ("*" if category in first["regenerated"] else ""), "cells": cells})
+    return labels, rows
+
+
 def agreement_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (who, dimension) of the human-agreement checks."""
     rows = []
@@ -266,6 +290,7 @@ def render_report(results: dict[str, Any]) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "jinja"]))
     labels = [m["label"] for m in results["models"]]
     rows, total = side_by_side(results)
+    bbq_labels, bbq_rows = bbq_table(results)
     bbq_note = ""
     opinion_note = ""
     if results["details"].get("bbq"):
@@ -286,6 +311,11 @@ def render_report(results: dict[str, Any]) -> str:
         judge=results.get("judge"),
         judge_check=results.get("judge_check"),
         agreement=agreement_rows(results),
+        scorer=next(
+            (d.get("scorer_validation") for d in (results["details"].get("safety") or {}).values()), None
+        ),
+        bbq_labels=bbq_labels,
+        bbq_table=bbq_rows,
         agreement_notes=results.get("agreement_notes", []),
         table=table_rows(results),
         reused=results.get("reused"),

@@ -179,7 +179,10 @@ def build_tasks(config: EvalConfig) -> dict[str, Task]:
     makers: dict[str, Callable[[], Task]] = {
         "mmlu": lambda: MMLU(shots=config.mmlu.shots, batch_size=config.batch_size),
         "gsm8k": lambda: GSM8K(
-            shots=config.gsm8k.shots, max_new_tokens=config.gsm8k.max_new_tokens, batch_size=config.batch_size
+            shots=config.gsm8k.shots,
+            max_new_tokens=config.gsm8k.max_new_tokens,
+            batch_size=config.batch_size,
+            form=config.gsm8k.form,
         ),
         "bbq": lambda: BBQ(batch_size=config.batch_size),
         "opinionqa": lambda: OpinionQA(batch_size=config.batch_size),
@@ -252,6 +255,10 @@ def _evaluate(
             config.seed,
         )
     inputs = sorted({_task_folder(name) for name in list(tasks) + dimensions})
+    if "safety" in tasks:
+        inputs = sorted({*inputs, "harmbench", "safety_labels"})
+    if dimensions and len(entries) >= 2 and config.agreement_pairs:
+        inputs = sorted({*inputs, "hh_rlhf", "helpfulness_prefs"})
     run = RunDir.create(
         out,
         dump_config(config),
