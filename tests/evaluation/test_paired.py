@@ -39,6 +39,13 @@ def test_a_small_sample_is_inconclusive_not_no_difference() -> None:
     assert found["verdict"] == "inconclusive" and found["p_tost"] > 0.05
 
 
+def test_a_few_items_with_no_spread_never_prove_equivalence() -> None:
+    """Both models at 0 % on 4 questions: every resample gives a difference of 0, yet that proves nothing."""
+    zeros = _records([False] * 4)
+    found = paired_difference(zeros, zeros, mean_of("correct"), seed=0, n_boot=100, margin=5)
+    assert found["high90"] == 0 and found["verdict"] == "inconclusive"
+
+
 def test_pairing_uses_only_shared_items_and_the_same_draws() -> None:
     ref = _records([True, False, True, False])
     other = [{"id": "q0", "correct": True}, {"id": "q1", "correct": True}, {"id": "zz", "correct": False}]

@@ -448,7 +448,13 @@ def paired_table(
                 "low90": r.get("low90"),
                 "high90": r.get("high90"),
                 "verdict": verdict_of(
-                    r.get("low"), r.get("high"), r.get("low90"), r.get("high90"), margin, True
+                    r.get("low"),
+                    r.get("high"),
+                    r.get("low90"),
+                    r.get("high90"),
+                    margin,
+                    True,
+                    table["n_prompts"],
                 ),
             }
     return paired

@@ -93,6 +93,9 @@ Statistic = Callable[[list[dict[str, Any]]], "float | None"]
 #: equivalence margins (the largest difference that counts as "no difference"), by the measure's unit;
 #: ``EvalConfig.equivalence_margins`` overrides them per measure key
 DEFAULT_MARGINS = {"percent": 5.0, "bias": 5.0, "unit": 0.02, "elo": 50.0}
+#: fewest paired items for an equivalence claim: below it a bootstrap of a few items (e.g. both models at 0 %
+#: on 4 questions) has no spread at all and would "prove" equivalence from nothing
+MIN_EQUIVALENCE_N = 30
 
 
 def default_margin(key: str) -> float:
@@ -125,6 +128,7 @@ def verdict_of(
     high90: float | None,
     margin: float,
     higher_is_better: bool | None,
+    n: int = MIN_EQUIVALENCE_N,
 ) -> str:
     """Plain words for a difference: better / worse (95 % interval excludes 0), equivalent (TOST), unclear."""
     if low is None or high is None:
@@ -133,7 +137,9 @@ def verdict_of(
         if higher_is_better is None:
             return "higher" if low > 0 else "lower"
         return "better" if (low > 0) == higher_is_better else "worse"
-    if low90 is not None and high90 is not None and -margin < low90 and high90 < margin:
+    if n < MIN_EQUIVALENCE_N or low90 is None or high90 is None:
+        return "inconclusive"
+    if -margin < low90 and high90 < margin:
         return "equivalent"
     return "inconclusive"
 
@@ -190,6 +196,6 @@ def paired_difference(
         # bootstrap TOST: the larger of the two one-sided p-values (H0: delta <= -margin, H0: delta >= margin)
         out["p_tost"] = float(max(np.mean(d <= -margin), np.mean(d >= margin)))
     out["verdict"] = verdict_of(
-        out["low"], out["high"], out["low90"], out["high90"], margin, higher_is_better
+        out["low"], out["high"], out["low90"], out["high90"], margin, higher_is_better, len(ids)
     )
     return out
