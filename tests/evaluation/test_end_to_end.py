@@ -66,7 +66,7 @@ def test_cli_end_to_end_on_the_tiny_model(tmp_path: Path, tiny_model: Path) -> N
         "gsm8k.accuracy",
         "bbq.mean_abs_bias_ambig",
         "opinionqa.representativeness",
-        "safety.sst_refusal",
+        "safety.sst_attack_success",
     }
     assert results["reused"]["two"] == {t: "one" for t in ("mmlu", "gsm8k", "bbq", "opinionqa", "safety")}
     ratings = results["details"]["harmlessness"]["ratings"]
