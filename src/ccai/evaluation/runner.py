@@ -135,7 +135,7 @@ def check_judge(config: EvalConfig, entries: list[ModelEntry]) -> list[str]:
         return []
     if not config.judge:
         raise ValueError(
-            f"{', '.join(pairwise)} need a judge: pass --judge MODEL (a model that is not one of the "
+            f"{' and '.join(pairwise)} {'needs' if len(pairwise) == 1 else 'need'} a judge: pass --judge MODEL (a model that is not one of the "
             "contestants nor the RL feedback model they were trained with, e.g. a larger local model or "
             "openai:URL#NAME), or leave those tasks out with --tasks"
         )
