@@ -134,8 +134,9 @@ def check_judge(config: EvalConfig, entries: list[ModelEntry]) -> list[str]:
     if not pairwise or len(entries) < 2:
         return []
     if not config.judge:
+        verb = "needs" if len(pairwise) == 1 else "need"
         raise ValueError(
-            f"{' and '.join(pairwise)} {'needs' if len(pairwise) == 1 else 'need'} a judge: pass --judge MODEL (a model that is not one of the "
+            f"{' and '.join(pairwise)} {verb} a judge: pass --judge MODEL (a model that is not one of the "
             "contestants nor the RL feedback model they were trained with, e.g. a larger local model or "
             "openai:URL#NAME), or leave those tasks out with --tasks"
         )
