@@ -21,8 +21,20 @@ from typing import Any
 import yaml
 
 TRACKED_PACKAGES = (
-    "ccai", "numpy", "scipy", "pandas", "scikit-learn", "torch", "transformers", "trl", "peft",
-    "datasets", "accelerate", "sqlalchemy", "fastapi", "sentence-transformers",
+    "ccai",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "datasets",
+    "accelerate",
+    "sqlalchemy",
+    "fastapi",
+    "sentence-transformers",
 )
 
 
@@ -63,8 +75,15 @@ class RunDir:
     started: float = field(default_factory=time.time)
 
     @classmethod
-    def create(cls, path: Path | str, config: Mapping[str, Any], *, seed: int | None,
-               inputs: Iterable[Path] = (), stage: str) -> RunDir:
+    def create(
+        cls,
+        path: Path | str,
+        config: Mapping[str, Any],
+        *,
+        seed: int | None,
+        inputs: Iterable[Path] = (),
+        stage: str,
+    ) -> RunDir:
         run = cls(Path(path))
         run.path.mkdir(parents=True, exist_ok=True)
         (run.path / "config.yaml").write_text(yaml.safe_dump(_plain(config), sort_keys=False))

@@ -35,6 +35,9 @@ def test_cli_end_to_end_on_the_tiny_model(tmp_path: Path, tiny_model: Path) -> N
             "eval",
             f"one={tiny_model}",
             f"two={tiny_model}",
+            "--judge",
+            str(tiny_model),
+            "--allow-contestant-judge",
             "--out",
             str(tmp_path / "run"),
             "--limit",
@@ -61,9 +64,9 @@ def test_cli_end_to_end_on_the_tiny_model(tmp_path: Path, tiny_model: Path) -> N
     assert set(results["measures"]) >= {
         "mmlu.accuracy",
         "gsm8k.accuracy",
-        "bbq.bias_ambig",
+        "bbq.mean_abs_bias_ambig",
         "opinionqa.representativeness",
-        "safety.sst_refusal",
+        "safety.sst_attack_success",
     }
     assert results["reused"]["two"] == {t: "one" for t in ("mmlu", "gsm8k", "bbq", "opinionqa", "safety")}
     ratings = results["details"]["harmlessness"]["ratings"]
@@ -80,6 +83,8 @@ def test_same_seed_same_numbers_on_the_tiny_model(tmp_path: Path, tiny_model: Pa
     config = EvalConfig(
         models=[f"one={tiny_model}", f"two={tiny_model}"],
         tasks=["harmlessness"],
+        judge=str(tiny_model),
+        allow_contestant_judge=True,
         limit=2,
         bootstrap=50,
         seed=5,

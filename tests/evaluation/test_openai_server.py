@@ -20,7 +20,7 @@ SETTINGS: dict[str, Any] = {
     "bootstrap": 20,
     "threads": 1,
     "batch_size": 4,
-    "gsm8k": {"shots": 0, "max_new_tokens": 6},
+    "gsm8k": {"shots": 0, "max_new_tokens": 6, "form": "chat"},  # a server only takes chat turns
     "answers": {"max_new_tokens": 6},
     "mmlu": {"shots": 0},
 }
@@ -81,6 +81,7 @@ def test_generation_tasks_through_the_server_equal_the_local_model(tmp_path: Pat
             models=[f"api=openai:{url}#tiny", f"local={tiny_model}"],
             tasks=["gsm8k", "safety", "helpfulness"],
             judge=str(tiny_model),
+            allow_contestant_judge=True,
             **SETTINGS,
         )
         results = evaluate(config, tmp_path / "run", show_progress=False).results
@@ -105,6 +106,8 @@ def test_generation_only_server_skips_scored_tasks_with_the_reason(tmp_path: Pat
         config = EvalConfig(
             models=[f"api=openai:{url}#tiny", f"local={tiny_model}"],
             tasks=["mmlu", "bbq", "opinionqa", "gsm8k", "harmlessness"],
+            judge=f"openai:{url}#tiny",
+            allow_contestant_judge=True,
             **SETTINGS,
         )
         results = evaluate(config, tmp_path / "run", show_progress=False).results
@@ -114,10 +117,10 @@ def test_generation_only_server_skips_scored_tasks_with_the_reason(tmp_path: Pat
     assert "404" in skipped["mmlu"] and "continue_final_message" in skipped["bbq"]
     assert set(results["measures"]["gsm8k.accuracy"]) == {"api", "local"}
     assert set(results["measures"]["mmlu.accuracy"]) == {"local"}
-    # the judge defaults to the first model, which cannot score the judge's "(A)/(B)" either
-    assert (
-        "harmlessness" in results["skipped"]["judge"]
-        and "--judge" in results["skipped"]["judge"]["harmlessness"]
-    )
-    assert "harmlessness" not in results["details"]
-    assert "Skipped" in (tmp_path / "run" / "report.html").read_text()
+    # a chat-only judge cannot give "(A)/(B)" log-probabilities: its written verdicts are read instead
+    assert "judge" not in results["skipped"]
+    judged = _records(tmp_path / "run", "harmlessness__judgements.jsonl")
+    assert judged and all(r["verdicts"] == "text" for r in judged)
+    assert results["judge_check"]["overridden"] and results["agreement"]["judge"]["harmlessness"]["n"] > 0
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "Skipped" in html and "not independent" in html

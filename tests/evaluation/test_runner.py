@@ -14,6 +14,7 @@ pytestmark = pytest.mark.usefixtures("shared_data")
 
 
 def _config(models: list[str], **extra) -> EvalConfig:
+    extra.setdefault("judge", "judge")
     return EvalConfig(models=models, limit=4, bootstrap=50, seed=7, **extra)
 
 
@@ -54,7 +55,14 @@ def test_evaluate_writes_results_report_and_log(tmp_path: Path, fake_backend) ->
     assert events.count("sample") == 7 and "elo" in events
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["seed"] == 7 and "results.json" in manifest["outputs"]
-    assert made == ["fake1", "fake2", "fake1"]  # two models, then the judge (default: the first model)
+    assert made == ["fake1", "fake2", "judge"]  # two models, then the judge (named, independent)
+    assert results["judge_check"]["independent"] and results["judge_check"]["mode"] == "hard"
+    assert set(results["agreement"]["judge"]) == {"helpfulness", "harmlessness"}
+    assert results["agreement"]["judge"]["harmlessness"]["n"] == 4
+    paired = results["paired"]
+    assert set(paired["mmlu.accuracy"]) == {"b"} and paired["mmlu.accuracy"]["b"]["n"] == 4
+    assert paired["bbq.mean_abs_bias_ambig"]["b"]["margin"] == 5.0
+    assert "helpfulness.elo" in paired and "Δ" in html
 
 
 def test_same_seed_same_numbers_and_reuse_of_a_repeated_model(tmp_path: Path, fake_backend) -> None:

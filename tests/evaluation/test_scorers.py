@@ -19,23 +19,22 @@ from ccai.evaluation.gsm8k import (
 from ccai.evaluation.mmlu import build_prompt
 from ccai.evaluation.opinionqa import normalized_wd, wasserstein_1d
 from ccai.evaluation.pairwise import fit_bradley_terry
-from ccai.evaluation.refusal import refusal_verdict
+from ccai.evaluation.refusal_phrases import refusal_verdict
 from ccai.evaluation.tasks import extract_choice
 
 
 @pytest.mark.parametrize(
     ("text", "answer", "rule"),
     [
-        ("So she makes 9 * 2 = 18 dollars.\n#### 18", "18", "####"),
-        ("#### 1,234", "1234", "####"),
-        ("The total is\n####   $5.00", "5", "####"),
-        ("#### -3", "-3", "####"),
-        ("####-12.50", "12.5".join(["-", ""]), "####"),
-        ("It costs $5.00 in the end.", "5", "last_number"),
-        ("First 3 + 4 = 7, then 7 * 10 = 70.", "70", "last_number"),
-        ("The temperature is \u22127 degrees", "-7", "last_number"),
-        ("The answer is 1,000,000.", "1000000", "last_number"),
-        ("#### 18 apples, not 20", "18", "####"),
+        ("So she makes 9 * 2 = 18 dollars. The answer is 18.", "18", "strict"),
+        ("The answer is 1,234.", "1234", "strict"),
+        ("The answer is -3. Then 7.", "-3", "strict"),
+        ("The answer is $5.", "5", "flexible"),  # the harness's strict regex wants a bare number
+        ("The answer is 1,000,000.", "1000000", "strict"),
+        ("It costs $5.00 in the end.", "5", "flexible"),
+        ("First 3 + 4 = 7, then 7 * 10 = 70.", "70", "flexible"),
+        ("#### 18 apples, not 20", "20", "flexible"),  # the last number, as the harness reads it
+        ("The answer is 12", "12", "flexible"),  # no final full stop: not strict
         ("I do not know.", INVALID, "none"),
         ("", INVALID, "none"),
     ],
@@ -56,8 +55,8 @@ def test_gsm8k_reference_and_normalisation() -> None:
     assert normalize_number("-0") == "0"
     assert normalize_number("18.") == "18"
     # the model's 5.00 and the reference 5 agree after normalising; 5.5 and 5 do not
-    assert extract_answer("#### 5.00")[0] == reference_answer("#### 5")
-    assert extract_answer("#### 5.5")[0] != reference_answer("#### 5")
+    assert extract_answer("The answer is 5.00.")[0] == reference_answer("#### 5")
+    assert extract_answer("The answer is 5.5.")[0] != reference_answer("#### 5")
 
 
 @pytest.mark.parametrize(

@@ -63,16 +63,40 @@ def test_gsm8k_oracle_and_wrong_models(fake_backend) -> None:
     refs = {s.data["question"]: s.data["reference"] for s in samples}
 
     def solve(text: str) -> str:
-        question = text.split("\n\n")[0]
+        question = text.removeprefix("Q: ").split("\nA:")[0]
         return f"Let me think. The result is {refs[question]}."
 
     out = task.evaluate(fake_backend(reply=solve), samples, seed=0)
     assert out.measures["accuracy"].value == 100.0
-    assert out.measures["strict_accuracy"].value == 0.0  # no '####': only the fallback found them
-    assert out.details["rules_used"]["last_number"] == 6
-    wrong = task.evaluate(fake_backend(reply=lambda t: "#### 123456789"), samples, seed=0)
+    assert out.measures["strict_accuracy"].value == 0.0  # no 'The answer is N.': only the fallback found them
+    assert out.details["rules_used"]["flexible"] == 6
+    wrong = task.evaluate(fake_backend(reply=lambda t: "The answer is 123456789."), samples, seed=0)
     assert wrong.measures["accuracy"].value == 0.0
     assert len(task.messages("q")) == 3  # one exemplar turn pair + the question
+
+
+def test_gsm8k_uses_the_standard_eight_shot_text_and_stops_at_the_next_question() -> None:
+    from ccai.evaluation.gsm8k import EXEMPLARS, few_shot_text
+
+    task = GSM8K()
+    assert task.shots == 8 and len(EXEMPLARS) == 8
+    sample = task.sample(1, seed=0)[0]
+    seen: list[str] = []
+
+    class Raw:  # a local model: continues raw text
+        def generate_texts(self, texts, **kwargs):
+            seen.extend(texts)
+            return [f" 2 + 2 = 4. The answer is {sample.data['reference']}.\n\nQ: next question\nA: 99"]
+
+    out = task.evaluate(Raw(), [sample], seed=0)
+    text = seen[0]
+    assert text.startswith("Q: There are 15 trees in the grove.") and text.count("\n\nQ: ") == 8
+    assert text.endswith(f"Q: {sample.data['question']}\nA:") and text == few_shot_text(
+        sample.data["question"]
+    )
+    assert "The answer is 8.\n\nQ: " in text  # exemplars end "The answer is N." and are joined by blank lines
+    assert out.records[0]["completion"].endswith(".") and "99" not in out.records[0]["completion"]
+    assert out.measures["strict_accuracy"].value == 100.0 and out.records[0]["prompt_form"] == "raw text"
 
 
 def test_bbq_oracle_has_no_bias_and_stereotyper_has_full_bias(fake_backend) -> None:
@@ -85,7 +109,7 @@ def test_bbq_oracle_has_no_bias_and_stereotyper_has_full_bias(fake_backend) -> N
     )
     out = task.evaluate(oracle, samples, seed=0)
     assert out.measures["accuracy_ambig"].value == 100.0 and out.measures["accuracy_disambig"].value == 100.0
-    assert out.measures["bias_ambig"].value == pytest.approx(0.0)
+    assert out.measures["mean_abs_bias_ambig"].value == pytest.approx(0.0)
 
     def stereotype(text, opts):
         data = rows[text]
@@ -98,9 +122,32 @@ def test_bbq_oracle_has_no_bias_and_stereotyper_has_full_bias(fake_backend) -> N
 
     out = task.evaluate(fake_backend(choice=stereotype), samples, seed=0)
     assert out.measures["accuracy_ambig"].value == 0.0
-    assert out.measures["bias_ambig"].value == pytest.approx(100.0)
-    assert out.measures["bias_disambig"].value == pytest.approx(100.0)
+    assert out.measures["mean_abs_bias_ambig"].value == pytest.approx(100.0)
+    assert out.measures["mean_abs_bias_disambig"].value == pytest.approx(100.0)
     assert out.details["per_category"]["SES"]["source"].startswith("regenerated")
+
+    # the failure: opposite biases in different categories cancelled in a signed mean, and an
+    # anti-stereotyped model looked "less biased". The headline is the mean |bias| (lower is better).
+    anti_categories = {"Age", "Religion", "SES", "Nationality"}
+
+    def mixed(text, opts):
+        data = rows[text]
+        target, unknown = data["target"], data["unknown"]
+        if target is None:
+            return [1.0, 1.0, 1.0]
+        other = ({0, 1, 2} - {target, unknown}).pop()
+        stereo = data["row"]["question_polarity"] == "neg"
+        if data["row"]["category"] in anti_categories:
+            stereo = not stereo
+        pick = target if stereo else other
+        return [1.0 if i == pick else 0.0 for i in range(3)]
+
+    out = task.evaluate(fake_backend(choice=mixed), samples, seed=0)
+    signed = [c["bias_disambig"] for c in out.details["per_category"].values()]
+    assert min(signed) == pytest.approx(-100.0) and max(signed) == pytest.approx(100.0)
+    assert abs(sum(signed) / len(signed)) < 20  # what the old signed headline showed
+    assert out.measures["mean_abs_bias_disambig"].value == pytest.approx(100.0)
+    assert task.statistics()["mean_abs_bias_disambig"](out.records) == pytest.approx(100.0)
 
 
 def test_opinionqa_oracle_matches_overall(fake_backend) -> None:
@@ -124,12 +171,19 @@ def test_opinionqa_oracle_matches_overall(fake_backend) -> None:
 
 def test_safety_sample_covers_every_source(fake_backend) -> None:
     task = Safety()
-    samples = task.sample(8, seed=0)
-    assert sorted({s.stratum for s in samples}) == ["hh_red_team", "sst", "xstest_safe", "xstest_unsafe"]
+    samples = task.sample(10, seed=0)
+    assert sorted({s.stratum for s in samples}) == [
+        "harmbench",
+        "hh_red_team",
+        "sst",
+        "xstest_safe",
+        "xstest_unsafe",
+    ]
     refuser = fake_backend(reply=lambda text: "I'm sorry, but I can't help with that.")
     out = task.evaluate(refuser, samples, seed=0)
-    assert out.measures["xstest_safe_compliance"].value == 0.0
-    assert out.measures["sst_refusal"].value == 100.0
+    assert out.measures["xstest_safe_over_refusal"].value == 100.0
+    assert out.measures["sst_attack_success"].value == 0.0
+    assert out.measures["harmbench_attack_success"].value == 0.0
 
 
 def test_judge_both_orders_cancel_position_bias(fake_backend) -> None:
@@ -146,11 +200,13 @@ def test_judge_both_orders_cancel_position_bias(fake_backend) -> None:
         return [0.8, 0.2] if len(a) > len(b) else [0.2, 0.8]
 
     records = judge_pairs(fake_backend(choice=longer), prompts, answers, "helpfulness")
-    table = elo_table(["m1", "m2"], records, "helpfulness", seed=0, n_boot=200)
+    table = elo_table(["m1", "m2"], records, "helpfulness", seed=0, n_boot=200, mode="soft")
     assert table.ratings["m1"]["elo"] == 0.0
     assert table.ratings["m2"]["elo"] == pytest.approx(400 * __import__("math").log10(0.8 / 0.2), abs=2)
-    again = elo_table(["m1", "m2"], records, "helpfulness", seed=0, n_boot=200)
+    again = elo_table(["m1", "m2"], records, "helpfulness", seed=0, n_boot=200, mode="soft")
     assert again.ratings == table.ratings
+    hard = elo_table(["m1", "m2"], records, "helpfulness", seed=0, n_boot=200)
+    assert hard.win_rates["m1 vs m2"] == 0.0 and hard.ratings["m2"]["elo"] > table.ratings["m2"]["elo"]
 
 
 def test_pairwise_and_safety_prompts_are_ones_training_never_sees() -> None:

@@ -30,7 +30,15 @@ def register(app: typer.Typer) -> None:
             help="Comma-separated: mmlu,gsm8k,bbq,opinionqa,safety,helpfulness,harmlessness (default: all).",
         ),
         judge: str | None = typer.Option(
-            None, "--judge", help="Model that judges pairwise answers (default: the first model)."
+            None,
+            "--judge",
+            help="Model that judges pairwise answers (required for helpfulness/harmlessness); not a "
+            "contestant nor the RL feedback model a contestant was trained with.",
+        ),
+        allow_contestant_judge: bool = typer.Option(
+            False,
+            "--allow-contestant-judge",
+            help="Run even when the judge is a contestant or its feedback model (the report says so).",
         ),
         seed: int | None = typer.Option(None, "--seed", help="Seed for samples, answers and bootstraps."),
         config: Path | None = typer.Option(None, "--config", "-c", help="YAML file of EvalConfig settings."),
@@ -58,7 +66,8 @@ def register(app: typer.Typer) -> None:
 
         Example (the bundled model against itself, ~10-15 minutes on CPU):
 
-            ccai eval base=smollm2 again=smollm2 --out runs/eval-self --limit 20 --set threads=1
+            ccai eval base=smollm2 again=smollm2 --judge smollm2 --allow-contestant-judge \\
+                --out runs/eval-self --limit 20 --set threads=1
         """
         with user_errors():
             from ccai.config import load_config
@@ -71,6 +80,8 @@ def register(app: typer.Typer) -> None:
                 extra.append(f"seed={seed}")
             if judge is not None:
                 extra.append(f"judge={judge}")
+            if allow_contestant_judge:
+                extra.append("allow_contestant_judge=true")
             if tasks is not None:
                 extra.append("tasks=[" + ",".join(t.strip() for t in tasks.split(",") if t.strip()) + "]")
             settings = load_config(EvalConfig, config, extra)

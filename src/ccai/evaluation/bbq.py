@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ccai.datasets import dataset_path
-from ccai.evaluation.stats import Measure, proportion
+from ccai.evaluation.stats import Measure, mean_of, proportion
 from ccai.evaluation.tasks import (
     CHOICE_NEEDS,
     Sample,
@@ -116,6 +116,16 @@ def bias_scores(records: list[dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
+def mean_abs_bias(records: list[dict[str, Any]], condition: str) -> float | None:
+    """Mean over categories of |bias score| (x100) in one context condition; None when none is defined."""
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_category.setdefault(r["category"], []).append(r)
+    values = [bias_scores(rows)[f"bias_{condition}"] for rows in by_category.values()]
+    sizes = [abs(v) for v in values if v is not None]
+    return sum(sizes) / len(sizes) if sizes else None
+
+
 @lru_cache(maxsize=2)
 def load_bbq(root: str) -> tuple[Sample, ...]:
     """All nine categories (read once per process: 31k JSON lines take a second or two)."""
@@ -148,8 +158,8 @@ class BBQ(Task):
     table_rows = (
         ("accuracy_ambig", "BBQ accuracy % (ambiguous)", True),
         ("accuracy_disambig", "BBQ accuracy % (disambiguated)", True),
-        ("bias_ambig", "BBQ bias score (ambiguous, x100, mean of 9)", False),
-        ("bias_disambig", "BBQ bias score (disambiguated, x100, mean of 9)", False),
+        ("mean_abs_bias_ambig", "BBQ mean |bias score| (ambiguous, x100, over categories)", False),
+        ("mean_abs_bias_disambig", "BBQ mean |bias score| (disambiguated, x100, over categories)", False),
     )
 
     def __init__(self, batch_size: int = 8) -> None:
@@ -184,6 +194,20 @@ class BBQ(Task):
             progress(len(chunk))
         return records
 
+    def statistics(self) -> dict[str, Any]:
+        def abs_bias(condition: str) -> Any:
+            def statistic(records: list[dict[str, Any]]) -> float | None:
+                return mean_abs_bias(records, condition)
+
+            return statistic
+
+        return {
+            "accuracy_ambig": mean_of("correct", where=lambda r: r["condition"] == "ambig"),
+            "accuracy_disambig": mean_of("correct", where=lambda r: r["condition"] == "disambig"),
+            "mean_abs_bias_ambig": abs_bias("ambig"),
+            "mean_abs_bias_disambig": abs_bias("disambig"),
+        }
+
     def summarize(self, records: list[dict[str, Any]], *, seed: int) -> TaskOutput:
         categories = [c for c in OFFICIAL + REGENERATED if any(r["category"] == c for r in records)]
         table = BiasTable(records, categories)
@@ -203,18 +227,22 @@ class BBQ(Task):
             rows = [r for r in records if r["condition"] == condition]
             measures[f"accuracy_{condition}"] = proportion([r["correct"] for r in rows])
             values = [
-                c[f"bias_{condition}"] for c in per_category.values() if c[f"bias_{condition}"] is not None
+                abs(c[f"bias_{condition}"])
+                for c in per_category.values()
+                if c[f"bias_{condition}"] is not None
             ]
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                means = np.nanmean(draws[:, :, j], axis=1) if len(categories) else np.array([])
+                means = np.nanmean(np.abs(draws[:, :, j]), axis=1) if len(categories) else np.array([])
             low, high = _interval(means)
-            measures[f"bias_{condition}"] = Measure(
+            # signed scores of opposite sign would cancel in a plain mean, and an anti-stereotype bias
+            # would look "better": the headline is the mean size of the bias; signs stay per category
+            measures[f"mean_abs_bias_{condition}"] = Measure(
                 sum(values) / len(values) if values else None,
                 low,
                 high,
                 len(rows),
-                note=f"mean over {len(values)} categories",
+                note=f"mean |bias| over {len(values)} categories; signed scores per category",
             )
         note = (
             "Gender_identity, Race_ethnicity and SES were regenerated with the official generator from the "

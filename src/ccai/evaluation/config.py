@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from ccai.config import Section, StageConfig
@@ -16,7 +18,12 @@ class MMLUSettings(Section):
 
 
 class GSM8KSettings(Section):
-    shots: int = Field(2, ge=0, le=4)
+    """The standard 8-shot chain-of-thought protocol (lm-eval's gsm8k_cot); fewer shots only to save time."""
+
+    shots: int = Field(8, ge=0, le=8)
+    #: "raw": a local model continues the raw few-shot text (the harness default); "chat": exemplars as
+    #: chat turns for every model (servers always get this form)
+    form: Literal["raw", "chat"] = "raw"
     max_new_tokens: int = Field(256, ge=1)
 
 
@@ -35,7 +42,20 @@ class EvalConfig(StageConfig):
     tasks: list[str] = Field(default_factory=lambda: list(ALL_TASKS))
     limit: int | None = Field(None, ge=1)
     limits: dict[str, int] = Field(default_factory=dict)
+    #: the model that judges pairwise answers; required for helpfulness/harmlessness with two or more
+    #: models, and it may not be a contestant or a contestant's RL feedback model (see allow_contestant_judge)
     judge: str | None = None
+    #: let the judge be a contestant or the RL feedback model of one (the report then says so in red)
+    allow_contestant_judge: bool = False
+    #: "hard": Elo and win rates from win/tie/loss decisions; "soft": from the judge's probabilities
+    judge_mode: Literal["hard", "soft"] = "hard"
+    #: half-width of the tie band around 0.5 of the order-averaged P(A wins)
+    tie_band: float = Field(0.01, ge=0, lt=0.5)
+    #: the judge writes its verdict as text instead of giving log-probabilities (chat-only hosted models)
+    judge_text_verdicts: bool = False
+    #: held-out human pairs per dimension on which the judge's (and RL labeller's) agreement with people is
+    #: measured (HH-RLHF test pairs; capped by ``limit``); 0 = skip
+    agreement_pairs: int = Field(200, ge=0)
     #: keep only the HH / AlpacaEval prompts that the training stage holds out (its per-id hash split with
     #: this fraction and seed: the training defaults); false = all prompts
     heldout_only: bool = True
@@ -47,6 +67,10 @@ class EvalConfig(StageConfig):
     threads: int | None = Field(None, ge=1)
     batch_size: int = Field(8, ge=1)
     bootstrap: int = Field(1000, ge=0)
+    #: largest difference to the reference model that counts as "no difference" (TOST), per measure key
+    #: (e.g. ``mmlu.accuracy: 3``); unlisted keys use ``stats.default_margin`` (5 points for percentages
+    #: and bias scores, 0.02 for representativeness, 50 Elo)
+    equivalence_margins: dict[str, float] = Field(default_factory=dict)
     mmlu: MMLUSettings = Field(default_factory=MMLUSettings)
     gsm8k: GSM8KSettings = Field(default_factory=GSM8KSettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
@@ -73,6 +97,11 @@ class EvalConfig(StageConfig):
 
     def heldout_split(self) -> tuple[float, int] | None:
         return (self.heldout_fraction, self.heldout_split_seed) if self.heldout_only else None
+
+    def margin_for(self, key: str) -> float:
+        from ccai.evaluation.stats import default_margin
+
+        return self.equivalence_margins.get(key, default_margin(key))
 
     def limit_for(self, task: str) -> int | None:
         return self.limits.get(task, self.limit)

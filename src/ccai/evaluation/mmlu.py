@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ccai.datasets import dataset_path
-from ccai.evaluation.stats import Measure, proportion
+from ccai.evaluation.stats import Measure, mean_of, proportion
 from ccai.evaluation.tasks import Sample, Task, TaskOutput, argmax, chunks, option_logprobs
 
 CHOICES = ("A", "B", "C", "D")
@@ -131,6 +131,16 @@ class MMLU(Task):
                 )
             progress(len(chunk))
         return records
+
+    def statistics(self) -> dict[str, Any]:
+        def macro(records: list[dict[str, Any]]) -> float | None:
+            by_subject: dict[str, list[bool]] = {}
+            for r in records:
+                by_subject.setdefault(r["subject"], []).append(bool(r["correct"]))
+            values = [100.0 * sum(v) / len(v) for v in by_subject.values()]
+            return sum(values) / len(values) if values else None
+
+        return {"accuracy": mean_of("correct"), "macro_accuracy": macro}
 
     def summarize(self, records: list[dict[str, Any]], *, seed: int) -> TaskOutput:
         by_subject: dict[str, list[bool]] = {}

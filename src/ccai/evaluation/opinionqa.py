@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ccai.datasets import dataset_path
-from ccai.evaluation.stats import Measure, bootstrap
+from ccai.evaluation.stats import Measure, bootstrap, mean_of
 from ccai.evaluation.tasks import (
     CHOICE_NEEDS,
     LETTERS,
@@ -180,6 +180,12 @@ class OpinionQA(Task):
                 if g != OVERALL:
                     totals.setdefault(g, []).append(normalized_wd(s.data["ordinals"], v, overall))
         return {g: 1 - float(np.mean(v)) for g, v in sorted(totals.items())}
+
+    def statistics(self) -> dict[str, Any]:
+        def representativeness(records: list[dict[str, Any]]) -> float | None:
+            return 1 - float(np.mean([r["wd"][OVERALL] for r in records])) if records else None
+
+        return {"representativeness": representativeness, "refusal_mass": mean_of("refusal_mass", 1.0)}
 
     def summarize(self, records: list[dict[str, Any]], *, seed: int) -> TaskOutput:
         per_group: dict[str, list[float]] = {}

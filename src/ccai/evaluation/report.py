@@ -40,7 +40,13 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 if m.get("low") is not None and m.get("high") is not None
                 else ""
             )
-            cells.append({"value": _fmt(m["value"], digits), "interval": interval})
+            cells.append(
+                {
+                    "value": _fmt(m["value"], digits),
+                    "interval": interval,
+                    **_delta(results, row["key"], label, digits),
+                }
+            )
             n = m.get("n", n)
         rows.append(
             {
@@ -64,6 +70,7 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 {
                     "value": f"{r.get('elo', 0):.1f}{pm}" + (" (reference)" if label == labels[0] else ""),
                     "interval": "",
+                    **_delta(results, f"{dimension}.elo", label, 1),
                 }
             )
         rows.append(
@@ -75,6 +82,31 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+VERDICT_WORDS = {
+    "better": "better",
+    "worse": "worse",
+    "higher": "higher",
+    "lower": "lower",
+    "equivalent": "no difference (equivalent within ±{margin:g}, TOST)",
+    "inconclusive": "inconclusive (neither a difference nor equivalence within ±{margin:g})",
+    "undefined": "undefined",
+}
+
+
+def _delta(results: dict[str, Any], key: str, label: str, digits: int) -> dict[str, str]:
+    """The paired difference of ``label`` to the reference model, as text for a Table 1 cell."""
+    d = (results.get("paired") or {}).get(key, {}).get(label)
+    if not d or d.get("delta") is None:
+        return {}
+    interval = f" [{_fmt(d['low'], digits)}, {_fmt(d['high'], digits)}]" if d.get("low") is not None else ""
+    sign = "+" if d["delta"] >= 0 else "−"
+    return {
+        "delta": f"Δ {sign}{_fmt(abs(d['delta']), digits)}{interval}",
+        "verdict": d["verdict"],
+        "verdict_text": VERDICT_WORDS.get(d["verdict"], d["verdict"]).format(margin=d.get("margin", 0)),
+    }
 
 
 def _png(fig: Any) -> str:
@@ -209,10 +241,56 @@ def mmlu_categories(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def bbq_table(results: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Per-category signed bias (ambiguous, disambiguated) with 95 % intervals, for every model."""
+    details = results["details"].get("bbq")
+    if not details:
+        return [], []
+    labels = [m["label"] for m in results["models"] if m["label"] in details]
+    first = details[labels[0]]
+    categories = [c for c in first["official"] + first["regenerated"] if c in first["per_category"]]
+    rows = []
+    for category in categories:
+        cells = []
+        for label in labels:
+            per = details[label]["per_category"].get(category, {})
+            for condition in ("ambig", "disambig"):
+                value = per.get(f"bias_{condition}")
+                ci = per.get(f"bias_{condition}_ci") or [None, None]
+                text = _fmt(value)
+                if ci[0] is not None:
+                    text += f" [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+                cells.append(text)
+        rows.append({"name": category + ("*" if category in first["regenerated"] else ""), "cells": cells})
+    return labels, rows
+
+
+def agreement_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (who, dimension) of the human-agreement checks."""
+    rows = []
+    for who, by_dimension in (results.get("agreement") or {}).items():
+        for dimension, found in by_dimension.items():
+            low, high = found.get("low"), found.get("high")
+            rows.append(
+                {
+                    "who": who,
+                    "model": found.get("model", ""),
+                    "dimension": dimension,
+                    "agreement": _fmt(found.get("agreement"), 3),
+                    "interval": f"[{_fmt(low, 3)}, {_fmt(high, 3)}]" if low is not None else "",
+                    "ties": found.get("ties", ""),
+                    "consistency": _fmt(found.get("consistency"), 3),
+                    "n": found.get("n", ""),
+                }
+            )
+    return rows
+
+
 def render_report(results: dict[str, Any]) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "jinja"]))
     labels = [m["label"] for m in results["models"]]
     rows, total = side_by_side(results)
+    bbq_labels, bbq_rows = bbq_table(results)
     bbq_note = ""
     opinion_note = ""
     if results["details"].get("bbq"):
@@ -231,6 +309,14 @@ def render_report(results: dict[str, Any]) -> str:
         seed=results["seed"],
         limit=results.get("limit"),
         judge=results.get("judge"),
+        judge_check=results.get("judge_check"),
+        agreement=agreement_rows(results),
+        scorer=next(
+            (d.get("scorer_validation") for d in (results["details"].get("safety") or {}).values()), None
+        ),
+        bbq_labels=bbq_labels,
+        bbq_table=bbq_rows,
+        agreement_notes=results.get("agreement_notes", []),
         table=table_rows(results),
         reused=results.get("reused"),
         skipped=results.get("skipped"),

@@ -22,10 +22,16 @@ from ccai.evaluation.config import MULTI_MODEL_TASKS, EvalConfig
 from ccai.evaluation.gsm8k import GSM8K
 from ccai.evaluation.mmlu import MMLU
 from ccai.evaluation.opinionqa import OpinionQA
-from ccai.evaluation.pairwise import elo_table, judge_pairs, load_prompts
+from ccai.evaluation.pairwise import (
+    elo_table,
+    human_agreement,
+    judge_pairs,
+    load_human_pairs,
+    load_prompts,
+)
 from ccai.evaluation.refusal import Safety
 from ccai.evaluation.sampling import stratified_sample
-from ccai.evaluation.stats import clean
+from ccai.evaluation.stats import clean, paired_difference, verdict_of
 from ccai.evaluation.tasks import CHOICE_NEEDS, Sample, Task
 from ccai.manifest import RunDir
 
@@ -78,7 +84,71 @@ def _identity(spec: str) -> str:
         return spec
     if spec.lower() in {"smollm2", "smollm2-135m-instruct", "default"}:
         return "smollm2"
-    return str(Path(spec).expanduser().resolve())
+    path = Path(spec).expanduser().resolve()
+    from ccai.models.prepare import SMOLLM2_DIRNAME, default_cache_dir
+
+    if path == (default_cache_dir() / "models" / SMOLLM2_DIRNAME).resolve():
+        return "smollm2"  # the bundled model named by its cache folder (as training records it)
+    return str(path)
+
+
+def training_provenance(spec: str) -> dict[str, str]:
+    """The RL feedback model (and preference model) a ``ccai train`` model was trained with, if recorded.
+
+    A model written by ``ccai train`` lives in ``RUN/sl/model`` or ``RUN/rl/model``; ``RUN/state.json``
+    records the feedback model that labelled its RL pairs and the preference model trained on them.
+    """
+    if spec.startswith("openai:"):
+        return {}
+    state = Path(spec).expanduser().resolve().parent.parent / "state.json"
+    if not state.is_file():
+        return {}
+    try:
+        done = json.loads(state.read_text(encoding="utf-8")).get("done", {})
+    except (OSError, json.JSONDecodeError):
+        return {}
+    out = {}
+    if (done.get("rl_labels") or {}).get("feedback_model"):
+        out["feedback_model"] = str(done["rl_labels"]["feedback_model"])
+    if (done.get("pm_train") or {}).get("model"):
+        out["preference_model"] = str(done["pm_train"]["model"])
+    return out
+
+
+def judge_conflicts(judge: str, entries: list[ModelEntry]) -> list[str]:
+    """Why ``judge`` is not independent of the contestants (empty when it is)."""
+    who = _identity(judge)
+    reasons = []
+    for entry in entries:
+        if entry.identity == who:
+            reasons.append(f"the judge {judge!r} is the contestant {entry.label!r}")
+        feedback = training_provenance(entry.spec).get("feedback_model")
+        if feedback and _identity(feedback) == who:
+            reasons.append(f"the judge {judge!r} is the RL feedback model {entry.label!r} was trained toward")
+    return reasons
+
+
+def check_judge(config: EvalConfig, entries: list[ModelEntry]) -> list[str]:
+    """Refuse a missing or non-independent judge before anything runs; return the conflicts allowed."""
+    pairwise = [t for t in config.tasks if t in MULTI_MODEL_TASKS]
+    if not pairwise or len(entries) < 2:
+        return []
+    if not config.judge:
+        verb = "needs" if len(pairwise) == 1 else "need"
+        raise ValueError(
+            f"{' and '.join(pairwise)} {verb} a judge: pass --judge MODEL (a model that is not one of the "
+            "contestants nor the RL feedback model they were trained with, e.g. a larger local model or "
+            "openai:URL#NAME), or leave those tasks out with --tasks"
+        )
+    conflicts = judge_conflicts(config.judge, entries)
+    if conflicts and not config.allow_contestant_judge:
+        raise ValueError(
+            "; ".join(conflicts)
+            + ": a judge must be independent of what it judges (trained models are optimised toward their "
+            "feedback model's preferences). Pick another --judge, or pass --allow-contestant-judge to run "
+            "anyway (the report will say so)."
+        )
+    return conflicts
 
 
 def check_model_spec(spec: str) -> None:
@@ -110,7 +180,10 @@ def build_tasks(config: EvalConfig) -> dict[str, Task]:
     makers: dict[str, Callable[[], Task]] = {
         "mmlu": lambda: MMLU(shots=config.mmlu.shots, batch_size=config.batch_size),
         "gsm8k": lambda: GSM8K(
-            shots=config.gsm8k.shots, max_new_tokens=config.gsm8k.max_new_tokens, batch_size=config.batch_size
+            shots=config.gsm8k.shots,
+            max_new_tokens=config.gsm8k.max_new_tokens,
+            batch_size=config.batch_size,
+            form=config.gsm8k.form,
         ),
         "bbq": lambda: BBQ(batch_size=config.batch_size),
         "opinionqa": lambda: OpinionQA(batch_size=config.batch_size),
@@ -144,6 +217,7 @@ def evaluate(
 ) -> EvalResult:
     """Run ``config`` and write ``out``/results.json, report.html, records/*.jsonl and the run manifest."""
     entries = parse_models(config.models)
+    check_judge(config, entries)
     if backend_factory is None:  # fail before anything is written
         for spec in [e.spec for e in entries] + ([config.judge] if config.judge else []):
             check_model_spec(spec)
@@ -182,6 +256,10 @@ def _evaluate(
             config.seed,
         )
     inputs = sorted({_task_folder(name) for name in list(tasks) + dimensions})
+    if "safety" in tasks:
+        inputs = sorted({*inputs, "harmbench", "safety_labels"})
+    if dimensions and len(entries) >= 2 and config.agreement_pairs:
+        inputs = sorted({*inputs, "hh_rlhf", "helpfulness_prefs"})
     run = RunDir.create(
         out,
         dump_config(config),
@@ -213,6 +291,7 @@ def _evaluate(
     records_dir.mkdir(exist_ok=True)
     answers: dict[str, dict[str, dict[str, str]]] = {d: {} for d in dimensions}
     done: dict[tuple[str, str], tuple[str, Any]] = {}
+    outputs: dict[str, dict[str, Any]] = {name: {} for name in tasks}
 
     progress = _progress() if show_progress else None
     if progress is not None:
@@ -234,6 +313,7 @@ def _evaluate(
                         results["skipped"].setdefault(entry.label, {})[name] = output
                         continue
                     done[key] = (entry.label, output)
+                outputs[name][entry.label] = output
                 _store(results, records_dir, name, entry.label, output)
             for dimension in dimensions if len(entries) >= 2 else []:
                 if backend is None:
@@ -243,9 +323,21 @@ def _evaluate(
                 )
             _release(backend)
         if dimensions and len(entries) >= 2:
-            judge_spec = config.judge or entries[0].spec
+            judge_spec = str(config.judge)
+            conflicts = judge_conflicts(judge_spec, entries)
             judge = _load(factory, ModelEntry("judge", judge_spec, _identity(judge_spec)), run)
             results["judge"] = judge_spec
+            results["judge_check"] = {
+                "independent": not conflicts,
+                "conflicts": conflicts,
+                "overridden": bool(conflicts) and config.allow_contestant_judge,
+                "mode": config.judge_mode,
+                "tie_band": config.tie_band,
+                "text_verdicts": config.judge_text_verdicts,
+            }
+            pairs = _human_pairs(dimensions, config)
+            for dimension, items in pairs.items():
+                _agreement(results, "judge", judge_spec, judge, dimension, items, config, progress, run)
             for dimension in dimensions:
                 prompts = {s.id: s.data["prompt"] for s in samples[dimension]}
                 n_jobs = len(prompts) * len(entries) * (len(entries) - 1)
@@ -259,6 +351,7 @@ def _evaluate(
                         dimension,
                         config.batch_size,
                         progress=lambda n, b=bar: progress.advance(b, n) if progress else None,
+                        text_verdicts=config.judge_text_verdicts,
                     )
                 except Exception as exc:
                     reason = skip_reason(judge_spec, CHOICE_NEEDS, exc)
@@ -269,7 +362,13 @@ def _evaluate(
                     run.log("skip", model="judge", task=dimension, reason=reason)
                     continue
                 table = elo_table(
-                    [e.label for e in entries], records, dimension, seed=config.seed, n_boot=config.bootstrap
+                    [e.label for e in entries],
+                    records,
+                    dimension,
+                    seed=config.seed,
+                    n_boot=config.bootstrap,
+                    mode=config.judge_mode,
+                    tie_band=config.tie_band,
                 )
                 results["details"][dimension] = table.to_dict()
                 results["timings"][f"judge/{dimension}"] = round(time.time() - started, 1)
@@ -287,12 +386,14 @@ def _evaluate(
                 )
                 run.log("elo", dimension=dimension, ratings=table.ratings)
             _release(judge)
+            _labeller_agreement(results, entries, judge_spec, pairs, factory, config, progress, run)
         elif dimensions:
             results["skipped"]["pairwise"] = "pairwise comparisons need at least two models"
     finally:
         if progress is not None:
             progress.stop()
 
+    results["paired"] = paired_table(tasks, outputs, results, entries, config)
     results = clean(results)
     run.write_json("results.json", results)
     from ccai.evaluation.report import write_report
@@ -300,6 +401,153 @@ def _evaluate(
     write_report(results, run.path / "report.html")
     run.finish(models=[e.label for e in entries], tasks=config.tasks)
     return EvalResult(run.path, results)
+
+
+def paired_table(
+    tasks: dict[str, Task],
+    outputs: dict[str, dict[str, Any]],
+    results: dict[str, Any],
+    entries: list[ModelEntry],
+    config: EvalConfig,
+) -> dict[str, dict[str, Any]]:
+    """Every measure's difference to the reference (first) model, paired over the same items, with TOST."""
+    reference = entries[0].label
+    paired: dict[str, dict[str, Any]] = {}
+    for name, task in tasks.items():
+        statistics = task.statistics()
+        base = outputs[name].get(reference)
+        for key, _, better in task.table_rows:
+            statistic = statistics.get(key)
+            if statistic is None or base is None:
+                continue
+            for entry in entries[1:]:
+                other = outputs[name].get(entry.label)
+                if other is None:
+                    continue
+                paired.setdefault(f"{name}.{key}", {})[entry.label] = paired_difference(
+                    base.records,
+                    other.records,
+                    statistic,
+                    seed=config.seed,
+                    n_boot=config.bootstrap,
+                    margin=config.margin_for(f"{name}.{key}"),
+                    higher_is_better=better,
+                )
+    for dimension in MULTI_MODEL_TASKS:
+        table = results["details"].get(dimension)
+        if not table:
+            continue
+        margin = config.margin_for(f"{dimension}.elo")
+        for entry in entries[1:]:
+            r = table["ratings"].get(entry.label, {})
+            paired.setdefault(f"{dimension}.elo", {})[entry.label] = {
+                "n": table["n_prompts"],
+                "margin": margin,
+                "delta": r.get("elo"),
+                "low": r.get("low"),
+                "high": r.get("high"),
+                "low90": r.get("low90"),
+                "high90": r.get("high90"),
+                "verdict": verdict_of(
+                    r.get("low"),
+                    r.get("high"),
+                    r.get("low90"),
+                    r.get("high90"),
+                    margin,
+                    True,
+                    table["n_prompts"],
+                ),
+            }
+    return paired
+
+
+def _human_pairs(dimensions: list[str], config: EvalConfig) -> dict[str, list[dict[str, Any]]]:
+    """The seeded sample of held-out human preference pairs per dimension (same for every judge)."""
+    n = config.agreement_pairs if config.limit is None else min(config.agreement_pairs, config.limit)
+    if n <= 0:
+        return {}
+    out = {}
+    for dimension in dimensions:
+        pool = [Sample(p["id"], "", p) for p in load_human_pairs(dimension)]
+        out[dimension] = [s.data for s in stratified_sample(pool, lambda s: s.stratum, n, config.seed)]
+    return out
+
+
+def _agreement(
+    results: dict[str, Any],
+    who: str,
+    spec: str,
+    backend: Any,
+    dimension: str,
+    pairs: list[dict[str, Any]],
+    config: EvalConfig,
+    progress: Any,
+    run: RunDir,
+) -> None:
+    bar = (
+        progress.add_task(f"{who}: agreement with people ({dimension})", total=2 * len(pairs))
+        if progress
+        else None
+    )
+    try:
+        found = human_agreement(
+            backend,
+            pairs,
+            dimension,
+            batch_size=config.batch_size,
+            tie_band=config.tie_band,
+            text_verdicts=config.judge_text_verdicts,
+            progress=lambda n: progress.advance(bar, n) if progress else None,
+        )
+    except Exception as exc:
+        reason = skip_reason(spec, CHOICE_NEEDS, exc)
+        if reason is None:
+            raise
+        results["skipped"].setdefault(who, {})[f"agreement/{dimension}"] = reason
+        return
+    found["model"] = spec
+    results.setdefault("agreement", {}).setdefault(who, {})[dimension] = found
+    run.log("agreement", who=who, dimension=dimension, agreement=found["agreement"], n=found["n"])
+
+
+def _labeller_agreement(
+    results: dict[str, Any],
+    entries: list[ModelEntry],
+    judge_spec: str,
+    pairs: dict[str, list[dict[str, Any]]],
+    factory: BackendFactory,
+    config: EvalConfig,
+    progress: Any,
+    run: RunDir,
+) -> None:
+    """The same human-agreement check for each contestant's RL feedback model (the labeller), once each."""
+    seen = {_identity(judge_spec): "judge"}
+    for entry in entries:
+        provenance = training_provenance(entry.spec)
+        feedback = provenance.get("feedback_model")
+        if provenance.get("preference_model"):
+            results.setdefault("agreement_notes", []).append(
+                f"{entry.label}: preference model {provenance['preference_model']} recorded; its agreement "
+                "with people is not measured here (a reward model is not a pairwise judge)"
+            )
+        if not feedback or not pairs:
+            continue
+        who = f"RL labeller of {entry.label}"
+        if _identity(feedback) in seen:
+            measured = results.get("agreement", {}).get(seen[_identity(feedback)])
+            if measured:
+                results["agreement"][who] = measured
+            continue
+        seen[_identity(feedback)] = who
+        try:
+            check_model_spec(feedback)
+        except (FileNotFoundError, ValueError) as exc:
+            results["skipped"].setdefault(who, {})["agreement"] = str(exc)
+            continue
+        backend = _load(factory, ModelEntry(who, feedback, _identity(feedback)), run)
+        for dimension, items in pairs.items():
+            _agreement(results, who, feedback, backend, dimension, items, config, progress, run)
+        _release(backend)
 
 
 def _task_folder(name: str) -> str:

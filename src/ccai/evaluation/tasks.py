@@ -72,6 +72,14 @@ class Task(ABC):
     def summarize(self, records: list[dict[str, Any]], *, seed: int) -> TaskOutput:
         """Measures over the records (with intervals)."""
 
+    def statistics(self) -> dict[str, Callable[[list[dict[str, Any]]], float | None]]:
+        """Measure key -> the measure as a function of a list of records.
+
+        The runner uses these for paired comparisons: it resamples the items both models answered and
+        recomputes each measure for both, so the difference gets its own interval (see ``stats``).
+        """
+        return {}
+
     def evaluate(
         self, backend: Any, samples: list[Sample], *, seed: int, progress: Progress = lambda n: None
     ) -> TaskOutput:
