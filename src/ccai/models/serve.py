@@ -84,13 +84,10 @@ def create_app(model_dir: str | Path, model_name: str | None = None, backend: An
             raise HTTPException(400, "messages: nothing before the final assistant message")
         with lock:
             text = engine.render(messages, prefix)
-            reply = engine.generate_texts(
-                [text],
-                max_new_tokens=req.max_tokens,
-                temperature=req.temperature,
-                top_p=req.top_p,
-                seed=req.seed,
+            generation = engine.generate_texts_with_info(
+                [text], req.max_tokens, req.temperature, req.top_p, req.seed
             )[0]
+            reply = generation.text
             logprobs = None
             if req.logprobs:
                 top = engine.next_token_logprobs(text, max(1, req.top_logprobs))
@@ -114,7 +111,7 @@ def create_app(model_dir: str | Path, model_name: str | None = None, backend: An
                     "index": 0,
                     "message": {"role": "assistant", "content": reply},
                     "logprobs": logprobs,
-                    "finish_reason": "stop",
+                    "finish_reason": generation.finish_reason,
                 }
             ],
             "usage": {"completion_tokens": tokens},

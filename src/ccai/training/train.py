@@ -17,6 +17,17 @@ from ccai.config import dump_config
 from ccai.training.config import TrainingConfig
 
 STEPS = ("sl_data", "sl_train", "rl_pairs", "rl_labels", "pm_train", "rl_train")
+#: What the model cards report of SL-CAI data, data-quality gate counts included.
+SL_CARD_COUNTS = ("rows", "red_team", "helpful", "sft_rows", "rows_dropped", "revisions_rejected")
+
+
+def _by_source(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Preference pairs per source (AI harmlessness labels, human helpfulness, revision pairs)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        key = f"{row.get('source', 'ai_harmless')}_pairs"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 @dataclass
@@ -164,6 +175,10 @@ class _Context:
     show_progress: bool = True
 
     @property
+    def weighted(self) -> bool:
+        return self.config.principle_sampling == "weighted"
+
+    @property
     def bf16(self) -> bool:
         from ccai.training.runs import use_bf16
 
@@ -207,7 +222,7 @@ class _Context:
     def sl(self) -> Path:
         from ccai.formats.hf import read_rows
         from ccai.training.runs import run_chunks, save_model
-        from ccai.training.sl_cai import generate_chunk, train_sft
+        from ccai.training.sl_cai import generate_chunk, quality_counts, train_sft
 
         cfg, run = self.config, self.run
         data_path = run.path / "data" / "sl_cai.jsonl"
@@ -225,7 +240,7 @@ class _Context:
                     prompts,
                     cfg.sl.generation.batch_size,
                     lambda chunk, index: generate_chunk(
-                        backend, chunk, self.constitution, cfg.sl, cfg.seed, index
+                        backend, chunk, self.constitution, cfg.sl, cfg.seed, index, self.weighted
                     ),
                     data_path,
                     "sl",
@@ -244,6 +259,7 @@ class _Context:
                 unchanged_revisions=sum(
                     bool(r["revisions"]) and r["revisions"][-1] == r["initial_response"] for r in rows
                 ),
+                **quality_counts(rows),
             )
             del backend
         sl_dir = run.path / "sl" / "model"
@@ -262,13 +278,18 @@ class _Context:
                 measure_loss=cfg.sl.measure_loss,
             )
             save_model(trainer.model, trainer.processing_class, sl_dir)
-            counts = {k: v for k, v in run.result("sl_data").items() if k in ("rows", "red_team", "helpful")}
+            counts = {k: v for k, v in run.result("sl_data").items() if k in SL_CARD_COUNTS}
             self._card(
                 sl_dir,
                 "sft",
                 f"SL-CAI model ({self.constitution.name})",
                 counts,
-                {"sl": cfg.sl.model_dump(), "seed": cfg.seed, "bf16": self.bf16},
+                {
+                    "sl": cfg.sl.model_dump(),
+                    "seed": cfg.seed,
+                    "bf16": self.bf16,
+                    "principle_sampling": cfg.principle_sampling,
+                },
                 results,
             )
             run.mark("sl_train", model=str(sl_dir), bf16=self.bf16, **results)
@@ -278,8 +299,13 @@ class _Context:
     def rl(self) -> tuple[Path | None, Path]:
         from ccai.formats.hf import read_rows, write_rows
         from ccai.training.feedback import FeedbackLabeller
+        from ccai.training.human_prefs import heldout_harmless_pairs, helpful_pairs, sample
         from ccai.training.preference import (
+            PM_SOURCES,
+            helpful_count,
             label_pairs,
+            pm_accuracy,
+            revision_pairs,
             sample_pairs,
             train_dpo,
             train_online,
@@ -319,6 +345,8 @@ class _Context:
                 cot=rl.cot,
                 clamp=(rl.clamp_low, rl.clamp_high),
                 cot_max_new_tokens=rl.cot_max_new_tokens,
+                weighted=self.weighted,
+                few_shot=rl.few_shot,
             )
             rows: list[dict] = []
             with self.bar("RL-CAI: AI feedback (both orders)", len(samples)) as advance:
@@ -326,15 +354,28 @@ class _Context:
                     chunk = samples[k : k + rl.generation.batch_size]
                     rows += label_pairs(labeller, chunk, self.constitution.content_hash)
                     advance(len(chunk))
+            ai_rows = list(rows)
+            # The helpfulness arm: human comparisons mixed in as CAI mixed them into its preference model.
+            helpful_train, _, skipped = helpful_pairs(cfg.data) if rl.helpful_fraction else ([], [], {})
+            wanted = helpful_count(len(ai_rows), rl.helpful_fraction)
+            human = [p.row("human_helpful") for p in sample(helpful_train, wanted, cfg.seed, "rl_helpful")]
+            revised = []
+            if rl.revision_pairs:
+                revised = revision_pairs(read_rows(run.path / "data" / "sl_cai.jsonl", "sl"))
+            rows = [*ai_rows, *human, *revised]
             write_rows(labels_path, rows, "preference")
-            p = [r["p_a"] for r in rows]
-            masses = [r["option_mass"] for r in rows if r["option_mass"] is not None]
+            p = [r["p_a"] for r in ai_rows]
+            masses = [r["option_mass"] for r in ai_rows if r["option_mass"] is not None]
             run.mark(
                 "rl_labels",
                 pairs=len(rows),
+                ai_harmless_pairs=len(ai_rows),
+                human_helpful_pairs=len(human),
+                revision_pairs=len(revised),
+                human_helpful_skipped=skipped,
                 feedback_model=str(spec),
                 mean_p_a=sum(p) / len(p) if p else None,
-                mean_soft_label=sum(r["soft_label"] for r in rows) / len(rows) if rows else None,
+                mean_soft_label=sum(r["soft_label"] for r in ai_rows) / len(ai_rows) if ai_rows else None,
                 mean_option_mass=sum(masses) / len(masses) if masses else None,
             )
             del labeller
@@ -354,13 +395,31 @@ class _Context:
                     device=cfg.device,
                     callbacks=self._trainer_callbacks("pm", ckpt),
                 )
+                if rl.pm_eval_pairs:  # held-out human judgements of each kind (chance: 0.5)
+                    _, helpful_held, _ = helpful_pairs(cfg.data)
+                    heldout = {
+                        kind: sample(pairs, rl.pm_eval_pairs, cfg.seed, "pm_eval")
+                        for kind, pairs in (
+                            ("harmless", heldout_harmless_pairs(cfg.data)),
+                            ("helpful", helpful_held),
+                        )
+                    }
+                    for kind, pairs in heldout.items():
+                        results[f"heldout_{kind}_pairs"] = len(pairs)
+                        results[f"heldout_{kind}_accuracy"] = pm_accuracy(
+                            trainer.model,
+                            trainer.processing_class,
+                            [pair.row(kind) for pair in pairs],
+                            rl.pm_train.max_length,
+                        )
                 save_model(trainer.model, trainer.processing_class, pm_dir)
+                pm_rows = [r for r in rows if r.get("source", "ai_harmless") in PM_SOURCES]
                 self._card(
                     pm_dir,
                     "reward-model",
                     f"Preference model ({self.constitution.name})",
-                    {"pairs": len(rows)},
-                    {"rl": rl.model_dump(), "seed": cfg.seed},
+                    {"pairs": len(pm_rows), **_by_source(pm_rows)},
+                    {"rl": rl.model_dump(), "seed": cfg.seed, "principle_sampling": cfg.principle_sampling},
                     results,
                 )
                 run.mark("pm_train", model=str(pm_dir), **results)
@@ -381,10 +440,12 @@ class _Context:
                     measure_loss=rl.measure_loss,
                 )
             else:
+                # online RL samples its own responses: helpful prompts join the pool (as in CAI)
+                extra = helpful_count(len(prompts), rl.helpful_fraction)
                 trainer, results = train_online(
                     sl_dir,
                     pm_dir,
-                    prompts,
+                    [*prompts, *self.split.helpful[:extra]],
                     rl,
                     ckpt,
                     seed=cfg.seed,
@@ -393,13 +454,25 @@ class _Context:
                     callbacks=callbacks,
                 )
             save_model(trainer.model, trainer.processing_class, rl_dir)
-            counts = {"sl_rows": run.result("sl_data")["rows"], "preference_pairs": len(rows)}
+            sl_done = run.result("sl_data")
+            counts = {
+                "sl_rows": sl_done["rows"],
+                **{k: v for k, v in sl_done.items() if k in SL_CARD_COUNTS and k != "rows"},
+                "preference_pairs": len(rows),
+                **_by_source(rows),
+            }
             self._card(
                 rl_dir,
                 rl.method,
                 f"RL-CAI model ({self.constitution.name})",
                 counts,
-                {"sl": cfg.sl.model_dump(), "rl": rl.model_dump(), "seed": cfg.seed, "bf16": self.bf16},
+                {
+                    "sl": cfg.sl.model_dump(),
+                    "rl": rl.model_dump(),
+                    "seed": cfg.seed,
+                    "bf16": self.bf16,
+                    "principle_sampling": cfg.principle_sampling,
+                },
                 results,
             )
             run.mark("rl_train", model=str(rl_dir), method=rl.method, **results)
