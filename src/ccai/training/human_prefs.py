@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ccai.datasets import dataset_path
 from ccai.training.config import DataConfig
 from ccai.training.data import _resolve, is_heldout
 
@@ -116,9 +117,20 @@ def _pairs_in(path: Path, max_chars: int, exclude: set[str]) -> tuple[list[Human
     return pairs, skipped
 
 
+def _resolve_any(spec: str) -> Path:
+    """A file or folder: a local path, else a shared data set name (``name/sub/path``)."""
+    path = Path(spec).expanduser()
+    if path.is_absolute() or path.exists():
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: comparison data not found")
+        return path
+    name, _, rest = spec.partition("/")
+    return dataset_path(name, *rest.split("/")) if rest else dataset_path(name)
+
+
 def helpful_pairs(config: DataConfig) -> tuple[list[HumanPair], list[HumanPair], dict[str, int]]:
     """(training pool, held-out, skipped counts) of human helpfulness comparisons."""
-    root = _resolve(config.helpful_prefs)
+    root = _resolve_any(config.helpful_prefs)
     files = sorted(root.glob("*.jsonl.gz")) if root.is_dir() else [root]
     if not files:
         raise FileNotFoundError(f"{root}: no *.jsonl.gz comparison files")
@@ -154,7 +166,7 @@ def heldout_harmless_pairs(config: DataConfig) -> list[HumanPair]:
             for p in load_red_team(config)
             if is_heldout(p.id, config.heldout_fraction, config.split_seed)
         }
-    pairs, _ = _pairs_in(_resolve(config.harmless_prefs), config.max_pair_chars, set())
+    pairs, _ = _pairs_in(_resolve_any(config.harmless_prefs), config.max_pair_chars, set())
     return [
         p
         for p in pairs
