@@ -412,6 +412,23 @@ class TransformersBackend:
         values, indices = torch.log_softmax(logits, dim=-1).topk(top)
         return [(self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, indices, strict=True)]
 
+    def next_token_logprobs_batch(self, texts: list[str], top: int) -> list[list[tuple[str, float]]]:
+        """:meth:`next_token_logprobs` for many texts in batched forward passes (shared prefix cached)."""
+        import torch
+
+        encoded = [self._encode(t) for t in texts]
+        results: list[list[tuple[str, float]]] = [[] for _ in texts]
+        prefix, cache = self._shared_prefix_cache(encoded)
+        for batch in self._batches([len(e) for e in encoded]):
+            logits = self._last_logits([encoded[i] for i in batch], prefix, cache, keep=1)[:, -1]
+            values, indices = torch.log_softmax(logits, dim=-1).topk(top, dim=-1)
+            for k, i in enumerate(batch):
+                results[i] = [
+                    (self.tokenizer.decode([int(t)]), float(v))
+                    for v, t in zip(values[k], indices[k], strict=True)
+                ]
+        return results
+
     def _split(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Token ids of context and continuation; a trailing space moves to the continuation, as usual."""
         stripped = context.rstrip(" ")

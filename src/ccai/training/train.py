@@ -218,6 +218,35 @@ class _Context:
             results=results,
         )
 
+    def red_team(self) -> list[Any]:
+        """The run's red-team prompts: the sampled human ones, then any written few-shot by the model
+        (``data.generated_red_team``; made once, stored in ``data/red_team_generated.jsonl``)."""
+        from ccai.training.data import Prompt
+
+        n = self.config.data.generated_red_team
+        if not n:
+            return list(self.split.red_team)
+        path = self.run.path / "data" / "red_team_generated.jsonl"
+        if not self.run.done("red_team_generated"):
+            import json
+
+            from ccai.files import atomic_write_text
+            from ccai.training.augment import generate_red_team
+
+            backend = self._backend(self.config.generator or self.base)
+            with self.bar("more red-team prompts (few-shot)", 1) as advance:
+                made, rejected = generate_red_team(
+                    backend, self.config.data, n, self.config.seed, self.config.sl.generation.max_new_tokens
+                )
+                advance(1)
+            atomic_write_text(path, "".join(json.dumps({"id": p.id, "prompt": p.text}) + "\n" for p in made))
+            self.run.mark("red_team_generated", asked=n, kept=len(made), rejected=rejected)
+            del backend
+        from ccai.formats.hf import iter_json_lines
+
+        made = [Prompt(row["id"], row["prompt"], "red_team") for _, row in iter_json_lines(path)]
+        return [*self.split.red_team, *made]
+
     # -- SL-CAI -----------------------------------------------------------------------------------
     def sl(self) -> Path:
         from ccai.formats.hf import read_rows
@@ -227,8 +256,9 @@ class _Context:
         cfg, run = self.config, self.run
         data_path = run.path / "data" / "sl_cai.jsonl"
         if not run.done("sl_data"):
+            red_team = self.red_team()
             backend = self._backend(cfg.generator or self.base)
-            prompts = [*self.split.red_team, *self.split.helpful]
+            prompts = [*red_team, *self.split.helpful]
             tokens_before = getattr(backend, "tokens_generated", 0)
             import time
 
@@ -317,7 +347,8 @@ class _Context:
         sl_dir = run.path / "sl" / "model"
         if not run.done("sl_train"):
             raise ValueError(f"{run.path}: RL-CAI needs the SL-CAI model; run `ccai train sl` first")
-        prompts = self.split.red_team[: rl.prompts or len(self.split.red_team)]
+        red_team = self.red_team()
+        prompts = red_team[: rl.prompts or len(red_team)]
         pairs_path = run.path / "data" / "rl_samples.jsonl"
         if not run.done("rl_pairs"):
             backend = self._backend(sl_dir)
