@@ -32,6 +32,7 @@ def test_default_lora_soft_label_path(tiny_model, constitution_file, tmp_path, s
         "rl.revision_pairs=true",
         "rl.few_shot=1",
         "principle_sampling=weighted",
+        "data.generated_red_team=2",  # the random tiny model's attempts are cut off: all rejected, counted
     ]
     config = load_config(TrainingConfig, None, overrides)
     assert config.sl.train.lora and config.rl.train.lora and config.rl.soft_labels == "soft"
@@ -40,7 +41,9 @@ def test_default_lora_soft_label_path(tiny_model, constitution_file, tmp_path, s
     run = result.run_dir
     done = json.loads((run / "state.json").read_text())["done"]
     assert set(done) >= {"sl_data", "sl_train", "rl_pairs", "rl_labels", "pm_train", "rl_train"}
-    assert done["sl_data"]["red_team"] == 4 and done["sl_data"]["helpful"] == 6
+    made = done["red_team_generated"]
+    assert made["asked"] == 2 and made["kept"] + sum(made["rejected"].values()) >= 2
+    assert done["sl_data"]["red_team"] == 4 + made["kept"] and done["sl_data"]["helpful"] == 6
     pairs = [json.loads(line) for line in (run / "data" / "rl_pairs.jsonl").read_text().splitlines()]
     sources = {p["source"] for p in pairs}
     assert {"ai_harmless", "human_helpful"} <= sources
