@@ -10,8 +10,15 @@
    with the demos' key/value cache computed once per call against the same call recomputing it for every
    prompt (``min_shared_prefix = 0``), same batches and seeds. Printed: tokens/s of each, the ratio, and
    how many replies are identical.
+4. Labelling through an OpenAI-compatible server (``ccai.models.serve`` on loopback, the same model): the
+   same A/B questions sent one request at a time (the labeller's path before issue 15, concurrency 1)
+   against ``choice_probs_batch`` with ``--concurrency`` requests in flight, which the server scores in
+   batched forward passes; the two alternate for ``--rounds`` rounds (a shared machine's load drifts).
+   Printed: each round's seconds, the best per question of each and their ratio, the median ratio of the
+   rounds, the largest difference between the two sets of probabilities and the mean server batch.
 
     nice python bench/generation.py                      # SmolLM2-135M, 32 prompts, 64 new tokens
+    nice python bench/generation.py --only http          # just part 4 (labelling over HTTP)
     python bench/generation.py --prompts 16 --max-new-tokens 32 --batch-size 16 --model /path/to/hf_model
 
 Goal (issue 5): batched generation >= 5x the one-at-a-time baseline on 2 CPU cores.
@@ -38,6 +45,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--questions", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=["all", "http"], default="all")
+    parser.add_argument("--http-questions", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
     import torch
@@ -51,6 +62,13 @@ def main() -> None:
     path = resolve_model(args.model)
     backend = TransformersBackend(path, batch_size=args.batch_size)
     prompts = split_prompts(DataConfig(red_team_prompts=args.prompts, helpful_prompts=0), args.seed).red_team
+    if args.only == "http":
+        http = http_labelling(backend, path, args)
+        print(
+            json.dumps({"model": str(path), "torch_threads": torch.get_num_threads(), "http": http}, indent=2)
+        )
+        print(_http_line(http))
+        return
     chats = [user(p.text) for p in prompts]
     settings = {"max_new_tokens": args.max_new_tokens, "temperature": 0.7, "top_p": 0.9}
 
@@ -148,6 +166,7 @@ def main() -> None:
         "ratio": round(timings["shared_prefix"] / timings["recomputed"], 2),
         "identical_replies": sum(a == b for a, b in zip(*replies.values(), strict=True)),
     }
+    report["http"] = http_labelling(backend, path, args)
     print(json.dumps(report, indent=2))
     print(
         f"generation: batched {batched_rate:.1f} tokens/s vs one-at-a-time {baseline_rate:.1f} tokens/s "
@@ -162,6 +181,78 @@ def main() -> None:
         f"few-shot prompts: shared prefix {few['shared_prefix_tokens_per_s']} tokens/s vs recomputed "
         f"{few['recomputed_tokens_per_s']} tokens/s -> {few['ratio']}x "
         f"({few['identical_replies']}/{few['prompts']} replies identical)"
+    )
+
+    print(_http_line(report["http"]))
+
+
+def http_labelling(backend, path, args) -> dict:  # noqa: ANN001
+    """Part 4: the labeller's questions through the loopback server, one at a time vs concurrent."""
+    from ccai.constitution import Principle
+    from ccai.models.backends import OpenAIBackend
+    from ccai.models.serve import BackgroundServer, create_app
+    from ccai.training.config import DataConfig
+    from ccai.training.data import split_prompts
+    from ccai.training.feedback import OPTIONS, PREFIX, FeedbackLabeller
+
+    principle = Principle(
+        id="p",
+        comparison="Choose the response that is less harmful.",
+        critique_request="c",
+        revision_request="r",
+    )
+    n = args.http_questions
+    prompts = split_prompts(DataConfig(red_team_prompts=n, helpful_prompts=0), args.seed + 1).red_team
+    labeller = FeedbackLabeller.__new__(FeedbackLabeller)
+    labeller.cot, labeller.demos = False, []
+    questions = [
+        labeller.question(
+            p.text, "I can't help with that, but here is a safer idea.", "Sure, here is how.", principle
+        )
+        for p in prompts
+    ]
+    app = create_app(path, model_name="bench", backend=backend)
+    one_s, batched_s, sizes = [], [], []
+    with BackgroundServer(app) as url:
+        single = OpenAIBackend(url, "bench", concurrency=1)
+        many = OpenAIBackend(url, "bench", concurrency=args.concurrency)
+        single.choice_probs(questions[0], OPTIONS, PREFIX)  # warm-up
+        # alternate the two paths (a shared machine's load drifts; each round sees about the same load)
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            one = [single.choice_probs(q, OPTIONS, PREFIX)[0] for q in questions]
+            one_s.append(time.perf_counter() - start)
+            app.state.scorer.batches.clear()
+            start = time.perf_counter()
+            batched = [p[0] for p in many.choice_probs_batch(questions, OPTIONS, PREFIX)]
+            batched_s.append(time.perf_counter() - start)
+            sizes += app.state.scorer.batches
+        single.close()
+        many.close()
+    ratios = sorted(a / b for a, b in zip(one_s, batched_s, strict=True))
+    return {
+        "questions": n,
+        "concurrency": args.concurrency,
+        "rounds": args.rounds,
+        "one_at_a_time_s": [round(x, 2) for x in one_s],
+        "concurrent_s": [round(x, 2) for x in batched_s],
+        "one_at_a_time_s_per_question": round(min(one_s) / n, 4),
+        "concurrent_s_per_question": round(min(batched_s) / n, 4),
+        "ratio": round(min(one_s) / min(batched_s), 2),
+        "median_round_ratio": round(ratios[len(ratios) // 2], 2),
+        "mean_server_batch": round(sum(sizes) / len(sizes), 2) if sizes else None,
+        "max_abs_difference": max(abs(a - b) for a, b in zip(one, batched, strict=True)),
+    }
+
+
+def _http_line(http: dict) -> str:
+    return (
+        f"labelling over HTTP: one at a time {http['one_at_a_time_s_per_question'] * 1000:.0f} ms vs "
+        f"{http['concurrency']} concurrent {http['concurrent_s_per_question'] * 1000:.0f} ms per question "
+        f"-> {http['ratio']}x (best of {http['rounds']} rounds each; median round "
+        f"{http['median_round_ratio']}x) "
+        f"(mean server batch {http['mean_server_batch']}, "
+        f"max |diff| {http['max_abs_difference']:.2g})"
     )
 
 

@@ -188,3 +188,28 @@ def test_sl_data_can_be_generated_through_an_http_server(tiny_model, tiny_backen
     red = next(r for r in rows if r["source"] == "red_team")
     assert len(red["principle_ids"]) == 2 and len(red["critiques"]) == 2
     assert all(r["id"] in {"r1", "h1"} for r in rows)
+
+
+def test_http_backend_reports_finish_reasons_and_batches_option_probs(tiny_model, tiny_backend):
+    """Through the loopback server: the finish reason travels (it was always 'stop'), and the concurrent
+    ``choice_probs_batch`` (one prefix each) equals the local backend's values."""
+    from ccai.models.serve import BackgroundServer, create_app
+
+    with BackgroundServer(create_app(tiny_model, model_name="tiny", backend=tiny_backend)) as url:
+        client = OpenAIBackend(url, "tiny", concurrency=3)
+        remote = client.generate_with_info(PROMPTS, max_new_tokens=3, temperature=0)
+        local = tiny_backend.generate_with_info(PROMPTS, max_new_tokens=3, temperature=0)
+        assert remote == local and {g.finish_reason for g in remote} == {"length"}
+        prompt = [{"role": "user", "content": "Pick one.\n(A) x\n(B) y"}]
+        prefixes = ["The answer is: (", "So the answer is: ("]
+        options = [
+            tok for tok, _ in tiny_backend.next_token_logprobs(tiny_backend.render(prompt, prefixes[0]), 3)
+        ]
+        got = client.choice_probs_batch([prompt, prompt], options, prefixes)
+        want = tiny_backend.choice_probs_batch([prompt, prompt], options, prefixes)
+        assert want[0] == pytest.approx(tiny_backend.choice_probs(prompt, options, prefixes[0]), abs=1e-5)
+        assert want[1] == pytest.approx(tiny_backend.choice_probs(prompt, options, prefixes[1]), abs=1e-5)
+        assert got[0] == pytest.approx(want[0], abs=1e-3) and got[1] == pytest.approx(want[1], abs=1e-3)
+        with pytest.raises(ValueError, match="2 prompts but 1"):
+            client.choice_probs_batch([prompt, prompt], options, prefixes[:1])
+        client.close()

@@ -46,6 +46,9 @@ def _overrides(model: Path) -> list[str]:
         "rl.soft_labels=binarise",
         "rl.beta=0.5",
         "rl.num_generations=2",
+        "sl.quality.drop_truncated=false",  # a random tiny model never ends a reply within 6 tokens
+        "data.max_pair_chars=400",
+        "rl.pm_eval_pairs=4",
     ]
 
 
@@ -126,8 +129,19 @@ def test_train_all_writes_two_comparable_runs(trained, tiny_model, constitution_
         if plan_jobs(2, "cpu") == 2:  # trained side by side, each run with its share of the cores
             assert stored["threads"] == threads_per_job(2)
         pairs = [json.loads(line) for line in (run / "data" / "rl_pairs.jsonl").read_text().splitlines()]
-        assert pairs and all(p["soft_label"] >= 0.5 and p["principle_id"] in ids for p in pairs)
+        ai = [p for p in pairs if p["source"] == "ai_harmless"]
+        assert len(ai) == 4 and all(p["soft_label"] >= 0.5 and p["principle_id"] in ids for p in ai)
+        human = [p for p in pairs if p["source"] == "human_helpful"]
+        assert len(human) == 3 == state["rl_labels"]["human_helpful_pairs"]  # 40 % of the PM's pairs
         assert (run / "pm" / "model" / "config.json").is_file()
+        # quality gates counted in state.json, the run summary and the model card
+        assert state["sl_data"]["sft_rows"] + sum(state["sl_data"]["rows_dropped"].values()) == 6
+        assert set(state["sl_data"]["revisions_rejected"]) >= {"truncated", "copies_critique", "repeated"}
+        assert summary[run.name]["sl_data"]["rows_dropped"] == state["sl_data"]["rows_dropped"]
+        assert "rows_dropped" in card and "revisions_rejected" in card
+        for kind in ("harmless", "helpful"):
+            assert state["pm_train"][f"heldout_{kind}_pairs"] == 4
+            assert 0.0 <= state["pm_train"][f"heldout_{kind}_accuracy"] <= 1.0
 
 
 class _Crash(Exception):
@@ -246,8 +260,11 @@ def test_recorded_64_prompt_run_matches_its_config():
     assert config.data.red_team_prompts == 64 and config.sl.revisions == 1
     for name in ("ccai-public", "ccai-standard"):
         stored = yaml.safe_load((root / name / "config.yaml").read_text())
-        assert stored["seed"] == config.seed and stored["data"] == config.data.model_dump()
-        assert stored["sl"]["generation"] == config.sl.generation.model_dump()
+        # the records predate keys added since (issue 15): the keys they have must still match
+        data = config.data.model_dump()
+        assert stored["seed"] == config.seed and stored["data"] == {k: data[k] for k in stored["data"]}
+        generation = config.sl.generation.model_dump()
+        assert stored["sl"]["generation"] == {k: generation[k] for k in stored["sl"]["generation"]}
         done = json.loads((root / name / "state.json").read_text())["done"]
         assert done["sl_data"]["red_team"] == 64 and done["rl_labels"]["pairs"] == 64
         assert done["sl_train"]["loss_after"] < done["sl_train"]["loss_before"]

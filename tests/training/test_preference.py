@@ -112,3 +112,95 @@ def test_reference_log_probs_are_computed_once_per_pair(tiny_model, tmp_path):
             param.mul_(0.5)
     assert float(trainer.compute_loss(trainer.model, batch)) == first
     assert trainer._reference_logps == cached
+
+
+def test_soft_dpo_batches_honour_max_length(tiny_model, tmp_path):
+    """rl.train.max_length bounds every batch (TRL's own collator got it; ours did not, issue 15 item 4)."""
+    long = {
+        "prompt": user("Tell me a story about " + "a very long winding road, " * 30),
+        "chosen": assistant("Once upon a time " * 20),
+        "rejected": assistant("No."),
+        "target": 0.7,
+    }
+    trainer = _dpo_trainer(tiny_model, tmp_path, [long, ROWS[0]])
+    tokenizer = trainer.processing_class
+    full = tokenizer.apply_chat_template(long["prompt"] + long["chosen"], tokenize=False)
+    assert len(tokenizer(full, add_special_tokens=False)["input_ids"]) > 128  # would exceed the limit
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["input_ids"].shape[1] <= 128
+    assert torch.isfinite(trainer.compute_loss(trainer.model, batch))
+
+
+def test_preference_model_loss_is_the_soft_cross_entropy_of_its_scores(tiny_model, tmp_path):
+    """SoftLabelRewardTrainer: loss = -[p log s(d) + (1-p) log s(-d)], d = r(chosen) - r(rejected)."""
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification
+    from trl import RewardConfig
+
+    from ccai.models.prepare import load_tokenizer
+
+    reward_cls, _ = _trainer_classes()
+    tokenizer = load_tokenizer(tiny_model)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_model), num_labels=1)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    args = RewardConfig(
+        output_dir=str(tmp_path),
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        per_device_train_batch_size=2,
+        max_length=128,
+        center_rewards_coefficient=None,
+    )
+    trainer = reward_cls(
+        model=model, args=args, train_dataset=Dataset.from_list(ROWS), processing_class=tokenizer
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    targets = batch["target"].clone()
+    loss = float(trainer.compute_loss(trainer.model, dict(batch)))
+    scores = []
+    with torch.no_grad():
+        for row in ROWS:
+            pair = []
+            for side in ("chosen", "rejected"):
+                text = tokenizer.apply_chat_template(row["prompt"] + row[side], tokenize=False)
+                ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+                pair.append(float(trainer.model(input_ids=torch.tensor([ids])).logits[0, 0]))
+            scores.append(pair)
+    by_target = {round(float(r["target"]), 6): s for r, s in zip(ROWS, scores, strict=True)}
+    manual = []
+    for p in targets.tolist():
+        chosen, rejected = by_target[round(p, 6)]
+        d = chosen - rejected
+        manual.append(-(p * math.log(1 / (1 + math.exp(-d))) + (1 - p) * math.log(1 / (1 + math.exp(d)))))
+    assert loss == pytest.approx(sum(manual) / len(manual), rel=1e-3)
+    assert loss != pytest.approx(-math.log(1 / (1 + math.exp(-(scores[0][0] - scores[0][1])))), rel=1e-3)
+
+
+def test_online_kl_coefficient_is_configurable():
+    from ccai.training.preference import online_kl_beta
+
+    assert online_kl_beta(RLConfig(method="grpo")) == 0.0
+    assert online_kl_beta(RLConfig(method="rloo")) == 0.05
+    assert online_kl_beta(RLConfig(method="grpo", kl_beta=0.2)) == 0.2
+
+
+def test_revision_pairs_prefer_the_accepted_revision():
+    from ccai.training.preference import helpful_count, revision_pairs
+
+    base = {"prompt": user("q"), "initial_response": "bad answer", "constitution_hash": "h"}
+    rows = [
+        {**base, "id": "a", "source": "red_team", "completion": assistant("better answer"), "dropped": None},
+        {**base, "id": "b", "source": "red_team", "completion": assistant("x"), "dropped": "truncated"},
+        {**base, "id": "c", "source": "helpful", "completion": assistant("fine"), "dropped": None},
+        {**base, "id": "d", "source": "red_team", "completion": assistant("bad answer"), "dropped": None},
+    ]
+    pairs = revision_pairs(rows)
+    assert [p["id"] for p in pairs] == ["a:revision"]
+    assert (
+        pairs[0]["chosen"][0]["content"] == "better answer"
+        and pairs[0]["rejected"][0]["content"] == "bad answer"
+    )
+    assert pairs[0]["source"] == "revision" and pairs[0]["soft_label"] == 1.0
+    assert helpful_count(60, 0.4) == 40 and helpful_count(60, 0.0) == 0

@@ -67,6 +67,10 @@ class SLRow(_Row):
     initial_response: str = ""
     critiques: list[str] = Field(default_factory=list)
     revisions: list[str] = Field(default_factory=list)
+    #: Why a revision was not accepted, per round ("" = accepted); see ccai.training.quality.
+    revision_checks: list[str] = Field(default_factory=list)
+    #: Why the row is kept out of SFT (a data-quality gate), or None when it is trained on.
+    dropped: str | None = None
 
     _check = field_validator("completion")(_one_assistant)
 
@@ -84,6 +88,9 @@ class PreferenceRow(_Row):
     response_b: str = ""
     option_mass: float | None = None
     reasoning: list[str] = Field(default_factory=list)
+    #: Where the comparison comes from: AI feedback under the constitution (harmlessness), a human
+    #: helpfulness comparison (HH-RLHF), or an SL-CAI revision preferred over its initial answer.
+    source: Literal["ai_harmless", "human_helpful", "revision"] = "ai_harmless"
 
     _check = field_validator("chosen", "rejected")(_one_assistant)
 

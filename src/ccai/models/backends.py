@@ -16,10 +16,35 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One reply and how it ended: ``finish_reason`` is ``"stop"`` (the model ended it), ``"length"`` (cut
+    off at ``max_new_tokens``) or ``None`` (the backend does not say). Data-quality gates need the
+    difference: a reply cut mid-sentence, trained on with an end-of-turn appended, teaches the model to
+    stop mid-sentence."""
+
+    text: str
+    finish_reason: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+def generate_with_info(backend: Any, prompts: list[Messages], **kwargs: Any) -> list[Generation]:
+    """``backend.generate_with_info`` where the backend has it, else its plain ``generate`` with the finish
+    reason unknown (``None``): backends written against the older three-method protocol keep working."""
+    method = getattr(backend, "generate_with_info", None)
+    if method is not None:
+        return list(method(prompts, **kwargs))
+    return [Generation(text) for text in backend.generate(prompts, **kwargs)]
 
 
 @runtime_checkable
@@ -204,6 +229,8 @@ class TransformersBackend:
         self.model = model
         self.on_batch: Callable[[int], None] | None = None
         self.tokens_generated = 0
+        #: ``choice_probs_batch`` takes one assistant prefix per conversation as well as a shared one.
+        self.prefix_per_prompt = True
         #: Inputs of one call that start with the same tokens (chat template, few-shot demos, the A/B
         #: question's preamble) share one key/value cache of that prefix when it is at least this long;
         #: 0 turns it off.
@@ -251,11 +278,26 @@ class TransformersBackend:
         top_p: float = 0.9,
         seed: int = 0,
     ) -> list[str]:
+        return [
+            g.text
+            for g in self.generate_with_info(
+                prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+            )
+        ]
+
+    def generate_with_info(
+        self,
+        prompts: list[Messages],
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.7,
+        top_p: float = 0.9,
+        seed: int = 0,
+    ) -> list[Generation]:
+        """:meth:`generate` with each reply's finish reason (``stop`` at end-of-sequence, else ``length``)."""
         validate_messages(prompts)
         texts = [self.render(list(p)) for p in prompts]
-        return self.generate_texts(
-            texts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
-        )
+        return self.generate_texts_with_info(texts, max_new_tokens, temperature, top_p, seed)
 
     def generate_texts(
         self,
@@ -267,12 +309,20 @@ class TransformersBackend:
         seed: int = 0,
     ) -> list[str]:
         """Continue already-rendered prompt texts (the chat template applied by the caller)."""
+        return [
+            g.text for g in self.generate_texts_with_info(texts, max_new_tokens, temperature, top_p, seed)
+        ]
+
+    def generate_texts_with_info(
+        self, texts: list[str], max_new_tokens: int, temperature: float, top_p: float, seed: int
+    ) -> list[Generation]:
+        """:meth:`generate_texts` with each reply's finish reason."""
         import torch
 
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens: expected >= 1, got {max_new_tokens}")
         encoded = [self._encode(t) for t in texts]
-        outputs: list[str] = [""] * len(texts)
+        outputs: list[Generation] = [Generation("")] * len(texts)
         eos = self.tokenizer.eos_token_id
         prefix, cache = self._shared_prefix_cache(encoded)
         for index, batch in enumerate(self._batches([len(e) for e in encoded])):
@@ -295,10 +345,12 @@ class TransformersBackend:
                 out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
             new = out[:, ids.shape[1] :]
             for row, i in zip(new.tolist(), batch, strict=True):
-                if eos in row:
+                ended = eos in row
+                if ended:
                     row = row[: row.index(eos)]
                 self.tokens_generated += len(row)
-                outputs[i] = self.tokenizer.decode(row, skip_special_tokens=True).strip()
+                text = self.tokenizer.decode(row, skip_special_tokens=True).strip()
+                outputs[i] = Generation(text, "stop" if ended else "length")
             if self.on_batch is not None:
                 self.on_batch(len(batch))
         return outputs
@@ -359,6 +411,23 @@ class TransformersBackend:
         values, indices = torch.log_softmax(logits, dim=-1).topk(top)
         return [(self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, indices, strict=True)]
 
+    def next_token_logprobs_batch(self, texts: list[str], top: int) -> list[list[tuple[str, float]]]:
+        """:meth:`next_token_logprobs` for many texts in batched forward passes (shared prefix cached)."""
+        import torch
+
+        encoded = [self._encode(t) for t in texts]
+        results: list[list[tuple[str, float]]] = [[] for _ in texts]
+        prefix, cache = self._shared_prefix_cache(encoded)
+        for batch in self._batches([len(e) for e in encoded]):
+            logits = self._last_logits([encoded[i] for i in batch], prefix, cache, keep=1)[:, -1]
+            values, indices = torch.log_softmax(logits, dim=-1).topk(top, dim=-1)
+            for k, i in enumerate(batch):
+                results[i] = [
+                    (self.tokenizer.decode([int(t)]), float(v))
+                    for v, t in zip(values[k], indices[k], strict=True)
+                ]
+        return results
+
     def _split(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Token ids of context and continuation; a trailing space moves to the continuation, as usual."""
         stripped = context.rstrip(" ")
@@ -415,23 +484,32 @@ class TransformersBackend:
         return self.choice_probs_batch([prompt_messages], options, assistant_prefix)[0]
 
     def choice_probs_batch(
-        self, prompts: list[Messages], options: list[str], assistant_prefix: str
+        self, prompts: list[Messages], options: list[str], assistant_prefix: str | Sequence[str]
     ) -> list[list[float]]:
-        """:meth:`choice_probs` for many conversations; still one forward pass per conversation batch."""
+        """:meth:`choice_probs` for many conversations; still one forward pass per conversation batch.
+        ``assistant_prefix`` may be one string or one per conversation (chain-of-thought labels)."""
         import torch
 
         validate_messages(prompts)
         _check_options(options)
-        texts = [self.render(list(p), assistant_prefix) for p in prompts]
-        option_ids = self.option_token_ids(texts[0], options)
+        prefixes = (
+            [assistant_prefix] * len(prompts) if isinstance(assistant_prefix, str) else assistant_prefix
+        )
+        if len(prefixes) != len(prompts):
+            raise ValueError(f"choice_probs: {len(prompts)} prompts but {len(prefixes)} assistant prefixes")
+        texts = [self.render(list(p), pre) for p, pre in zip(prompts, prefixes, strict=True)]
+        row_ids = [self.option_token_ids(t, options) for t in texts] if len(set(prefixes)) > 1 else None
+        option_ids = self.option_token_ids(texts[0], options) if texts else []
         encoded = [self._encode(t) for t in texts]
         results: list[list[float]] = [[] for _ in texts]
         self.last_option_mass: list[float] = [0.0] * len(texts)
         prefix, cache = self._shared_prefix_cache(encoded)
         for batch in self._batches([len(e) for e in encoded]):
             logits = self._last_logits([encoded[i] for i in batch], prefix, cache, keep=1)[:, -1]
-            full = torch.softmax(logits, dim=-1)[:, option_ids]
-            probs = torch.softmax(logits[:, option_ids], dim=-1)
+            ids = [row_ids[i] if row_ids else option_ids for i in batch]
+            index = torch.tensor(ids, device=logits.device)
+            full = torch.softmax(logits, dim=-1).gather(-1, index)
+            probs = torch.softmax(logits.gather(-1, index), dim=-1)
             for k, i in enumerate(batch):
                 results[i] = [float(p) for p in probs[k]]
                 self.last_option_mass[i] = float(full[k].sum())
@@ -474,6 +552,8 @@ class OpenAIBackend:
         self._client = httpx.Client(headers=headers, timeout=timeout)
         self.on_batch: Callable[[int], None] | None = None
         self.tokens_generated = 0
+        #: ``choice_probs_batch`` takes one assistant prefix per conversation as well as a shared one.
+        self.prefix_per_prompt = True
 
     def close(self) -> None:
         self._client.close()
@@ -503,9 +583,26 @@ class OpenAIBackend:
         top_p: float = 0.9,
         seed: int = 0,
     ) -> list[str]:
+        return [
+            g.text
+            for g in self.generate_with_info(
+                prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+            )
+        ]
+
+    def generate_with_info(
+        self,
+        prompts: list[Messages],
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.7,
+        top_p: float = 0.9,
+        seed: int = 0,
+    ) -> list[Generation]:
+        """:meth:`generate` with the server's ``finish_reason`` per reply (``None`` where it sends none)."""
         validate_messages(prompts)
 
-        def one(i: int) -> str:
+        def one(i: int) -> Generation:
             body = self._post(
                 "/chat/completions",
                 {
@@ -521,7 +618,11 @@ class OpenAIBackend:
             self.tokens_generated += int(usage.get("completion_tokens", 0))
             if self.on_batch is not None:
                 self.on_batch(1)
-            return (body["choices"][0]["message"].get("content") or "").strip()
+            choice = body["choices"][0]
+            reason = choice.get("finish_reason")
+            return Generation(
+                (choice["message"].get("content") or "").strip(), reason if isinstance(reason, str) else None
+            )
 
         return self._map(one, len(prompts))
 
@@ -546,11 +647,31 @@ class OpenAIBackend:
 
         return self._map(one, len(contexts))
 
+    def choice_probs_batch(
+        self, prompts: list[Messages], options: list[str], assistant_prefix: str | Sequence[str]
+    ) -> list[list[float]]:
+        """:meth:`choice_probs` for many conversations, up to ``concurrency`` requests in flight at once
+        (a server that batches, such as vLLM, then scores them together). ``assistant_prefix`` may be one
+        string or one per conversation (chain-of-thought labels each end in their own reasoning)."""
+        validate_messages(prompts)
+        _check_options(options)
+        prefixes = (
+            [assistant_prefix] * len(prompts) if isinstance(assistant_prefix, str) else assistant_prefix
+        )
+        if len(prefixes) != len(prompts):
+            raise ValueError(f"choice_probs: {len(prompts)} prompts but {len(prefixes)} assistant prefixes")
+        return self._map(lambda i: self._choice_probs(prompts[i], options, prefixes[i]), len(prompts))
+
     def choice_probs(
         self, prompt_messages: Messages, options: list[str], assistant_prefix: str
     ) -> list[float]:
         validate_messages([prompt_messages])
         _check_options(options)
+        return self._choice_probs(prompt_messages, options, assistant_prefix)
+
+    def _choice_probs(
+        self, prompt_messages: Messages, options: list[str], assistant_prefix: str
+    ) -> list[float]:
         body = self._post(
             "/chat/completions",
             {

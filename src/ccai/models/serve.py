@@ -52,6 +52,55 @@ class _CompletionRequest(BaseModel):
     logprobs: int | None = Field(None, ge=0, le=5)
 
 
+class ScoreBatcher:
+    """Concurrent one-token scoring requests (the A/B labeller's and multiple-choice questions) answered
+    together by batched forward passes, as vLLM batches concurrent requests: a request arriving while the
+    model is idle is scored at once (after ``wait_s``, 0 by default, so a lone client pays nothing); those
+    arriving meanwhile queue and are scored together in the next pass. Without it the server answers one
+    request per forward pass and a client's concurrency gains nothing."""
+
+    def __init__(self, engine: Any, lock: threading.Lock, wait_s: float = 0.0) -> None:
+        self.engine, self.lock, self.wait_s = engine, lock, wait_s
+        self.mutex = threading.Lock()
+        self.pending: list[dict[str, Any]] = []
+        self.running = False
+        self.batches: list[int] = []  # size of each batch scored (for benches and tests)
+
+    def submit(self, text: str, top: int) -> list[tuple[str, float]]:
+        item: dict[str, Any] = {"text": text, "top": top, "done": threading.Event()}
+        with self.mutex:
+            self.pending.append(item)
+            leader = not self.running
+            self.running = True
+        if not leader:
+            item["done"].wait()
+        else:
+            if self.wait_s:
+                time.sleep(self.wait_s)
+            while True:
+                with self.mutex:
+                    batch, self.pending = self.pending, []
+                    if not batch:
+                        self.running = False
+                        break
+                try:
+                    with self.lock:
+                        tops = self.engine.next_token_logprobs_batch(
+                            [b["text"] for b in batch], max(b["top"] for b in batch)
+                        )
+                    for b, found in zip(batch, tops, strict=True):
+                        b["result"] = found[: b["top"]]
+                except Exception as exc:  # every waiting request gets the error, none hangs
+                    for b in batch:
+                        b["error"] = exc
+                self.batches.append(len(batch))
+                for b in batch:
+                    b["done"].set()
+        if "error" in item:
+            raise item["error"]
+        return item["result"]
+
+
 def create_app(model_dir: str | Path, model_name: str | None = None, backend: Any = None) -> Any:
     """A FastAPI app serving ``model_dir`` (or an already loaded ``TransformersBackend``)."""
     from fastapi import FastAPI, HTTPException
@@ -62,6 +111,7 @@ def create_app(model_dir: str | Path, model_name: str | None = None, backend: An
     name = model_name or Path(model_dir).name
     lock = threading.Lock()  # one forward pass at a time: the model is not thread-safe
     app = FastAPI(title="ccai OpenAI-compatible server")
+    app.state.scorer = scorer = ScoreBatcher(engine, lock)
 
     def check_model(requested: str) -> None:
         if requested and requested != name:
@@ -82,43 +132,23 @@ def create_app(model_dir: str | Path, model_name: str | None = None, backend: An
             prefix = messages.pop()["content"]
         if not messages:
             raise HTTPException(400, "messages: nothing before the final assistant message")
+        if req.logprobs and req.max_tokens == 1 and req.temperature == 0:
+            # a scoring request: batched with concurrent ones; the greedy token is the most likely one
+            with lock:
+                text = engine.render(messages, prefix)
+            top = scorer.submit(text, max(1, req.top_logprobs))
+            return _chat_reply(name, top[0][0].strip(), "length", top, 1)
         with lock:
             text = engine.render(messages, prefix)
-            reply = engine.generate_texts(
-                [text],
-                max_new_tokens=req.max_tokens,
-                temperature=req.temperature,
-                top_p=req.top_p,
-                seed=req.seed,
+            generation = engine.generate_texts_with_info(
+                [text], req.max_tokens, req.temperature, req.top_p, req.seed
             )[0]
-            logprobs = None
+            reply = generation.text
+            top: list[tuple[str, float]] = []
             if req.logprobs:
                 top = engine.next_token_logprobs(text, max(1, req.top_logprobs))
-                logprobs = {
-                    "content": [
-                        {
-                            "token": top[0][0],
-                            "logprob": top[0][1],
-                            "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top],
-                        }
-                    ]
-                }
         tokens = len(engine.tokenizer(reply, add_special_tokens=False)["input_ids"])
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": name,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": reply},
-                    "logprobs": logprobs,
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"completion_tokens": tokens},
-        }
+        return _chat_reply(name, reply, generation.finish_reason, top if req.logprobs else None, tokens)
 
     @app.post("/v1/completions")
     def completions(req: _CompletionRequest) -> dict[str, Any]:
@@ -153,6 +183,37 @@ def create_app(model_dir: str | Path, model_name: str | None = None, backend: An
         }
 
     return app
+
+
+def _chat_reply(
+    name: str, reply: str, finish_reason: str | None, top: list[tuple[str, float]] | None, tokens: int
+) -> dict[str, Any]:
+    logprobs = None
+    if top:
+        logprobs = {
+            "content": [
+                {
+                    "token": top[0][0],
+                    "logprob": top[0][1],
+                    "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top],
+                }
+            ]
+        }
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": name,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply},
+                "logprobs": logprobs,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {"completion_tokens": tokens},
+    }
 
 
 class BackgroundServer:

@@ -7,7 +7,7 @@ Example ``train.yaml``::
 
     model: smollm2
     seed: 0
-    data: {red_team_prompts: 64, helpful_prompts: 16}
+    data: {red_team_prompts: 64, helpful_prompts: 96}
     sl: {revisions: 1, generation: {max_new_tokens: 64}}
     rl: {method: dpo, soft_labels: soft}
 """
@@ -27,7 +27,19 @@ class DataConfig(Section):
     red_team: str = "hh_rlhf/red_team_prompts_harmless_base_test.jsonl"
     helpful: str = "alpaca_eval/alpaca_eval.jsonl"
     red_team_prompts: int = Field(64, ge=1, description="training red-team prompts used")
-    helpful_prompts: int = Field(16, ge=0, description="helpful prompts mixed into SFT")
+    helpful_prompts: int = Field(
+        96, ge=0, description="helpful prompts mixed into SFT (default: 40 % red-team, as in CAI)"
+    )
+    helpful_prefs: str = Field(
+        "helpfulness_prefs", description="human helpfulness comparisons (HH-RLHF helpful test splits)"
+    )
+    harmless_prefs: str = Field(
+        "hh_rlhf/harmless-base_test.jsonl.gz", description="human harmlessness comparisons (PM evaluation)"
+    )
+    max_pair_chars: int = Field(1200, ge=50, description="longer human comparisons are skipped (CPU budget)")
+    generated_red_team: int = Field(
+        0, ge=0, description="extra red-team prompts written few-shot by the model from the training pool"
+    )
     heldout_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     split_seed: int = 0
     max_prompt_chars: int = Field(400, ge=10, description="longer prompts are skipped (CPU budget)")
@@ -55,6 +67,18 @@ class OptimConfig(Section):
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
 
 
+class QualityConfig(Section):
+    """SL-CAI data-quality gates (ccai.training.quality); every rejection is counted in state.json."""
+
+    drop_truncated: bool = Field(True, description="drop targets cut off at max_new_tokens")
+    copy_similarity: float = Field(
+        0.8, gt=0.0, le=1.0, description="a revision this similar to the critique or a request is a copy"
+    )
+    max_repeated: float = Field(
+        0.5, gt=0.0, le=1.0, description="share of repeated word 3-grams above which text is degenerate"
+    )
+
+
 class SLConfig(Section):
     revisions: int = Field(1, ge=1, le=8, description="critique -> revision rounds per prompt")
     few_shot: int = Field(1, ge=0, le=2, description="project-written demonstrations prepended")
@@ -62,6 +86,7 @@ class SLConfig(Section):
     critique_max_new_tokens: int | None = Field(None, ge=1, description="default: generation.max_new_tokens")
     train: OptimConfig = OptimConfig()
     measure_loss: bool = Field(True, description="training-set loss before and after (first 32 rows)")
+    quality: QualityConfig = QualityConfig()
 
 
 class RLConfig(Section):
@@ -76,6 +101,19 @@ class RLConfig(Section):
     soft_labels: Literal["soft", "binarise"] = "soft"
     min_margin: float = Field(0.0, ge=0.0, lt=0.5, description="binarise: drop pairs with |p - 0.5| below")
     beta: float = Field(0.1, gt=0)
+    kl_beta: float | None = Field(
+        None, ge=0.0, description="grpo/rloo KL coefficient; default TRL's (grpo 0.0, rloo 0.05)"
+    )
+    helpful_fraction: float = Field(
+        0.4, ge=0.0, lt=1.0, description="share of human helpfulness comparisons in the PM and DPO pairs"
+    )
+    revision_pairs: bool = Field(
+        False, description="also DPO pairs 'final revision preferred over initial answer' (HF recipe)"
+    )
+    few_shot: int = Field(0, ge=0, le=2, description="worked A/B examples prepended to the labeller")
+    pm_eval_pairs: int = Field(
+        32, ge=0, description="held-out human pairs of each kind (harmless, helpful) the PM is scored on"
+    )
     reward_model: bool = Field(True, description="train the preference model (always on for grpo/rloo)")
     pm_train: OptimConfig = OptimConfig(learning_rate=1e-4)
     train: OptimConfig = OptimConfig(learning_rate=5e-5)
@@ -92,6 +130,9 @@ class TrainingConfig(StageConfig):
     bf16: Literal["auto"] | bool = Field("auto", description="auto: only where the CPU/GPU has bf16 units")
     threads: int | None = Field(
         None, ge=1, description="torch threads (default: torch's count when the run starts; kept on resume)"
+    )
+    principle_sampling: Literal["uniform", "weighted"] = Field(
+        "uniform", description="weighted: principles drawn in proportion to their consensus weight"
     )
     data: DataConfig = DataConfig()
     sl: SLConfig = SLConfig()

@@ -11,7 +11,10 @@ is clamped to [0.4, 0.6] because chain-of-thought answers are over-confident (Ba
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ccai.formats.hf import user
 from ccai.training.sl_cai import draw_principle
@@ -27,6 +30,28 @@ ANSWER_ONLY = "Answer with (A) or (B)."
 THINK_FIRST = "Think it through step by step in a few sentences, then answer with (A) or (B)."
 PREFIX = "The answer is: ("
 OPTIONS = ["A", "B"]
+FEW_SHOT_PATH = Path(__file__).with_name("prompts") / "feedback_few_shot.yaml"
+
+
+def demo_questions(n: int, instruction: str, path: Path = FEW_SHOT_PATH) -> list[dict[str, str]]:
+    """The first ``n`` worked examples as chat turns: the question, then the answer after the prefix."""
+    if n <= 0:
+        return []
+    examples = yaml.safe_load(path.read_text())["examples"]
+    keys = {"prompt", "principle", "first", "second", "answer"}
+    messages: list[dict[str, str]] = []
+    for index, ex in enumerate(examples[:n]):
+        if set(ex) != keys or ex["answer"] not in OPTIONS:
+            raise ValueError(f"{path}: examples[{index}] needs exactly {sorted(keys)} and answer A or B")
+        text = QUESTION.format(
+            prompt=ex["prompt"],
+            principle=ex["principle"],
+            first=ex["first"],
+            second=ex["second"],
+            instruction=instruction,
+        )
+        messages += [*user(text), {"role": "assistant", "content": f"{PREFIX}{ex['answer']})"}]
+    return messages
 
 
 @dataclass
@@ -50,6 +75,8 @@ class FeedbackLabeller:
         cot: bool = False,
         clamp: tuple[float, float] = (0.4, 0.6),
         cot_max_new_tokens: int = 64,
+        weighted: bool = False,
+        few_shot: int = 0,
     ) -> None:
         if not constitution.principles:
             raise ValueError(f"constitution {constitution.name!r} has no principles to judge with")
@@ -59,9 +86,11 @@ class FeedbackLabeller:
         self.cot = cot
         self.clamp = clamp
         self.cot_max_new_tokens = cot_max_new_tokens
+        self.weighted = weighted
+        self.demos = demo_questions(few_shot, ANSWER_ONLY)  # CoT reasons anew; its demos answer directly
 
     def question(self, prompt: str, first: str, second: str, principle: Any) -> list[dict[str, str]]:
-        return user(
+        return self.demos + user(
             QUESTION.format(
                 prompt=prompt,
                 principle=principle.comparison,
@@ -74,15 +103,21 @@ class FeedbackLabeller:
     def _first_option_probs(self, questions: list[list[dict[str, str]]], prefixes: list[str]) -> list[float]:
         """P(option A) for each question: one forward pass each (batched when the backend can)."""
         batch = getattr(self.backend, "choice_probs_batch", None)
+        # local: batched forward passes; HTTP: concurrent requests. A per-question prefix (CoT) only goes
+        # to backends that say they take one (older third-party backends take a single string).
         if batch is not None and len(set(prefixes)) == 1:
             return [p[0] for p in batch(questions, OPTIONS, prefixes[0])]
+        if batch is not None and getattr(self.backend, "prefix_per_prompt", False):
+            return [p[0] for p in batch(questions, OPTIONS, prefixes)]
         return [
             self.backend.choice_probs(q, OPTIONS, pre)[0] for q, pre in zip(questions, prefixes, strict=True)
         ]
 
     def judge(self, items: list[tuple[str, str, str, str]]) -> list[Judgement]:
         """``items``: (pair id, prompt, response a, response b). Returns one judgement per item."""
-        principles = [draw_principle(self.constitution, self.seed, pid, "feedback") for pid, *_ in items]
+        principles = [
+            draw_principle(self.constitution, self.seed, pid, "feedback", self.weighted) for pid, *_ in items
+        ]
         questions = []
         for (_, prompt, a, b), principle in zip(items, principles, strict=True):
             questions += [self.question(prompt, a, b, principle), self.question(prompt, b, a, principle)]

@@ -26,6 +26,10 @@ from ccai.training.config import RLConfig
 from ccai.training.data import Prompt
 from ccai.training.sl_cai import PROBE_ROWS
 
+#: Preference rows the preference model trains on (revision-over-initial pairs are DPO-only, as in the
+#: HF recipe: they say what a revision is, not what a constitution prefers between two samples).
+PM_SOURCES = ("ai_harmless", "human_helpful")
+
 
 def sample_pairs(backend: Any, prompts: list[Prompt], config: RLConfig, seed: int, chunk: int) -> list[dict]:
     """Two sampled responses per prompt from the SL model (one generate call over the doubled list)."""
@@ -69,9 +73,42 @@ def label_pairs(labeller: Any, pairs: list[dict], constitution_hash: str) -> lis
                 "option_mass": j.option_mass,
                 "reasoning": j.reasoning,
                 "constitution_hash": constitution_hash,
+                "source": "ai_harmless",
             }
         )
     return rows
+
+
+def revision_pairs(sl_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """HF constitutional-ai recipe pairs: the final (accepted) revision preferred over the initial answer,
+    for red-team rows the quality gates kept; rows whose revision equals the initial answer teach nothing."""
+    out = []
+    for row in sl_rows:
+        final, initial = row["completion"][0]["content"], row.get("initial_response", "")
+        if row["source"] != "red_team" or row.get("dropped") is not None or not initial.strip():
+            continue
+        if final.strip() == initial.strip():
+            continue
+        out.append(
+            {
+                "id": f"{row['id']}:revision",
+                "prompt": row["prompt"],
+                "chosen": row["completion"],
+                "rejected": assistant(initial),
+                "soft_label": 1.0,
+                "p_a": 1.0,
+                "response_a": final,
+                "response_b": initial,
+                "constitution_hash": row.get("constitution_hash", ""),
+                "source": "revision",
+            }
+        )
+    return out
+
+
+def helpful_count(ai_pairs: int, fraction: float) -> int:
+    """How many human helpfulness pairs make them ``fraction`` of the PM's pairs next to ``ai_pairs``."""
+    return round(ai_pairs * fraction / (1 - fraction)) if fraction > 0 else 0
 
 
 def training_targets(rows: list[dict[str, Any]], config: RLConfig) -> list[dict[str, Any]]:
@@ -154,8 +191,15 @@ def _trainer_classes() -> tuple[type, type]:
         """
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            tokenizer = kwargs["processing_class"]
-            kwargs.setdefault("data_collator", with_target(DPOCollator)(pad_token_id=tokenizer.pad_token_id))
+            tokenizer, config = kwargs["processing_class"], kwargs["args"]
+            # TRL builds its collator with args.max_length only when it builds it itself: pass it on, or
+            # every batch is as wide as its longest pair whatever rl.train.max_length says.
+            collator = with_target(DPOCollator)(
+                pad_token_id=tokenizer.pad_token_id,
+                max_length=config.max_length,
+                truncation_mode=config.truncation_mode,
+            )
+            kwargs.setdefault("data_collator", collator)
             super().__init__(*args, **kwargs)
             self._reference_logps: dict[int, tuple[float, float]] = {}
 
@@ -254,7 +298,7 @@ def train_reward_model(
 
     reward_cls, _ = _trainer_classes()
     optim = config.pm_train
-    targets = training_targets(rows, config)
+    targets = training_targets([r for r in rows if r.get("source", "ai_harmless") in PM_SOURCES], config)
     if not targets:
         raise ValueError("no preference pairs left to train the preference model on (check rl.min_margin)")
     tokenizer = load_tokenizer(model_dir)
@@ -293,6 +337,26 @@ def train_reward_model(
         "agreement_pairs": len(probe),
         "resumed_from": checkpoint.name if checkpoint else None,
     }
+
+
+def pm_accuracy(model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_length: int) -> float | None:
+    """Share of human comparisons where the preference model scores ``chosen`` above ``rejected`` (chance
+    0.5); conversations longer than ``max_length`` tokens keep their end (the replies being compared)."""
+    import torch
+
+    if not rows:
+        return None
+    model = model.eval()
+    hits = 0
+    with torch.no_grad():
+        for row in rows:
+            scores = []
+            for side in ("chosen", "rejected"):
+                text = tokenizer.apply_chat_template(row["prompt"] + row[side], tokenize=False)
+                ids = tokenizer(text, add_special_tokens=False)["input_ids"][-max_length:]
+                scores.append(model(input_ids=torch.tensor([ids], device=model.device)).logits[0, 0].item())
+            hits += scores[0] > scores[1]
+    return hits / len(rows)
 
 
 def _pm_agreement(trainer: Any, dataset: Any) -> float:
@@ -377,6 +441,13 @@ def train_dpo(
     return trainer, results
 
 
+def online_kl_beta(config: RLConfig) -> float:
+    """The KL coefficient of online RL: ``rl.kl_beta``, else TRL's default for the method."""
+    if config.kl_beta is not None:
+        return config.kl_beta
+    return 0.0 if config.method == "grpo" else 0.05
+
+
 def train_online(
     model_dir: Path,
     pm_dir: Path,
@@ -415,7 +486,7 @@ def train_online(
     args = cfg_cls(
         **kwargs,
         num_generations=config.num_generations,
-        beta=0.0 if config.method == "grpo" else 0.05,
+        beta=online_kl_beta(config),
         max_completion_length=config.generation.max_new_tokens,
         temperature=config.generation.temperature,
         top_p=config.generation.top_p,

@@ -19,8 +19,10 @@ from typing import Any
 import yaml
 
 from ccai.formats.hf import assistant, user
+from ccai.models.backends import generate_with_info
 from ccai.training.config import OptimConfig, SLConfig
 from ccai.training.data import Prompt
+from ccai.training.quality import check_revision, check_text, count
 
 FEW_SHOT_PATH = Path(__file__).with_name("prompts") / "few_shot.yaml"
 #: Training rows whose loss is measured before and after fine-tuning (a fit check; each pass over them
@@ -52,9 +54,27 @@ def demo_messages(demos: list[dict[str, str]], n: int) -> list[dict[str, str]]:
     return messages
 
 
-def draw_principle(constitution: Any, seed: int, prompt_id: str, purpose: str) -> Any:
-    """A principle drawn uniformly, reproducibly, independent of batching and chunking."""
-    return random.Random(f"{seed}:{prompt_id}:{purpose}").choice(constitution.principles)
+def principle_weights(constitution: Any) -> list[float]:
+    """Each principle's consensus weight (``weight`` attribute; missing means 1), checked."""
+    weights = []
+    for p in constitution.principles:
+        w = getattr(p, "weight", None)
+        w = 1.0 if w is None else float(w)
+        if not w >= 0 or w == float("inf"):
+            raise ValueError(f"constitution {constitution.name!r}: principle {p.id!r} has weight {w!r}")
+        weights.append(w)
+    if not any(weights):
+        raise ValueError(f"constitution {constitution.name!r}: every principle has weight 0")
+    return weights
+
+
+def draw_principle(constitution: Any, seed: int, prompt_id: str, purpose: str, weighted: bool = False) -> Any:
+    """A principle drawn reproducibly, independent of batching and chunking: uniformly (the CAI paper), or
+    with ``weighted`` in proportion to each principle's consensus weight."""
+    rng = random.Random(f"{seed}:{prompt_id}:{purpose}")
+    if not weighted:
+        return rng.choice(constitution.principles)
+    return rng.choices(constitution.principles, weights=principle_weights(constitution))[0]
 
 
 def clean(text: str) -> str:
@@ -63,33 +83,54 @@ def clean(text: str) -> str:
 
 
 def generate_chunk(
-    backend: Any, prompts: list[Prompt], constitution: Any, config: SLConfig, seed: int, chunk: int
+    backend: Any,
+    prompts: list[Prompt],
+    constitution: Any,
+    config: SLConfig,
+    seed: int,
+    chunk: int,
+    weighted: bool = False,
 ) -> list[dict[str, Any]]:
-    """All SL-CAI rows for one chunk of prompts (red-team rows critiqued and revised; helpful rows not)."""
+    """All SL-CAI rows for one chunk of prompts (red-team rows critiqued and revised; helpful rows not).
+
+    Every row is returned; rows a quality gate rejects carry the reason in ``dropped`` and are not trained
+    on. A revision that fails a gate is not accepted (the next round revises the last accepted answer);
+    a red-team row without any accepted revision is dropped, since its initial answer is no CAI target.
+    """
     gen = config.generation
+    quality = config.quality
     critique_tokens = config.critique_max_new_tokens or gen.max_new_tokens
     sampling = {"temperature": gen.temperature, "top_p": gen.top_p}
     call_seed = seed * 1_000_003 + chunk * 1_009
-    initial = backend.generate(
-        [user(p.text) for p in prompts], max_new_tokens=gen.max_new_tokens, seed=call_seed, **sampling
+    initial = generate_with_info(
+        backend,
+        [user(p.text) for p in prompts],
+        max_new_tokens=gen.max_new_tokens,
+        seed=call_seed,
+        **sampling,
     )
     demos = demo_messages(load_demos(), config.few_shot)
     red = [i for i, p in enumerate(prompts) if p.source == "red_team"]
-    current = {i: initial[i] for i in red}
+    current = {i: initial[i].text for i in red}
+    accepted = dict.fromkeys(red, False)
     trail: dict[int, dict[str, list[str]]] = {
-        i: {"principles": [], "critiques": [], "revisions": []} for i in red
+        i: {"principles": [], "critiques": [], "revisions": [], "checks": []} for i in red
     }
     for round_ in range(config.revisions):
-        principles = {i: draw_principle(constitution, seed, prompts[i].id, f"sl{round_}") for i in red}
+        principles = {
+            i: draw_principle(constitution, seed, prompts[i].id, f"sl{round_}", weighted) for i in red
+        }
         base = {i: [*demos, *user(prompts[i].text), *assistant(current[i])] for i in red}
-        critiques = backend.generate(
+        critiques = generate_with_info(
+            backend,
             [[*base[i], *user(principles[i].critique_request)] for i in red],
             max_new_tokens=critique_tokens,
             seed=call_seed + 2 * round_ + 1,
             **sampling,
         )
-        critiques = [clean(c) for c in critiques]
-        revisions = backend.generate(
+        critiques_text = [clean(c.text) for c in critiques]
+        revisions = generate_with_info(
+            backend,
             [
                 [
                     *base[i],
@@ -97,24 +138,38 @@ def generate_chunk(
                     *assistant(c),
                     *user(principles[i].revision_request),
                 ]
-                for i, c in zip(red, critiques, strict=True)
+                for i, c in zip(red, critiques_text, strict=True)
             ],
             max_new_tokens=gen.max_new_tokens,
             seed=call_seed + 2 * round_ + 2,
             **sampling,
         )
-        for i, c, r in zip(red, critiques, revisions, strict=True):
-            revision = clean(r) or current[i]  # an empty revision keeps the previous answer
-            trail[i]["principles"].append(principles[i].id)
+        for i, c, r in zip(red, critiques_text, revisions, strict=True):
+            revision = clean(r.text)
+            principle = principles[i]
+            problem = check_revision(
+                revision,
+                r.truncated,
+                critique=c,
+                requests=(prompts[i].text, principle.critique_request, principle.revision_request),
+                config=quality,
+            )
+            trail[i]["principles"].append(principle.id)
             trail[i]["critiques"].append(c)
             trail[i]["revisions"].append(revision)
-            current[i] = revision
+            trail[i]["checks"].append(problem or "")
+            if problem is None:
+                current[i] = revision
+                accepted[i] = True
     rows = []
     for i, prompt in enumerate(prompts):
-        final = current.get(i, initial[i])
-        if not final.strip():
-            continue  # nothing to learn from an empty answer
-        info = trail.get(i, {"principles": [], "critiques": [], "revisions": []})
+        if i in accepted:
+            final = current[i]
+            dropped = None if accepted[i] else "no_accepted_revision"
+        else:
+            final = initial[i].text
+            dropped = check_text(final, initial[i].truncated, quality)
+        info = trail.get(i, {"principles": [], "critiques": [], "revisions": [], "checks": []})
         rows.append(
             {
                 "id": prompt.id,
@@ -122,13 +177,26 @@ def generate_chunk(
                 "prompt": user(prompt.text),
                 "completion": assistant(final),
                 "principle_ids": info["principles"],
-                "initial_response": initial[i],
+                "initial_response": initial[i].text,
                 "critiques": info["critiques"],
                 "revisions": info["revisions"],
+                "revision_checks": info["checks"],
+                "dropped": dropped,
                 "constitution_hash": constitution.content_hash,
             }
         )
     return rows
+
+
+def quality_counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the gates did, for state.json, the run summary and the model card."""
+    checks = [c for r in rows for c in r.get("revision_checks", [])]
+    return {
+        "sft_rows": sum(r.get("dropped") is None for r in rows),
+        "rows_dropped": count(r.get("dropped") for r in rows),
+        "revisions_checked": len(checks),
+        "revisions_rejected": count(checks),
+    }
 
 
 def train_sft(
@@ -150,6 +218,12 @@ def train_sft(
     from ccai.models.prepare import load_causal_lm, load_tokenizer
     from ccai.training.runs import latest_checkpoint, lora_config, quiet, trainer_kwargs
 
+    rows = [r for r in rows if r.get("dropped") is None]
+    if not rows:
+        raise ValueError(
+            "every SL-CAI row was dropped by the quality gates (see state.json sl_data.rows_dropped): "
+            "raise sl.generation.max_new_tokens, or relax sl.quality.*"
+        )
     dataset = to_dataset(rows, ["prompt", "completion"])
     probe = dataset.select(range(min(PROBE_ROWS, len(dataset))))
     tokenizer = load_tokenizer(model_dir)

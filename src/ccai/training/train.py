@@ -18,6 +18,17 @@ from ccai.config import dump_config
 from ccai.training.config import TrainingConfig
 
 STEPS = ("sl_data", "sl_train", "rl_pairs", "rl_labels", "pm_train", "rl_train")
+#: What the model cards report of SL-CAI data, data-quality gate counts included.
+SL_CARD_COUNTS = ("rows", "red_team", "helpful", "sft_rows", "rows_dropped", "revisions_rejected")
+
+
+def _by_source(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Preference pairs per source (AI harmlessness labels, human helpfulness, revision pairs)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        key = f"{row.get('source', 'ai_harmless')}_pairs"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 @dataclass
@@ -181,6 +192,10 @@ class _Context:
     show_progress: bool = True
 
     @property
+    def weighted(self) -> bool:
+        return self.config.principle_sampling == "weighted"
+
+    @property
     def bf16(self) -> bool:
         from ccai.training.runs import use_bf16
 
@@ -220,17 +235,47 @@ class _Context:
             results=results,
         )
 
+    def red_team(self) -> list[Any]:
+        """The run's red-team prompts: the sampled human ones, then any written few-shot by the model
+        (``data.generated_red_team``; made once, stored in ``data/red_team_generated.jsonl``)."""
+        from ccai.training.data import Prompt
+
+        n = self.config.data.generated_red_team
+        if not n:
+            return list(self.split.red_team)
+        path = self.run.path / "data" / "red_team_generated.jsonl"
+        if not self.run.done("red_team_generated"):
+            import json
+
+            from ccai.files import atomic_write_text
+            from ccai.training.augment import generate_red_team
+
+            backend = self._backend(self.config.generator or self.base)
+            with self.bar("more red-team prompts (few-shot)", 1) as advance:
+                made, rejected = generate_red_team(
+                    backend, self.config.data, n, self.config.seed, self.config.sl.generation.max_new_tokens
+                )
+                advance(1)
+            atomic_write_text(path, "".join(json.dumps({"id": p.id, "prompt": p.text}) + "\n" for p in made))
+            self.run.mark("red_team_generated", asked=n, kept=len(made), rejected=rejected)
+            del backend
+        from ccai.formats.hf import iter_json_lines
+
+        made = [Prompt(row["id"], row["prompt"], "red_team") for _, row in iter_json_lines(path)]
+        return [*self.split.red_team, *made]
+
     # -- SL-CAI -----------------------------------------------------------------------------------
     def sl(self) -> Path:
         from ccai.formats.hf import read_rows
         from ccai.training.runs import run_chunks, save_model
-        from ccai.training.sl_cai import generate_chunk, train_sft
+        from ccai.training.sl_cai import generate_chunk, quality_counts, train_sft
 
         cfg, run = self.config, self.run
         data_path = run.path / "data" / "sl_cai.jsonl"
         if not run.done("sl_data"):
+            red_team = self.red_team()
             backend = self._backend(cfg.generator or self.base)
-            prompts = [*self.split.red_team, *self.split.helpful]
+            prompts = [*red_team, *self.split.helpful]
             tokens_before = getattr(backend, "tokens_generated", 0)
             import time
 
@@ -242,7 +287,7 @@ class _Context:
                     prompts,
                     cfg.sl.generation.batch_size,
                     lambda chunk, index: generate_chunk(
-                        backend, chunk, self.constitution, cfg.sl, cfg.seed, index
+                        backend, chunk, self.constitution, cfg.sl, cfg.seed, index, self.weighted
                     ),
                     data_path,
                     "sl",
@@ -261,6 +306,7 @@ class _Context:
                 unchanged_revisions=sum(
                     bool(r["revisions"]) and r["revisions"][-1] == r["initial_response"] for r in rows
                 ),
+                **quality_counts(rows),
             )
             del backend
         sl_dir = run.path / "sl" / "model"
@@ -279,13 +325,18 @@ class _Context:
                 measure_loss=cfg.sl.measure_loss,
             )
             save_model(trainer.model, trainer.processing_class, sl_dir)
-            counts = {k: v for k, v in run.result("sl_data").items() if k in ("rows", "red_team", "helpful")}
+            counts = {k: v for k, v in run.result("sl_data").items() if k in SL_CARD_COUNTS}
             self._card(
                 sl_dir,
                 "sft",
                 f"SL-CAI model ({self.constitution.name})",
                 counts,
-                {"sl": cfg.sl.model_dump(), "seed": cfg.seed, "bf16": self.bf16},
+                {
+                    "sl": cfg.sl.model_dump(),
+                    "seed": cfg.seed,
+                    "bf16": self.bf16,
+                    "principle_sampling": cfg.principle_sampling,
+                },
                 results,
             )
             run.mark("sl_train", model=str(sl_dir), bf16=self.bf16, **results)
@@ -295,8 +346,13 @@ class _Context:
     def rl(self) -> tuple[Path | None, Path]:
         from ccai.formats.hf import read_rows, write_rows
         from ccai.training.feedback import FeedbackLabeller
+        from ccai.training.human_prefs import heldout_harmless_pairs, helpful_pairs, sample
         from ccai.training.preference import (
+            PM_SOURCES,
+            helpful_count,
             label_pairs,
+            pm_accuracy,
+            revision_pairs,
             sample_pairs,
             train_dpo,
             train_online,
@@ -308,7 +364,8 @@ class _Context:
         sl_dir = run.path / "sl" / "model"
         if not run.done("sl_train"):
             raise ValueError(f"{run.path}: RL-CAI needs the SL-CAI model; run `ccai train sl` first")
-        prompts = self.split.red_team[: rl.prompts or len(self.split.red_team)]
+        red_team = self.red_team()
+        prompts = red_team[: rl.prompts or len(red_team)]
         pairs_path = run.path / "data" / "rl_samples.jsonl"
         if not run.done("rl_pairs"):
             backend = self._backend(sl_dir)
@@ -336,6 +393,8 @@ class _Context:
                 cot=rl.cot,
                 clamp=(rl.clamp_low, rl.clamp_high),
                 cot_max_new_tokens=rl.cot_max_new_tokens,
+                weighted=self.weighted,
+                few_shot=rl.few_shot,
             )
             rows: list[dict] = []
             with self.bar("RL-CAI: AI feedback (both orders)", len(samples)) as advance:
@@ -343,15 +402,28 @@ class _Context:
                     chunk = samples[k : k + rl.generation.batch_size]
                     rows += label_pairs(labeller, chunk, self.constitution.content_hash)
                     advance(len(chunk))
+            ai_rows = list(rows)
+            # The helpfulness arm: human comparisons mixed in as CAI mixed them into its preference model.
+            helpful_train, _, skipped = helpful_pairs(cfg.data) if rl.helpful_fraction else ([], [], {})
+            wanted = helpful_count(len(ai_rows), rl.helpful_fraction)
+            human = [p.row("human_helpful") for p in sample(helpful_train, wanted, cfg.seed, "rl_helpful")]
+            revised = []
+            if rl.revision_pairs:
+                revised = revision_pairs(read_rows(run.path / "data" / "sl_cai.jsonl", "sl"))
+            rows = [*ai_rows, *human, *revised]
             write_rows(labels_path, rows, "preference")
-            p = [r["p_a"] for r in rows]
-            masses = [r["option_mass"] for r in rows if r["option_mass"] is not None]
+            p = [r["p_a"] for r in ai_rows]
+            masses = [r["option_mass"] for r in ai_rows if r["option_mass"] is not None]
             run.mark(
                 "rl_labels",
                 pairs=len(rows),
+                ai_harmless_pairs=len(ai_rows),
+                human_helpful_pairs=len(human),
+                revision_pairs=len(revised),
+                human_helpful_skipped=skipped,
                 feedback_model=str(spec),
                 mean_p_a=sum(p) / len(p) if p else None,
-                mean_soft_label=sum(r["soft_label"] for r in rows) / len(rows) if rows else None,
+                mean_soft_label=sum(r["soft_label"] for r in ai_rows) / len(ai_rows) if ai_rows else None,
                 mean_option_mass=sum(masses) / len(masses) if masses else None,
             )
             del labeller
@@ -371,13 +443,31 @@ class _Context:
                     device=cfg.device,
                     callbacks=self._trainer_callbacks("pm", ckpt),
                 )
+                if rl.pm_eval_pairs:  # held-out human judgements of each kind (chance: 0.5)
+                    _, helpful_held, _ = helpful_pairs(cfg.data)
+                    heldout = {
+                        kind: sample(pairs, rl.pm_eval_pairs, cfg.seed, "pm_eval")
+                        for kind, pairs in (
+                            ("harmless", heldout_harmless_pairs(cfg.data)),
+                            ("helpful", helpful_held),
+                        )
+                    }
+                    for kind, pairs in heldout.items():
+                        results[f"heldout_{kind}_pairs"] = len(pairs)
+                        results[f"heldout_{kind}_accuracy"] = pm_accuracy(
+                            trainer.model,
+                            trainer.processing_class,
+                            [pair.row(kind) for pair in pairs],
+                            rl.pm_train.max_length,
+                        )
                 save_model(trainer.model, trainer.processing_class, pm_dir)
+                pm_rows = [r for r in rows if r.get("source", "ai_harmless") in PM_SOURCES]
                 self._card(
                     pm_dir,
                     "reward-model",
                     f"Preference model ({self.constitution.name})",
-                    {"pairs": len(rows)},
-                    {"rl": rl.model_dump(), "seed": cfg.seed},
+                    {"pairs": len(pm_rows), **_by_source(pm_rows)},
+                    {"rl": rl.model_dump(), "seed": cfg.seed, "principle_sampling": cfg.principle_sampling},
                     results,
                 )
                 run.mark("pm_train", model=str(pm_dir), **results)
@@ -398,10 +488,12 @@ class _Context:
                     measure_loss=rl.measure_loss,
                 )
             else:
+                # online RL samples its own responses: helpful prompts join the pool (as in CAI)
+                extra = helpful_count(len(prompts), rl.helpful_fraction)
                 trainer, results = train_online(
                     sl_dir,
                     pm_dir,
-                    prompts,
+                    [*prompts, *self.split.helpful[:extra]],
                     rl,
                     ckpt,
                     seed=cfg.seed,
@@ -410,13 +502,25 @@ class _Context:
                     callbacks=callbacks,
                 )
             save_model(trainer.model, trainer.processing_class, rl_dir)
-            counts = {"sl_rows": run.result("sl_data")["rows"], "preference_pairs": len(rows)}
+            sl_done = run.result("sl_data")
+            counts = {
+                "sl_rows": sl_done["rows"],
+                **{k: v for k, v in sl_done.items() if k in SL_CARD_COUNTS and k != "rows"},
+                "preference_pairs": len(rows),
+                **_by_source(rows),
+            }
             self._card(
                 rl_dir,
                 rl.method,
                 f"RL-CAI model ({self.constitution.name})",
                 counts,
-                {"sl": cfg.sl.model_dump(), "rl": rl.model_dump(), "seed": cfg.seed, "bf16": self.bf16},
+                {
+                    "sl": cfg.sl.model_dump(),
+                    "rl": rl.model_dump(),
+                    "seed": cfg.seed,
+                    "bf16": self.bf16,
+                    "principle_sampling": cfg.principle_sampling,
+                },
                 results,
             )
             run.mark("rl_train", model=str(rl_dir), method=rl.method, **results)
