@@ -75,6 +75,59 @@ def constitution_system_prompt(constitution: Any) -> str:
     return "\n".join(lines)
 
 
+def parse_named(values: Sequence[str], option: str) -> list[tuple[str, str]]:
+    """``NAME=VALUE`` pairs of a repeatable option, refusing anything else with the option named."""
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name.strip() or not rest.strip():
+            raise ValueError(f"{option} {value!r}: expected NAME=VALUE, e.g. {option} public=runs/x/model")
+        pairs.append((name.strip(), rest.strip()))
+    return pairs
+
+
+def load_served_models(
+    models: Sequence[tuple[str, str]],
+    system_prompts: dict[str, str] | None = None,
+    *,
+    device: str = "cpu",
+    dtype: Any = None,
+) -> list[ServedModel]:
+    """Load each ``(name, model)`` (``smollm2`` or a model folder) once per folder, with its system prompt.
+
+    Names given the same folder share one loaded model (and so one batching worker). A system prompt for a
+    name that is not served is refused, as is a name given twice.
+    """
+    from ccai.models.backends import TransformersBackend
+    from ccai.models.prepare import resolve_model
+
+    system_prompts = dict(system_prompts or {})
+    names = [name for name, _ in models]
+    if not models:
+        raise ValueError("no model to serve: give MODEL or --model NAME=MODEL (e.g. --model base=smollm2)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"--model: each name may be given once, got {names}")
+    if unknown := sorted(set(system_prompts) - set(names)):
+        raise ValueError(f"--constitution: no served model named {unknown}; served names are {names}")
+    loaded: dict[Path, Any] = {}
+    served = []
+    for name, spec in models:
+        path = resolve_model(spec).resolve()
+        if path not in loaded:
+            loaded[path] = TransformersBackend(path, device=device, batch_size=1, dtype=dtype)
+        served.append(ServedModel(name, loaded[path], system_prompts.get(name, ""), root=str(path)))
+    return served
+
+
+def check_exposure(host: str, api_keys: Sequence[str]) -> None:
+    """Refuse to listen beyond this machine without an API key (anyone on the network could use it)."""
+    if host not in {"127.0.0.1", "localhost", "::1"} and not any(api_keys):
+        raise ValueError(
+            f"--host {host}: listening beyond this machine needs an API key; give --api-key KEY or set "
+            f"${API_KEY_ENV}"
+        )
+
+
 # -- request bodies ----------------------------------------------------------------------------------
 class _TextPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
