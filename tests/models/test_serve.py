@@ -75,14 +75,14 @@ def test_streamed_chunks_join_to_the_non_streamed_reply(tiny_model: Path, tiny_b
     app = create_app(tiny_model, model_name="tiny", backend=tiny_backend)
     with BackgroundServer(app) as url:
         for messages in (USER, [{"role": "user", "content": "Écris un poème sur la mer. 🌊"}]):
-            whole = _chat(url, "tiny", messages, max_tokens=16, temperature=1.0, seed=5).json()
+            whole = _chat(url, "tiny", messages, max_tokens=12, temperature=1.0, seed=5).json()
             events = _sse(
                 url,
                 "/chat/completions",
                 {
                     "model": "tiny",
                     "messages": messages,
-                    "max_tokens": 16,
+                    "max_tokens": 12,
                     "temperature": 1.0,
                     "seed": 5,
                     "stream": True,

@@ -59,6 +59,16 @@ class GenerationJob:
         return [t.token_id for t in self.tokens]
 
 
+def _draw(probs: Any, gen: Any) -> int:
+    """One index drawn in proportion to ``probs`` from one uniform number of ``gen`` (inverse CDF):
+    ``torch.multinomial`` took 50 ms per row per step over SmolLM2's 49k-token vocabulary on a CPU."""
+    import torch
+
+    cdf = probs.cumsum(-1)
+    u = torch.rand(1, generator=gen, device=probs.device, dtype=cdf.dtype) * cdf[-1]
+    return int(torch.searchsorted(cdf, u).clamp(max=probs.shape[-1] - 1))
+
+
 class RowSampler:
     """A logits processor choosing each row's next token itself (greedy or seeded top-p sampling).
 
@@ -92,10 +102,8 @@ class RowSampler:
             if float(top.sum()) < job.top_p:  # the nucleus reaches past the candidates: sort everything
                 top, index = probs.sort(descending=True)
             keep = (top.cumsum(-1) - top) < job.top_p
-            top, index = top[keep], index[keep]
-            choice = torch.multinomial(top / top.sum(), 1, generator=gen)
-            return int(index[choice])
-        return int(torch.multinomial(probs, 1, generator=gen))
+            return int(index[keep][_draw(top[keep], gen)])
+        return _draw(probs, gen)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
