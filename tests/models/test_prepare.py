@@ -22,12 +22,8 @@ def test_several_processes_prepare_the_bundled_model_at_once_into_an_empty_cache
 
     cache = tmp_path / "cache"
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _PREPARE, str(cache)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        subprocess.Popen([sys.executable, "-c", _PREPARE, str(cache)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
         for _ in range(3)
     ]
     outcomes = [(proc.wait(timeout=900), *proc.communicate()) for proc in procs]
