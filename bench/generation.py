@@ -222,11 +222,12 @@ def http_labelling(backend, path, args) -> dict:  # noqa: ANN001
             start = time.perf_counter()
             one = [single.choice_probs(q, OPTIONS, PREFIX)[0] for q in questions]
             one_s.append(time.perf_counter() - start)
-            app.state.scorer.batches.clear()
+            worker = next(iter(app.state.workers.values()))
+            before = len(worker.stats.batch_sizes)
             start = time.perf_counter()
             batched = [p[0] for p in many.choice_probs_batch(questions, OPTIONS, PREFIX)]
             batched_s.append(time.perf_counter() - start)
-            sizes += app.state.scorer.batches
+            sizes += worker.stats.batch_sizes[before:]
         single.close()
         many.close()
     ratios = sorted(a / b for a, b in zip(one_s, batched_s, strict=True))

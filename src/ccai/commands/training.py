@@ -35,29 +35,93 @@ def models_prepare(
         typer.echo(str(path))
 
 
-@command(models_app, "serve")
+@command(models_app, "serve", no_args_is_help=False)
 def models_serve(
-    model: str = typer.Argument(..., help="`smollm2` or a local Hugging Face model folder."),
-    port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1."),
-    name: str | None = typer.Option(None, "--name", help="Model name clients send (default: folder name)."),
+    model: str | None = typer.Argument(
+        None, help="`smollm2` or a local Hugging Face model folder (or use --model NAME=MODEL, repeatable)."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Name clients send for MODEL (default: folder name)."
+    ),
+    models: list[str] = typer.Option(
+        [], "--model", "-m", help="NAME=MODEL to serve, repeatable: --model base=smollm2 --model public=DIR."
+    ),
+    constitutions: list[str] = typer.Option(
+        [],
+        "--constitution",
+        help="NAME=FILE: this constitution becomes model NAME's system prompt (the prompted baseline).",
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on; beyond loopback needs a key."
+    ),
+    port: int = typer.Option(8000, "--port", help="Port."),
+    api_keys: list[str] = typer.Option(
+        [], "--api-key", help="Accept this Bearer key (repeatable; default $CCAI_API_KEY; none: no check)."
+    ),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or mps."),
+    max_batch: int = typer.Option(16, "--max-batch", min=1, help="Requests decoded together at most."),
+    window_ms: float = typer.Option(
+        10.0, "--batch-window-ms", min=0.0, help="How long the first request waits for companions."
+    ),
+    max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="Largest max_tokens a request may ask."),
+    max_body_kb: int = typer.Option(1000, "--max-body-kb", min=1, help="Largest request body (413 above)."),
+    max_queue: int = typer.Option(
+        64, "--max-queue", min=1, help="Requests waiting per loaded model; more get 503 + Retry-After."
+    ),
 ) -> None:
-    """Serve a local model with a minimal OpenAI-compatible API on 127.0.0.1 (chat, completions).
+    """Serve local models with an OpenAI-compatible API (chat with streaming, completions, log-probs).
 
-    Meant for small local set-ups and tests; for throughput use vLLM or TGI. Any stage can then use it
-    with the backend spec `openai:http://127.0.0.1:PORT/v1#NAME`.
+    Several models in one process; names given the same folder share one loaded copy. Requests arriving
+    together are decoded in one batch. Any stage uses a served model with the spec
+    `openai:http://HOST:PORT/v1#NAME`, so a prompted model is compared with trained ones by `ccai eval`.
+    See docs/serving.md.
 
-    Example: ccai models serve smollm2 --port 8000
+    Examples:
+      ccai models serve smollm2 --port 8000
+      ccai models serve -m base=smollm2 -m public=runs/s/training/public/rl/model \
+        -m public-prompted=smollm2 --constitution public-prompted=runs/s/constitution/public.json
     """
+    import os
+
     with user_errors():
         import uvicorn
 
-        from ccai.models.prepare import resolve_model
-        from ccai.models.serve import create_app
+        from ccai.constitution import Constitution
+        from ccai.models.serve import (
+            API_KEY_ENV,
+            ServeLimits,
+            check_exposure,
+            constitution_system_prompt,
+            create_app,
+            load_served_models,
+            parse_named,
+        )
 
-        path = resolve_model(model)
-        app = create_app(path, model_name=name or path.name)
-        console.print(f"serving {path} as {name or path.name!r} on http://127.0.0.1:{port}/v1")
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")
+        pairs = parse_named(models, "--model")
+        if model is not None:
+            pairs.insert(0, (name or Path(model).name, model))
+        keys = list(api_keys) or [k for k in os.environ.get(API_KEY_ENV, "").split(",") if k.strip()]
+        check_exposure(host, keys)
+        prompts = {
+            served: constitution_system_prompt(Constitution.load(path))
+            for served, path in parse_named(constitutions, "--constitution")
+        }
+        with console.status("loading models"):
+            served_models = load_served_models(pairs, prompts, device=device)
+        limits = ServeLimits(
+            max_tokens=max_tokens,
+            max_body_bytes=max_body_kb * 1000,
+            max_queue=max_queue,
+            max_batch=max_batch,
+            batch_window_ms=window_ms,
+        )
+        app = create_app(models=served_models, api_keys=keys, limits=limits)
+        for m in served_models:
+            extra = " + constitution system prompt" if m.system_prompt else ""
+            console.print(f"{m.name!r}: {m.root}{extra}", highlight=False)
+        auth = "API key required" if keys else "no API key"
+        console.print(f"serving on http://{host}:{port}/v1 ({auth})", highlight=False)
+        uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 train_app = typer.Typer(
@@ -197,8 +261,9 @@ def train_all(
     with user_errors():
         from ccai.training.stage import run
 
-        results = run(_config(config, overrides, seed), constitutions, out, jobs=jobs, resume=resume,
-                      progress=not quiet)
+        results = run(
+            _config(config, overrides, seed), constitutions, out, jobs=jobs, resume=resume, progress=not quiet
+        )
         for result in results:
             _report(result)
 
