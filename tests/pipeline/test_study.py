@@ -47,7 +47,8 @@ def test_whole_study_on_a_tiny_model(tmp_path, shared_data):
 
     model = tiny_model_dir(tmp_path / "tiny", seed=0)
     training = [
-        f"training.model={model}", "training.bf16=false", "training.data.red_team_prompts=4",
+        f"training.model={model}", "training.bf16=false", "training.accept_unreviewed=true",
+        "training.data.red_team_prompts=4",
         "training.data.helpful_prompts=2", "training.sl.generation.max_new_tokens=6",
         "training.sl.train.batch_size=2", "training.sl.train.max_length=160",
         "training.rl.generation.max_new_tokens=6", "training.rl.train.batch_size=2",
@@ -58,6 +59,7 @@ def test_whole_study_on_a_tiny_model(tmp_path, shared_data):
     evaluation = [
         "evaluation.tasks=[mmlu,gsm8k,safety,helpfulness]", "evaluation.limit=2",
         "evaluation.gsm8k.max_new_tokens=6", "evaluation.answers.max_new_tokens=6", "evaluation.bootstrap=20",
+        f"evaluation.judge={model}", "evaluation.allow_contestant_judge=true",  # only one model here
     ]
     config = load_config(StudyConfig, None, [
         f"analysis.export={shared_data / 'polis-opendata' / 'brexit-consensus'}",
@@ -94,7 +96,9 @@ def test_study_through_training_side_by_side_on_a_cold_cache(tmp_path, shared_da
         "analysis.exclude=null", "analysis.more_than=0", "analysis.moderation=polis",
         "analysis.groups=polis", "constitution.threshold=null", "constitution.count=4",
         "stages=[analysis,constitution,training]", "jobs=2",
-        "training.model=smollm2", "training.bf16=false", "training.data.red_team_prompts=2",
+        "training.model=smollm2", "training.bf16=false", "training.accept_unreviewed=true",
+        "training.sl.quality.drop_truncated=false",  # 4-token replies are always cut off
+        "training.data.red_team_prompts=2",
         "training.data.helpful_prompts=1", "training.sl.generation.max_new_tokens=4",
         "training.sl.train.max_length=128", "training.rl.generation.max_new_tokens=4",
         "training.rl.train.max_length=192", "training.rl.pm_train.max_length=192",

@@ -36,5 +36,5 @@ def constitution_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for k, word in enumerate(["honest", "harmless", "respectful"])
     ]
     path = tmp_path_factory.mktemp("constitution") / "test.json"
-    Constitution(name="test constitution", principles=principles).save(path)
+    Constitution(name="test constitution", principles=principles).approve(by="ccai tests").save(path)
     return path

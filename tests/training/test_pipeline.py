@@ -63,7 +63,7 @@ def second_constitution(tmp_path_factory) -> Path:
         )
     ]
     path = tmp_path_factory.mktemp("c2") / "polite.yaml"
-    Constitution(name="Polite", principles=principles).save(path)
+    Constitution(name="Polite", principles=principles).approve(by="ccai tests").save(path)
     return path
 
 
@@ -268,3 +268,24 @@ def test_recorded_64_prompt_run_matches_its_config():
         done = json.loads((root / name / "state.json").read_text())["done"]
         assert done["sl_data"]["red_team"] == 64 and done["rl_labels"]["pairs"] == 64
         assert done["sl_train"]["loss_after"] < done["sl_train"]["loss_before"]
+
+
+def test_a_draft_constitution_is_refused_unless_accepted(tiny_model, tmp_path):
+    """No person approved it: training says so and stops, or trains when told and the card says so."""
+    from ccai.config import load_config
+    from ccai.training.config import TrainingConfig
+    from ccai.training.train import train
+
+    principle = Principle(id="d0", comparison="Choose the response that is kind.",
+                          critique_request="How could it be kinder?", revision_request="Make it kinder.")
+    draft = tmp_path / "draft.json"
+    Constitution(name="Draft", principles=[principle]).save(draft)
+    config = load_config(TrainingConfig, None, [*_overrides(tiny_model), "data.red_team_prompts=2",
+                                                "data.helpful_prompts=0"])
+    with pytest.raises(ValueError, match="draft no person has approved.*ccai constitution approve"):
+        train(config, draft, tmp_path / "refused", stages=("sl",), progress=False)
+    assert not (tmp_path / "refused").exists()
+    accepted = config.model_copy(update={"accept_unreviewed": True})
+    result = train(accepted, draft, tmp_path / "run", stages=("sl",), progress=False)
+    card = (result.sl_model / "README.md").read_text()
+    assert "draft: not reviewed by a person" in card and "constitution_reviewed: false" in card

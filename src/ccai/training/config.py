@@ -131,6 +131,9 @@ class TrainingConfig(StageConfig):
     threads: int | None = Field(
         None, ge=1, description="torch threads (default: torch's count when the run starts; kept on resume)"
     )
+    accept_unreviewed: bool = Field(
+        False, description="train on a constitution no person approved (the model card says so)"
+    )
     principle_sampling: Literal["uniform", "weighted"] = Field(
         "uniform", description="weighted: principles drawn in proportion to their consensus weight"
     )

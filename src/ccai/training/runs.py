@@ -260,6 +260,7 @@ def write_model_card(
             "constitution_name": constitution.name,
             "constitution_hash": constitution.content_hash,
             "principles": len(constitution.principles),
+            "constitution_reviewed": constitution.is_reviewed,
         },
     }
     versions = package_versions(("torch", "transformers", "trl", "peft", "datasets", "ccai"))
@@ -278,6 +279,7 @@ def write_model_card(
         f"- name: {constitution.name} (version {constitution.version})",
         f"- content hash: `{constitution.content_hash}`",
         f"- principles: {len(constitution.principles)}",
+        f"- review: **{constitution.review_line()}**",
         f"- where it came from: {origin}",
         f"- file: `{constitution_path}`",
         "",

@@ -121,6 +121,12 @@ def train(
     config = _with_threads(config, Path(out), resume)
     constitution_path = Path(constitution_path).resolve()
     constitution = _load_constitution(constitution_path)
+    if not constitution.is_reviewed and not config.accept_unreviewed:
+        raise ValueError(
+            f"{constitution_path}: constitution '{constitution.name}' is a draft no person has approved "
+            f"({constitution.review_line()}). Read it, then `ccai constitution approve {constitution_path} "
+            "--by NAME`; or set accept_unreviewed=true to train on it anyway (its model cards will say so)"
+        )
     base = resolve_model(config.model)
     split = split_prompts(config.data, config.seed)
     resolved = {
