@@ -202,7 +202,25 @@ def _check_options(options: Sequence[str]) -> None:
         raise ValueError(f"choice_probs: expected at least two non-empty option strings, got {options!r}")
 
 
-class TransformersBackend:
+class _RepliesFromInfo:
+    """``generate`` (replies only) from the backend's ``generate_with_info`` (replies with finish reasons)."""
+
+    def generate(
+        self,
+        prompts: list[Messages],
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.7,
+        top_p: float = 0.9,
+        seed: int = 0,
+    ) -> list[str]:
+        infos = self.generate_with_info(  # type: ignore[attr-defined]
+            prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        )
+        return [g.text for g in infos]
+
+
+class TransformersBackend(_RepliesFromInfo):
     """A local Hugging Face causal LM run in-process.
 
     Prompts are sorted by length and batched (``batch_size``) so padding stays small; each batch is seeded
@@ -269,22 +287,6 @@ class TransformersBackend:
         return ids.to(dev), mask.to(dev), positions.to(dev)
 
     # -- protocol -----------------------------------------------------------------------------------
-    def generate(
-        self,
-        prompts: list[Messages],
-        *,
-        max_new_tokens: int,
-        temperature: float = 0.7,
-        top_p: float = 0.9,
-        seed: int = 0,
-    ) -> list[str]:
-        return [
-            g.text
-            for g in self.generate_with_info(
-                prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
-            )
-        ]
-
     def generate_with_info(
         self,
         prompts: list[Messages],
@@ -516,7 +518,7 @@ class TransformersBackend:
         return results
 
 
-class OpenAIBackend:
+class OpenAIBackend(_RepliesFromInfo):
     """Any OpenAI-compatible HTTP server (vLLM, TGI, llama.cpp server, Ollama), requests sent concurrently.
 
     - ``generate`` uses ``/v1/chat/completions`` (one request per conversation, seed = ``seed + index``).
@@ -573,22 +575,6 @@ class OpenAIBackend:
     def _map(self, fn: Callable[[int], Any], n: int) -> list[Any]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(fn, range(n)))
-
-    def generate(
-        self,
-        prompts: list[Messages],
-        *,
-        max_new_tokens: int,
-        temperature: float = 0.7,
-        top_p: float = 0.9,
-        seed: int = 0,
-    ) -> list[str]:
-        return [
-            g.text
-            for g in self.generate_with_info(
-                prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
-            )
-        ]
 
     def generate_with_info(
         self,
