@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ccai.analysis.paper import CCAI_THRESHOLD
 from ccai.constitution import ConstitutionError
 from ccai.constitution.select import (
-    CCAI_THRESHOLD,
     read_statements,
     select_statements,
     threshold_for_count,
