@@ -231,7 +231,11 @@ def _analysis(out: Path, selected_ids: set[str] | None, threshold: float | None)
     sizes = summary.get("group_sizes") or {}
     total = sum(_number(v) or 0 for v in sizes.values())
     groups = [
-        {"name": str(name), "size": _int(size), "share": _pct((_number(size) or 0) / total) if total else "–"}
+        {
+            "name": _group_name(name),
+            "size": _int(size),
+            "share": _pct((_number(size) or 0) / total) if total else "–",
+        }
         for name, size in sorted(sizes.items(), key=lambda item: str(item[0]))
     ]
     paper = summary.get("gac_above_paper_threshold") or {}
@@ -486,7 +490,8 @@ def _training_run(run: Path, out: Path) -> dict[str, Any]:
     counts = [
         ("red-team prompts trained on", split.get("red_team")),
         ("helpful prompts trained on", split.get("helpful")),
-        ("SL-CAI rows (prompt, critique, revision)", sl_data.get("rows")),
+        ("SL-CAI rows generated (prompt, critique, revision)", sl_data.get("rows")),
+        ("SL-CAI rows fine-tuned on (passed the quality gates)", sl_data.get("sft_rows")),
         ("RL-CAI response pairs", (done.get("rl_pairs") or {}).get("pairs")),
         ("pairs labelled by AI feedback", labels.get("pairs")),
         ("pairs the preference model trained on", (done.get("pm_train") or {}).get("rows")),
@@ -507,6 +512,19 @@ def _training_run(run: Path, out: Path) -> dict[str, Any]:
         filtered.append(
             f"{_int(sl_data['unchanged_revisions'])} of {_int(sl_data.get('rows'))} revisions were "
             "identical to the first answer (kept; the critique changed nothing)"
+        )
+    dropped = {k: v for k, v in (sl_data.get("rows_dropped") or {}).items() if v}
+    if dropped:
+        reasons = ", ".join(f"{_int(v)} {k.replace('_', ' ')}" for k, v in dropped.items())
+        filtered.append(
+            f"{_int(sum(dropped.values()))} of {_int(sl_data.get('rows'))} SL-CAI rows left out of "
+            f"fine-tuning by the quality gates: {reasons}"
+        )
+    rejected = {k: v for k, v in (sl_data.get("revisions_rejected") or {}).items() if v}
+    if rejected:
+        filtered.append(
+            f"{_int(sum(rejected.values()))} of {_int(sl_data.get('revisions_checked'))} revisions rejected: "
+            + ", ".join(f"{_int(v)} {k.replace('_', ' ')}" for k, v in rejected.items())
         )
     labelled, trained = _number(labels.get("pairs")), _number(rl_train.get("rows"))
     if labelled is not None and trained is not None and trained < labelled:
@@ -556,8 +574,24 @@ def _training_run(run: Path, out: Path) -> dict[str, Any]:
         "seconds": _fmt(manifest.get("seconds"), 0) if manifest.get("seconds") is not None else None,
         "feedback_label": _fmt(feedback, 3) if feedback is not None else None,
         "feedback_near_coin": feedback is not None and abs(feedback - 0.5) < 0.05,
+        "pm_harmless": _agreement(done.get("pm_train") or {}, "harmless"),
+        "pm_helpful": _agreement(done.get("pm_train") or {}, "helpful"),
         "cards": _model_card_links(run, out),
     }
+
+
+def _group_name(name: Any) -> str:
+    """Group 0, 1, ... as the analysis report names them: A, B, ... (Polis's convention)."""
+    text = str(name)
+    return chr(ord("A") + int(text)) if text.isdigit() and int(text) < 26 else text
+
+
+def _agreement(pm: dict[str, Any], kind: str) -> str | None:
+    """'0.53 of 32 (chance 0.5)': how often the preference model prefers what people preferred."""
+    accuracy, pairs = _number(pm.get(f"heldout_{kind}_accuracy")), pm.get(f"heldout_{kind}_pairs")
+    if accuracy is None:
+        return None
+    return f"{_fmt(accuracy, 2)} of {_int(pairs)} pairs (chance 0.5)"
 
 
 def _training(out: Path) -> dict[str, Any] | None:
@@ -595,6 +629,8 @@ def _training(out: Path) -> dict[str, Any] | None:
         ("seconds in all", [r["seconds"] or "–" for r in runs]),
         ("SL-CAI data generation", [r["generation"] or "–" for r in runs]),
         ("mean AI-feedback preference label (0.5 = coin flip)", [r["feedback_label"] or "–" for r in runs]),
+        ("preference model vs people: held-out harmless pairs", [r["pm_harmless"] or "–" for r in runs]),
+        ("preference model vs people: held-out helpful pairs", [r["pm_helpful"] or "–" for r in runs]),
     ]
     common = [f for f in runs[0]["filtered"] if all(f in r["filtered"] for r in runs)] if runs else []
     own = [(r["name"], [f for f in r["filtered"] if f not in common]) for r in runs]
@@ -722,6 +758,8 @@ def _evaluation(out: Path) -> dict[str, Any] | None:
         "seed": results.get("seed"),
         "tasks": [str(t) for t in results.get("tasks") or []],
         "judge": results.get("judge"),
+        "judge_conflicts": (results.get("judge_check") or {}).get("conflicts") or [],
+        "judge_agreement": _judge_agreement(results),
         "report": "evaluation/report.html" if (folder / "report.html").is_file() else None,
     }
 
@@ -735,6 +773,18 @@ def _asked_stages(out: Path) -> list[str] | None:
     config = _yaml(path)
     stages = config.get("stages") if isinstance(config, dict) else None
     return [str(s) for s in stages] if isinstance(stages, list) else None
+
+
+def _judge_agreement(results: dict[str, Any]) -> list[str]:
+    """'helpfulness: 0.62 [0.31, 0.86] of 8 held-out human pairs' per dimension, for the judge."""
+    rows = []
+    for dimension, row in sorted(((results.get("agreement") or {}).get("judge") or {}).items()):
+        if isinstance(row, dict) and _number(row.get("agreement")) is not None:
+            rows.append(
+                f"{dimension}: {_fmt(row['agreement'], 2)} [{_fmt(row.get('low'), 2)}, "
+                f"{_fmt(row.get('high'), 2)}] on {_int(row.get('n'))} held-out human pairs"
+            )
+    return rows
 
 
 def study_context(out: Path | str) -> dict[str, Any]:

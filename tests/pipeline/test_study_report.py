@@ -241,7 +241,7 @@ def test_whole_study_page_shows_every_stage(tmp_path):
     context = study_context(out)
     public = next(r for r in context["training"]["runs"] if r["name"] == "public")
     assert dict(public["counts"])["red-team prompts trained on"] == "64"
-    assert dict(public["counts"])["SL-CAI rows (prompt, critique, revision)"] == "80"
+    assert dict(public["counts"])["SL-CAI rows generated (prompt, critique, revision)"] == "80"
     sl = next(p for p in public["phases"] if p["key"] == "sl")
     metrics = [json.loads(line) for line in (RECORDED_RUNS / "ccai-public" / "metrics.jsonl").open()]
     runtime = next(m["train_runtime"] for m in metrics if m["stage"] == "sl" and "train_runtime" in m)
@@ -406,3 +406,35 @@ def test_page_in_chromium_at_phone_and_desktop_width(tmp_path, stages):
                 page.close()
         finally:
             browser.close()
+
+
+def test_quality_gates_pm_agreement_and_a_contestant_judge_are_shown(tmp_path):
+    """What the gates left out, how the preference model agrees with people, and a judge that competes."""
+    import json
+
+    from ccai.study_report import study_context
+
+    run = tmp_path / "training" / "public"
+    run.mkdir(parents=True)
+    (run / "state.json").write_text(json.dumps({"done": {
+        "sl_data": {"rows": 20, "sft_rows": 6, "rows_dropped": {"truncated": 3, "no_accepted_revision": 11},
+                    "revisions_checked": 16, "revisions_rejected": {"truncated": 7, "copies_critique": 4}},
+        "pm_train": {"heldout_harmless_accuracy": 0.5, "heldout_harmless_pairs": 32,
+                     "heldout_helpful_accuracy": 0.53125, "heldout_helpful_pairs": 32},
+    }}))
+    (tmp_path / "evaluation").mkdir()
+    (tmp_path / "evaluation" / "results.json").write_text(json.dumps({
+        "models": [{"label": "base", "spec": "smollm2"}], "measures": {}, "judge": "smollm2",
+        "judge_check": {"conflicts": ["the judge 'smollm2' is the contestant 'base'"]},
+        "agreement": {"judge": {"helpfulness": {"agreement": 0.625, "low": 0.31, "high": 0.86, "n": 8}}},
+    }))
+    context = study_context(tmp_path)
+    training = context["training"]
+    filtered = " ".join(training["filtered_common"])
+    assert "14 of 20 SL-CAI rows left out" in filtered and "11 no accepted revision" in filtered
+    assert "11 of 16 revisions rejected" in filtered
+    rows = dict(training["about"])
+    assert rows["preference model vs people: held-out helpful pairs"] == ["0.53 of 32 pairs (chance 0.5)"]
+    evaluation = context["evaluation"]
+    assert evaluation["judge_conflicts"] == ["the judge 'smollm2' is the contestant 'base'"]
+    assert evaluation["judge_agreement"] == ["helpfulness: 0.62 [0.31, 0.86] on 8 held-out human pairs"]
