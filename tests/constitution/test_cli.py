@@ -168,7 +168,7 @@ def test_lm_options_refused_without_model(shared_data: Path, tmp_path: Path) -> 
     base = ["constitution", "build", "--statements", str(csv), "--count", "5", "--out", str(tmp_path / "x")]
     for extra, message in (
         (["--rewriter", "lm"], "needs --model"),
-        (["--rewriter", "gpt"], "expected 'rules' or 'lm'"),
+        (["--rewriter", "gpt"], "rewriter: Input should be 'rules' or 'lm' (got 'gpt')"),
         (["--lm-wording"], "--lm-wording needs --rewriter lm"),
     ):
         result = runner.invoke(app, [*base, *extra])

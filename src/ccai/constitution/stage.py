@@ -1,10 +1,10 @@
 """The constitution stage's one entry, ``run(config, inputs, out)``: ``ccai constitution build`` and
 ``ccai study`` call it, so the folder is the same whichever way the stage ran.
 
-It writes the public constitution in every format (``public.{json,yaml,md,html}`` + recipe), the standard
-constitution beside it (``standard.*``, what the training stage trains the comparison model on), the
-comparison of the two (``compare_standard.html``), the selected statements (``selection.csv``), the merge
-review file (``review.yaml``) and the run's ``config.yaml`` / ``manifest.json`` / ``log.jsonl``.
+It writes the built constitution in every format (``<name>.{json,yaml,md,html}`` + recipe; ``public`` by
+default), the standard constitution beside it (``standard.*``, what the training stage trains the comparison
+model on), the comparison of the two (``compare_standard.html``), the selected statements (``selection.csv``),
+the merge review file (``review.yaml``) and the run's ``config.yaml`` / ``manifest.json`` / ``log.jsonl``.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def run(
         consultation=config.consultation, country=config.country, lm=lm,
         lm_wording=lm.merge_wording if lm is not None and config.lm_wording else None, lm_name=config.model,
     )
-    public, comparison = write_public(result, out, "public", embedder)
+    public, comparison = write_public(result, out, config.name, embedder)
     write_all_formats(standard_constitution(), out, "standard")
     summary = {
         **result.summary(),
