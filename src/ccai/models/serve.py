@@ -414,11 +414,12 @@ def create_app(
             headers={"Retry-After": str(limits.retry_after_s)},
         )
 
-    async def run_call(model: ServedModel, fn: Callable[[], Any]) -> Any:
+    async def on_worker(submit: Callable[[Callable[[Any], None]], None]) -> Any:
+        """Hand work to the model's worker thread and await its result (an error becomes an API error)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         try:
-            worker_of(model).submit_call(fn, lambda r: loop.call_soon_threadsafe(_settle, future, r))
+            submit(lambda r: loop.call_soon_threadsafe(_settle, future, r))
         except QueueFull as exc:
             raise overloaded(exc) from None
         result = await future
@@ -426,17 +427,11 @@ def create_app(
             raise _as_api_error(result)
         return result
 
+    async def run_call(model: ServedModel, fn: Callable[[], Any]) -> Any:
+        return await on_worker(lambda done: worker_of(model).submit_call(fn, done))
+
     async def run_job(model: ServedModel, job: GenerationJob) -> GenerationJob:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-        try:
-            worker_of(model).submit_generation(job, lambda r: loop.call_soon_threadsafe(_settle, future, r))
-        except QueueFull as exc:
-            raise overloaded(exc) from None
-        result = await future
-        if isinstance(result, Exception):
-            raise _as_api_error(result)
-        return result
+        return await on_worker(lambda done: worker_of(model).submit_generation(job, done))
 
     def start_stream(model: ServedModel, job: GenerationJob) -> asyncio.Queue:
         """Submit ``job`` now (so a full queue is a 503, not a broken stream); tokens arrive on the queue."""
