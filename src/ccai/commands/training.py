@@ -149,6 +149,10 @@ def _config(path: Path | None, overrides: list[str] | None, seed: int | None):
 
 
 def _report(result) -> None:
+    from ccai.training.distributed import is_main_process
+
+    if not is_main_process():  # under accelerate launch / torchrun: one report, from process 0
+        return
     summary = result.summary
     for step, info in summary.items():
         shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in info.items() if k != "model"}

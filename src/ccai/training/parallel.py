@@ -75,7 +75,17 @@ def available_memory() -> int | None:
 
 def plan_jobs(runs: int, device: str, jobs: int | None = None) -> int:
     """How many runs go at once: ``jobs`` when given, else one per run as far as cores and memory allow
-    (CPU only; a GPU device trains one run at a time unless ``jobs`` says otherwise)."""
+    (CPU only; a GPU device trains one run at a time unless ``jobs`` says otherwise). Under a launcher
+    (``accelerate launch``, ``torchrun``) the processes share each run, so runs go one after the other."""
+    from ccai.training.distributed import launched
+
+    if launched():
+        if jobs is not None and jobs > 1:
+            raise ValueError(
+                f"--jobs {jobs}: under accelerate launch/torchrun the launched processes share each run; "
+                "leave --jobs out (runs then go one after the other)"
+            )
+        return 1
     if jobs is not None:
         if jobs < 1:
             raise ValueError(f"--jobs: expected a whole number >= 1, got {jobs}")
@@ -179,13 +189,13 @@ def train_many(
 
     names = run_names(constitution_paths)
     folders = [Path(out) / name for name in names]
-    resolve_model(config.model)  # prepared once here, before any run process starts
     jobs = plan_jobs(len(folders), config.device, jobs)
     if jobs == 1:
         return [
             train(config, path, folder, resume=resume, progress=progress)
             for path, folder in zip(constitution_paths, folders, strict=True)
         ]
+    resolve_model(config.model)  # prepared once here, before any run process starts
     calls = []
     for path, folder in zip(constitution_paths, folders, strict=True):
         threads = config.threads or threads_per_job(jobs)

@@ -27,14 +27,21 @@ import yaml
 
 from ccai.files import atomic_write_text, cached_dir
 from ccai.manifest import RunDir, _plain, package_versions
+from ccai.training.distributed import SINGLE, Ranks, map_chunks, on_main
 
 
 class TrainingRun:
-    """A run directory being filled step by step."""
+    """A run directory being filled step by step.
 
-    def __init__(self, run: RunDir) -> None:
+    ``writer``: whether this process writes the run's files. In a launched multi-process run only process 0
+    does; the others keep the same ``state`` in memory (every process marks the same steps) and read what
+    process 0 wrote after the step that writes it is over (see :mod:`ccai.training.distributed`).
+    """
+
+    def __init__(self, run: RunDir, *, writer: bool = True) -> None:
         self.run = run
         self.path = run.path
+        self.writer = writer
         self.state_path = self.path / "state.json"
         self.state: dict[str, Any] = (
             json.loads(self.state_path.read_text()) if self.state_path.is_file() else {"done": {}}
@@ -50,12 +57,19 @@ class TrainingRun:
         inputs: list[Path],
         resume: bool,
         mutable: tuple[str, ...] = (),
+        ranks: Ranks = SINGLE,
     ) -> TrainingRun:
         """Start a new run in ``path`` or, with ``resume``, continue one with the same config.
 
         Top-level config sections named in ``mutable`` (``rl`` for ``ccai train rl``) may change on resume
-        as long as none of their steps has run yet; the stored config is then updated.
+        as long as none of their steps has run yet; the stored config is then updated. In a launched run
+        process 0 opens (and checks) the folder; the others then read its state without writing.
         """
+        if ranks.distributed:
+            opened: list[TrainingRun] = []
+            kwargs = {"seed": seed, "inputs": inputs, "resume": resume, "mutable": mutable}
+            on_main(lambda: opened.append(cls.open(path, config, **kwargs)), ranks)
+            return opened[0] if ranks.main else cls(RunDir(Path(path)), writer=False)
         path = Path(path)
         config_file = path / "config.yaml"
         if config_file.is_file():
@@ -104,20 +118,23 @@ class TrainingRun:
     def mark(self, step: str, **info: Any) -> None:
         self.state["done"][step] = _plain(info)
         self.save_state()
-        self.run.log(f"{step}_done", **info)
+        if self.writer:
+            self.run.log(f"{step}_done", **info)
 
     def save_state(self) -> None:
-        atomic_write_text(self.state_path, json.dumps(_plain(self.state), indent=2))
+        if self.writer:
+            atomic_write_text(self.state_path, json.dumps(_plain(self.state), indent=2))
 
     # -- metrics ----------------------------------------------------------------------------------
     def metrics_callback(self, stage: str) -> Any:
         from transformers import TrainerCallback
 
         metrics_path = self.path / "metrics.jsonl"
+        writer = self.writer
 
         class _Metrics(TrainerCallback):
             def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-                if logs:
+                if logs and writer and state.is_world_process_zero:
                     record = {"stage": stage, "step": state.global_step, "epoch": state.epoch, **logs}
                     with open(metrics_path, "a") as handle:
                         handle.write(json.dumps(_plain(record)) + "\n")
@@ -127,7 +144,7 @@ class TrainingRun:
     def prune_metrics(self, stage: str, after_step: int) -> None:
         """Drop a stage's metrics logged after ``after_step`` (they are logged again on resume)."""
         path = self.path / "metrics.jsonl"
-        if not path.is_file():
+        if not path.is_file() or not self.writer:
             return
         kept = [
             line
@@ -204,6 +221,9 @@ def trainer_kwargs(
         "activation_checkpointing": False,
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
+        # under a launcher (DDP): every trainable weight takes part in each forward pass, so DDP need not
+        # walk the graph looking for unused ones (HF's default when activation checkpointing is off)
+        "ddp_find_unused_parameters": False,
     }
 
 
@@ -326,13 +346,16 @@ def run_chunks(
     path: Path,
     kind: str,
     progress: Any = None,
+    ranks: Ranks = SINGLE,
 ) -> list[dict[str, Any]]:
     """Apply ``fn(chunk, chunk_index) -> rows`` chunk by chunk, appending rows to ``path`` as it goes.
 
     After each chunk, the number of rows it wrote is recorded in ``state.json``; a resumed run keeps exactly
-    the recorded rows (a chunk cut off half-way is dropped and redone with the same per-chunk seed).
+    the recorded rows (a chunk cut off half-way is dropped and redone with the same per-chunk seed). In a
+    launched run the chunks are shared out among the processes (:func:`~ccai.training.distributed.map_chunks`)
+    and process 0 writes them in order; every process returns all the rows.
     """
-    from ccai.formats.hf import append_rows, read_rows
+    from ccai.formats.hf import append_rows, read_rows, write_rows
 
     chunks = [items[k : k + chunk_size] for k in range(0, len(items), chunk_size)]
     counts: list[int] = run.state.setdefault("chunks", {}).setdefault(step, [])
@@ -340,19 +363,20 @@ def run_chunks(
     rows = read_rows(path, kind)[:kept] if path.is_file() and kept else []
     if len(rows) != kept:
         raise ValueError(f"{path}: has {len(rows)} rows but state.json records {kept}; start a new run")
-    from ccai.formats.hf import write_rows
-
-    write_rows(path, rows, kind)  # atomic: the kept rows replace the file in one rename
+    ranks.barrier()  # every process has read the kept rows before process 0 rewrites the file
+    if run.writer:
+        write_rows(path, rows, kind)  # atomic: the kept rows replace the file in one rename
     if progress is not None:
         progress(sum(len(c) for c in chunks[: len(counts)]))
-    for index in range(len(counts), len(chunks)):
-        new = fn(chunks[index], index)
-        append_rows(path, new, kind)
+    for index, new in map_chunks(chunks, fn, ranks, start=len(counts)):
+        if run.writer:
+            append_rows(path, new, kind)
         counts.append(len(new))
         run.save_state()
         rows.extend(new)
         if progress is not None:
             progress(len(chunks[index]))
+    ranks.barrier()  # the file is whole before any process reads it
     return rows
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from ccai.config import dump_config
 from ccai.training.config import TrainingConfig
+from ccai.training.distributed import SINGLE, Ranks, on_main, process_device
 
 STEPS = ("sl_data", "sl_train", "rl_pairs", "rl_labels", "pm_train", "rl_train")
 #: What the model cards report of SL-CAI data, data-quality gate counts included.
@@ -111,6 +112,7 @@ def train(
     from ccai.models.backends import make_backend
     from ccai.models.prepare import resolve_model
     from ccai.training.data import split_prompts
+    from ccai.training.distributed import current
     from ccai.training.runs import TrainingRun
 
     hf_logging.disable_progress_bar()  # our own bars show progress; weight-loading bars are noise
@@ -118,6 +120,8 @@ def train(
         import datasets
 
         datasets.disable_progress_bars()  # nor the trainers' tokenising bars when asked to be quiet
+    ranks = current(config.device)  # under `accelerate launch`: this process's rank (see distributed.py)
+    progress = progress and ranks.main  # one set of progress bars, from process 0
     config = _with_threads(config, Path(out), resume)
     constitution_path = Path(constitution_path).resolve()
     constitution = _load_constitution(constitution_path)
@@ -127,7 +131,7 @@ def train(
             f"({constitution.review_line()}). Read it, then `ccai constitution approve {constitution_path} "
             "--by NAME`; or set accept_unreviewed=true to train on it anyway (its model cards will say so)"
         )
-    base = resolve_model(config.model)
+    base = on_main(lambda: resolve_model(config.model), ranks)  # prepared once, then found by the rest
     split = split_prompts(config.data, config.seed)
     resolved = {
         **dump_config(config),
@@ -143,8 +147,9 @@ def train(
         inputs=inputs,
         resume=resume,
         mutable=("rl",) if tuple(stages) == ("rl",) else (),
+        ranks=ranks,
     )
-    if not run.done("split"):
+    if not run.done("split") and run.writer:
         (run.path / "data").mkdir(exist_ok=True)
         run.run.write_json(
             "data/split.json",
@@ -156,6 +161,7 @@ def train(
                 "heldout_helpful": [p.id for p in split.heldout_helpful],
             },
         )
+    if not run.done("split"):
         run.mark("split", **split.counts())
     import torch
 
@@ -171,6 +177,7 @@ def train(
         list(callbacks or []),
         make_backend,
         progress,
+        ranks,
     )
     result = TrainingResult(run.path)
     if "sl" in stages:
@@ -178,9 +185,11 @@ def train(
     if "rl" in stages and config.rl.method != "none":
         result.pm_model, result.rl_model = ctx.rl()
     result.summary = {step: run.result(step) for step in ("split", *STEPS) if run.done(step)}
-    run.run.finish(
-        summary=result.summary, final_model=str(result.final_model) if result.final_model else None
-    )
+    if run.writer:
+        run.run.finish(
+            summary=result.summary, final_model=str(result.final_model) if result.final_model else None
+        )
+    ranks.barrier()  # the run folder is complete when any process returns
     return result
 
 
@@ -196,6 +205,7 @@ class _Context:
     callbacks: list[Any]
     make_backend: Callable[..., Any]
     show_progress: bool = True
+    ranks: Ranks = SINGLE
 
     @property
     def weighted(self) -> bool:
@@ -209,8 +219,20 @@ class _Context:
 
     def _backend(self, spec: str | Path) -> Any:
         return self.make_backend(
-            str(spec), device=self.config.device, batch_size=self.config.sl.generation.batch_size
+            str(spec),
+            device=process_device(self.config.device, self.ranks),
+            batch_size=self.config.sl.generation.batch_size,
         )
+
+    def _save(self, trainer: Any, model_dir: Path, card: Callable[[], None]) -> None:
+        """The trained model (adapters merged) and its card, written by process 0; every process waits."""
+        from ccai.training.runs import save_model
+
+        def write() -> None:
+            save_model(trainer.model, trainer.processing_class, model_dir)
+            card()
+
+        on_main(write, self.ranks)
 
     def _trainer_callbacks(self, stage: str, out_dir: Path) -> list[Any]:
         from ccai.training.runs import checkpoint_step, latest_checkpoint, step_progress
@@ -251,20 +273,24 @@ class _Context:
             return list(self.split.red_team)
         path = self.run.path / "data" / "red_team_generated.jsonl"
         if not self.run.done("red_team_generated"):
-            import json
 
-            from ccai.files import atomic_write_text
-            from ccai.training.augment import generate_red_team
+            def make() -> tuple[int, dict]:  # a few prompts: process 0 writes them, the others wait
+                import json
 
-            backend = self._backend(self.config.generator or self.base)
-            with self.bar("more red-team prompts (few-shot)", 1) as advance:
-                made, rejected = generate_red_team(
-                    backend, self.config.data, n, self.config.seed, self.config.sl.generation.max_new_tokens
-                )
-                advance(1)
-            atomic_write_text(path, "".join(json.dumps({"id": p.id, "prompt": p.text}) + "\n" for p in made))
-            self.run.mark("red_team_generated", asked=n, kept=len(made), rejected=rejected)
-            del backend
+                from ccai.files import atomic_write_text
+                from ccai.training.augment import generate_red_team
+
+                backend = self._backend(self.config.generator or self.base)
+                with self.bar("more red-team prompts (few-shot)", 1) as advance:
+                    tokens = self.config.sl.generation.max_new_tokens
+                    made, rejected = generate_red_team(backend, self.config.data, n, self.config.seed, tokens)
+                    advance(1)
+                lines = "".join(json.dumps({"id": p.id, "prompt": p.text}) + "\n" for p in made)
+                atomic_write_text(path, lines)
+                return len(made), rejected
+
+            kept, rejected = on_main(make, self.ranks)
+            self.run.mark("red_team_generated", asked=n, kept=kept, rejected=rejected)
         from ccai.formats.hf import iter_json_lines
 
         made = [Prompt(row["id"], row["prompt"], "red_team") for _, row in iter_json_lines(path)]
@@ -273,7 +299,8 @@ class _Context:
     # -- SL-CAI -----------------------------------------------------------------------------------
     def sl(self) -> Path:
         from ccai.formats.hf import read_rows
-        from ccai.training.runs import run_chunks, save_model
+        from ccai.training.distributed import gather
+        from ccai.training.runs import run_chunks
         from ccai.training.sl_cai import generate_chunk, quality_counts, train_sft
 
         cfg, run = self.config, self.run
@@ -298,9 +325,10 @@ class _Context:
                     data_path,
                     "sl",
                     progress=advance,
+                    ranks=self.ranks,
                 )
             seconds = time.time() - start
-            tokens = getattr(backend, "tokens_generated", 0) - tokens_before
+            tokens = sum(gather(getattr(backend, "tokens_generated", 0) - tokens_before, self.ranks))
             run.mark(
                 "sl_data",
                 rows=len(rows),
@@ -330,27 +358,23 @@ class _Context:
                 callbacks=self._trainer_callbacks("sl", ckpt),
                 measure_loss=cfg.sl.measure_loss,
             )
-            save_model(trainer.model, trainer.processing_class, sl_dir)
             counts = {k: v for k, v in run.result("sl_data").items() if k in SL_CARD_COUNTS}
-            self._card(
-                sl_dir,
-                "sft",
-                f"SL-CAI model ({self.constitution.name})",
-                counts,
-                {
-                    "sl": cfg.sl.model_dump(),
-                    "seed": cfg.seed,
-                    "bf16": self.bf16,
-                    "principle_sampling": cfg.principle_sampling,
-                },
-                results,
-            )
+            settings = {
+                "sl": cfg.sl.model_dump(),
+                "seed": cfg.seed,
+                "bf16": self.bf16,
+                "principle_sampling": cfg.principle_sampling,
+                "processes": self.ranks.world,
+            }
+            title = f"SL-CAI model ({self.constitution.name})"
+            self._save(trainer, sl_dir, lambda: self._card(sl_dir, "sft", title, counts, settings, results))
             run.mark("sl_train", model=str(sl_dir), bf16=self.bf16, **results)
         return sl_dir
 
     # -- RL-CAI -----------------------------------------------------------------------------------
     def rl(self) -> tuple[Path | None, Path]:
         from ccai.formats.hf import read_rows, write_rows
+        from ccai.training.distributed import map_chunks
         from ccai.training.feedback import FeedbackLabeller
         from ccai.training.human_prefs import heldout_harmless_pairs, helpful_pairs, sample
         from ccai.training.preference import (
@@ -364,7 +388,7 @@ class _Context:
             train_online,
             train_reward_model,
         )
-        from ccai.training.runs import run_chunks, save_model
+        from ccai.training.runs import run_chunks
 
         cfg, run, rl = self.config, self.run, self.config.rl
         sl_dir = run.path / "sl" / "model"
@@ -385,6 +409,7 @@ class _Context:
                     pairs_path,
                     "sample",
                     progress=advance,
+                    ranks=self.ranks,
                 )
             run.mark("rl_pairs", pairs=len(samples))
             del backend
@@ -403,11 +428,16 @@ class _Context:
                 few_shot=rl.few_shot,
             )
             rows: list[dict] = []
+            size = rl.generation.batch_size
+            chunks = [samples[k : k + size] for k in range(0, len(samples), size)]
             with self.bar("RL-CAI: AI feedback (both orders)", len(samples)) as advance:
-                for k in range(0, len(samples), rl.generation.batch_size):
-                    chunk = samples[k : k + rl.generation.batch_size]
-                    rows += label_pairs(labeller, chunk, self.constitution.content_hash)
-                    advance(len(chunk))
+                for index, labelled in map_chunks(
+                    chunks,
+                    lambda chunk, _: label_pairs(labeller, chunk, self.constitution.content_hash),
+                    self.ranks,
+                ):
+                    rows += labelled
+                    advance(len(chunks[index]))
             ai_rows = list(rows)
             # The helpfulness arm: human comparisons mixed in as CAI mixed them into its preference model.
             helpful_train, _, skipped = helpful_pairs(cfg.data) if rl.helpful_fraction else ([], [], {})
@@ -417,7 +447,9 @@ class _Context:
             if rl.revision_pairs:
                 revised = revision_pairs(read_rows(run.path / "data" / "sl_cai.jsonl", "sl"))
             rows = [*ai_rows, *human, *revised]
-            write_rows(labels_path, rows, "preference")
+            if run.writer:
+                write_rows(labels_path, rows, "preference")
+            self.ranks.barrier()
             p = [r["p_a"] for r in ai_rows]
             masses = [r["option_mass"] for r in ai_rows if r["option_mass"] is not None]
             run.mark(
@@ -449,7 +481,7 @@ class _Context:
                     device=cfg.device,
                     callbacks=self._trainer_callbacks("pm", ckpt),
                 )
-                if rl.pm_eval_pairs:  # held-out human judgements of each kind (chance: 0.5)
+                if rl.pm_eval_pairs and self.ranks.main:  # held-out human judgements (chance: 0.5)
                     _, helpful_held, _ = helpful_pairs(cfg.data)
                     heldout = {
                         kind: sample(pairs, rl.pm_eval_pairs, cfg.seed, "pm_eval")
@@ -466,15 +498,23 @@ class _Context:
                             [pair.row(kind) for pair in pairs],
                             rl.pm_train.max_length,
                         )
-                save_model(trainer.model, trainer.processing_class, pm_dir)
                 pm_rows = [r for r in rows if r.get("source", "ai_harmless") in PM_SOURCES]
-                self._card(
+                self._save(
+                    trainer,
                     pm_dir,
-                    "reward-model",
-                    f"Preference model ({self.constitution.name})",
-                    {"pairs": len(pm_rows), **_by_source(pm_rows)},
-                    {"rl": rl.model_dump(), "seed": cfg.seed, "principle_sampling": cfg.principle_sampling},
-                    results,
+                    lambda: self._card(
+                        pm_dir,
+                        "reward-model",
+                        f"Preference model ({self.constitution.name})",
+                        {"pairs": len(pm_rows), **_by_source(pm_rows)},
+                        {
+                            "rl": rl.model_dump(),
+                            "seed": cfg.seed,
+                            "principle_sampling": cfg.principle_sampling,
+                            "processes": self.ranks.world,
+                        },
+                        results,
+                    ),
                 )
                 run.mark("pm_train", model=str(pm_dir), **results)
         rl_dir = run.path / "rl" / "model"
@@ -507,7 +547,6 @@ class _Context:
                     device=cfg.device,
                     callbacks=callbacks,
                 )
-            save_model(trainer.model, trainer.processing_class, rl_dir)
             sl_done = run.result("sl_data")
             counts = {
                 "sl_rows": sl_done["rows"],
@@ -515,19 +554,17 @@ class _Context:
                 "preference_pairs": len(rows),
                 **_by_source(rows),
             }
-            self._card(
-                rl_dir,
-                rl.method,
-                f"RL-CAI model ({self.constitution.name})",
-                counts,
-                {
-                    "sl": cfg.sl.model_dump(),
-                    "rl": rl.model_dump(),
-                    "seed": cfg.seed,
-                    "bf16": self.bf16,
-                    "principle_sampling": cfg.principle_sampling,
-                },
-                results,
+            settings = {
+                "sl": cfg.sl.model_dump(),
+                "rl": rl.model_dump(),
+                "seed": cfg.seed,
+                "bf16": self.bf16,
+                "principle_sampling": cfg.principle_sampling,
+                "processes": self.ranks.world,
+            }
+            title = f"RL-CAI model ({self.constitution.name})"
+            self._save(
+                trainer, rl_dir, lambda: self._card(rl_dir, rl.method, title, counts, settings, results)
             )
             run.mark("rl_train", model=str(rl_dir), method=rl.method, **results)
         return pm_dir, rl_dir
