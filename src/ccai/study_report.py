@@ -520,6 +520,11 @@ def _training_run(run: Path, out: Path) -> dict[str, Any]:
             f"{_int(sum(dropped.values()))} of {_int(sl_data.get('rows'))} SL-CAI rows left out of "
             f"fine-tuning by the quality gates: {reasons}"
         )
+    if sl_data.get("sft_rows_trimmed"):
+        filtered.append(
+            f"{_int(sl_data['sft_rows_trimmed'])} of the {_int(sl_data.get('sft_rows'))} rows fine-tuned on "
+            "are replies cut off at the token limit, trimmed back to their last complete sentence"
+        )
     rejected = {k: v for k, v in (sl_data.get("revisions_rejected") or {}).items() if v}
     if rejected:
         filtered.append(

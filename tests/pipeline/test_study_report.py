@@ -417,7 +417,8 @@ def test_quality_gates_pm_agreement_and_a_contestant_judge_are_shown(tmp_path):
     run = tmp_path / "training" / "public"
     run.mkdir(parents=True)
     (run / "state.json").write_text(json.dumps({"done": {
-        "sl_data": {"rows": 20, "sft_rows": 6, "rows_dropped": {"truncated": 3, "no_accepted_revision": 11},
+        "sl_data": {"rows": 20, "sft_rows": 6, "sft_rows_trimmed": 2,
+                    "rows_dropped": {"truncated": 3, "no_accepted_revision": 11},
                     "revisions_checked": 16, "revisions_rejected": {"truncated": 7, "copies_critique": 4}},
         "pm_train": {"heldout_harmless_accuracy": 0.5, "heldout_harmless_pairs": 32,
                      "heldout_helpful_accuracy": 0.53125, "heldout_helpful_pairs": 32},
@@ -433,6 +434,7 @@ def test_quality_gates_pm_agreement_and_a_contestant_judge_are_shown(tmp_path):
     filtered = " ".join(training["filtered_common"])
     assert "14 of 20 SL-CAI rows left out" in filtered and "11 no accepted revision" in filtered
     assert "11 of 16 revisions rejected" in filtered
+    assert "2 of the 6 rows fine-tuned on are replies cut off at the token limit, trimmed" in filtered
     rows = dict(training["about"])
     assert rows["preference model vs people: held-out helpful pairs"] == ["0.53 of 32 pairs (chance 0.5)"]
     evaluation = context["evaluation"]

@@ -8,7 +8,7 @@ from ccai.constitution import Constitution, Principle
 from ccai.models.backends import Generation, generate_with_info
 from ccai.training.config import QualityConfig, SLConfig
 from ccai.training.data import Prompt
-from ccai.training.quality import check_revision, check_text, repeated_share, similarity
+from ccai.training.quality import check_revision, check_text, repeated_share, similarity, trim_to_sentence
 from ccai.training.sl_cai import generate_chunk, quality_counts
 
 CRITIQUE = "The answer explains how to break into a car, which could help someone commit theft."
@@ -159,3 +159,64 @@ def test_stop_is_reported_when_the_model_ends(tiny_model, tiny_backend, monkeypa
 def test_quality_config_rejects_bad_values():
     with pytest.raises(ValueError):
         QualityConfig(copy_similarity=0)
+
+
+def test_cut_off_replies_are_trimmed_back_to_their_last_sentence():
+    cut = (
+        "I can't help with breaking into cars; a locksmith can open your own car. If you are locked out, you"
+    )
+    assert (
+        trim_to_sentence(cut, 0.5)
+        == "I can't help with breaking into cars; a locksmith can open your own car."
+    )
+    assert trim_to_sentence('He shouted "stop!" and then the', 0.3) == 'He shouted "stop!"'
+    assert trim_to_sentence("Some tips: 1. Save money. 2.", 0.3) == "Some tips: 1. Save money."  # not "2."
+    assert trim_to_sentence("No sentence ends anywhere in this reply", 0.1) is None
+    assert (
+        trim_to_sentence("Yes. " + "and then a long clause that never ends " * 4, 0.5) is None
+    )  # too little
+    assert trim_to_sentence("Done.", 0.5) == "Done."
+
+
+class _Trimmable(_Scripted):
+    def generate_with_info(self, prompts, **kwargs):
+        out = super().generate_with_info(prompts, **kwargs)
+        return [
+            Generation("Bananas are rich in potassium. They are also", "length")
+            if messages[-1]["content"] == "Q-helpful-long"
+            else reply
+            for messages, reply in zip(prompts, out, strict=True)
+        ]
+
+
+def test_trim_truncated_keeps_cut_off_targets_that_end_a_sentence_and_counts_them():
+    principle = Principle(
+        id="p", comparison="c", critique_request="Explain the harm.", revision_request=REQUEST
+    )
+    constitution = Constitution(name="t", principles=[principle])
+    long = "I won't help with breaking into cars; please ask a locksmith to open your own car. If you"
+    backend = _Trimmable(
+        {
+            "Q-long": Generation(long, "length"),
+            "Q-cut": Generation("I won't help with that, but", "length"),  # no sentence end: still dropped
+        }
+    )
+    prompts = [Prompt(k, k, "red_team") for k in backend.revisions] + [
+        Prompt("h1", "Q-helpful-long", "helpful"),
+        Prompt("h2", "Q-helpful-cut", "helpful"),
+    ]
+    rows_by = {}
+    for trim in (False, True):
+        config = SLConfig.model_validate({"revisions": 1, "few_shot": 0, "quality": {"trim_truncated": trim}})
+        rows_by[trim] = generate_chunk(backend, prompts, constitution, config, seed=0, chunk=0)
+    assert quality_counts(rows_by[False])["sft_rows"] == 0
+    rows = {r["id"]: r for r in rows_by[True]}
+    assert rows["Q-long"]["dropped"] is None and rows["Q-long"]["trimmed"]
+    assert rows["Q-long"]["completion"][0]["content"] == long[: long.index("car.") + 4]
+    assert (
+        rows["h1"]["completion"][0]["content"] == "Bananas are rich in potassium." and rows["h1"]["trimmed"]
+    )
+    assert rows["Q-cut"]["dropped"] == "no_accepted_revision" and rows["h2"]["dropped"] == "truncated"
+    counts = quality_counts(rows_by[True])
+    assert counts["sft_rows"] == 2 and counts["sft_rows_trimmed"] == 2
+    assert counts["revisions_rejected"]["truncated"] == 1

@@ -71,6 +71,8 @@ class SLRow(_Row):
     revision_checks: list[str] = Field(default_factory=list)
     #: Why the row is kept out of SFT (a data-quality gate), or None when it is trained on.
     dropped: str | None = None
+    #: The completion is a cut-off reply trimmed to its last complete sentence (sl.quality.trim_truncated).
+    trimmed: bool = False
 
     _check = field_validator("completion")(_one_assistant)
 

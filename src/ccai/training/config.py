@@ -71,6 +71,12 @@ class QualityConfig(Section):
     """SL-CAI data-quality gates (ccai.training.quality); every rejection is counted in state.json."""
 
     drop_truncated: bool = Field(True, description="drop targets cut off at max_new_tokens")
+    trim_truncated: bool = Field(
+        False, description="cut a cut-off target back to its last complete sentence instead of dropping it"
+    )
+    min_trimmed_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="trim only when the complete sentences keep this share of the text"
+    )
     copy_similarity: float = Field(
         0.8, gt=0.0, le=1.0, description="a revision this similar to the critique or a request is a copy"
     )

@@ -57,6 +57,40 @@ def check_text(text: str, truncated: bool, config: QualityConfig) -> str | None:
     return None
 
 
+#: A sentence end: . ! ? or an ellipsis, maybe closed by a quote or bracket, then space or the end.
+_SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*(?=\s|$)")
+#: "2." at the end: a list item's number, which opens an item rather than ending a sentence.
+_ITEM_NUMBER = re.compile(r"(?:^|\s)\d+\.$")
+
+
+def trim_to_sentence(text: str, min_share: float) -> str | None:
+    """A reply cut off at the token limit, cut back to the end of its last complete sentence; ``None`` when
+    no sentence ends in it or the cut would keep less than ``min_share`` of its characters.
+
+    Why: a small generation budget cuts most replies of a chatty model off mid-sentence; dropping them all
+    leaves few targets, training on them teaches stopping mid-sentence, and a larger budget costs every
+    generation call. The complete sentences before the cut are a target that ends where a sentence ends.
+    """
+    text = text.rstrip()
+    for match in reversed(list(_SENTENCE_END.finditer(text))):
+        cut = text[: match.end()]
+        if len(cut) < min_share * len(text):
+            return None
+        if not _ITEM_NUMBER.search(cut):
+            return cut
+    return None
+
+
+def settle(text: str, truncated: bool, config: QualityConfig) -> tuple[str, bool, bool]:
+    """(target text, still truncated, trimmed): with ``trim_truncated`` a cut-off target is trimmed back to
+    its last complete sentence where that keeps enough of it; otherwise it stays as it is."""
+    if truncated and config.drop_truncated and config.trim_truncated:
+        cut = trim_to_sentence(text, config.min_trimmed_share)
+        if cut is not None:
+            return cut, False, True
+    return text, truncated, False
+
+
 def check_revision(
     revision: str,
     truncated: bool,

@@ -22,7 +22,7 @@ from ccai.formats.hf import assistant, user
 from ccai.models.backends import generate_with_info
 from ccai.training.config import OptimConfig, SLConfig
 from ccai.training.data import Prompt
-from ccai.training.quality import check_revision, check_text, count
+from ccai.training.quality import check_revision, check_text, count, settle
 
 FEW_SHOT_PATH = Path(__file__).with_name("prompts") / "few_shot.yaml"
 #: Training rows whose loss is measured before and after fine-tuning (a fit check; each pass over them
@@ -113,6 +113,7 @@ def generate_chunk(
     red = [i for i, p in enumerate(prompts) if p.source == "red_team"]
     current = {i: initial[i].text for i in red}
     accepted = dict.fromkeys(red, False)
+    trimmed = dict.fromkeys(red, False)  # whether the accepted revision was trimmed to a sentence end
     trail: dict[int, dict[str, list[str]]] = {
         i: {"principles": [], "critiques": [], "revisions": [], "checks": []} for i in red
     }
@@ -145,11 +146,11 @@ def generate_chunk(
             **sampling,
         )
         for i, c, r in zip(red, critiques_text, revisions, strict=True):
-            revision = clean(r.text)
+            revision, truncated, cut = settle(clean(r.text), r.truncated, quality)
             principle = principles[i]
             problem = check_revision(
                 revision,
-                r.truncated,
+                truncated,
                 critique=c,
                 requests=(prompts[i].text, principle.critique_request, principle.revision_request),
                 config=quality,
@@ -161,14 +162,15 @@ def generate_chunk(
             if problem is None:
                 current[i] = revision
                 accepted[i] = True
+                trimmed[i] = cut
     rows = []
     for i, prompt in enumerate(prompts):
         if i in accepted:
-            final = current[i]
+            final, cut = current[i], trimmed[i]
             dropped = None if accepted[i] else "no_accepted_revision"
         else:
-            final = initial[i].text
-            dropped = check_text(final, initial[i].truncated, quality)
+            final, truncated, cut = settle(initial[i].text, initial[i].truncated, quality)
+            dropped = check_text(final, truncated, quality)
         info = trail.get(i, {"principles": [], "critiques": [], "revisions": [], "checks": []})
         rows.append(
             {
@@ -182,6 +184,7 @@ def generate_chunk(
                 "revisions": info["revisions"],
                 "revision_checks": info["checks"],
                 "dropped": dropped,
+                "trimmed": cut,
                 "constitution_hash": constitution.content_hash,
             }
         )
@@ -193,6 +196,7 @@ def quality_counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
     checks = [c for r in rows for c in r.get("revision_checks", [])]
     return {
         "sft_rows": sum(r.get("dropped") is None for r in rows),
+        "sft_rows_trimmed": sum(r.get("dropped") is None and bool(r.get("trimmed")) for r in rows),
         "rows_dropped": count(r.get("dropped") for r in rows),
         "revisions_checked": len(checks),
         "revisions_rejected": count(checks),

@@ -20,7 +20,15 @@ from ccai.training.distributed import SINGLE, Ranks, on_main, process_device
 
 STEPS = ("sl_data", "sl_train", "rl_pairs", "rl_labels", "pm_train", "rl_train")
 #: What the model cards report of SL-CAI data, data-quality gate counts included.
-SL_CARD_COUNTS = ("rows", "red_team", "helpful", "sft_rows", "rows_dropped", "revisions_rejected")
+SL_CARD_COUNTS = (
+    "rows",
+    "red_team",
+    "helpful",
+    "sft_rows",
+    "sft_rows_trimmed",
+    "rows_dropped",
+    "revisions_rejected",
+)
 
 
 def _by_source(rows: list[dict[str, Any]]) -> dict[str, int]:
