@@ -20,6 +20,20 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+class Replay:
+    """The first call with given arguments generates; a repeat gets the same replies back."""
+
+    def __init__(self, backend) -> None:  # noqa: ANN001
+        self.backend = backend
+        self.replies: dict[str, list] = {}
+
+    def generate_with_info(self, messages, **kwargs):  # noqa: ANN001
+        key = json.dumps([messages, kwargs], sort_keys=True)
+        if key not in self.replies:
+            self.replies[key] = self.backend.generate_with_info(messages, **kwargs)
+        return self.replies[key]
+
+
 def main(budgets: list[int]) -> None:
     import torch
 
@@ -36,15 +50,7 @@ def main(budgets: list[int]) -> None:
     constitution = Constitution.load("src/ccai/constitution/standard.json")
     backend = TransformersBackend(resolve_model("smollm2"), batch_size=32)
     for budget in budgets:
-        replies: dict[str, list] = {}
-
-        class Replay:  # the first pass generates, the second replays the same replies
-            def generate_with_info(self, messages, **kwargs):  # noqa: ANN001
-                key = json.dumps([messages, kwargs], sort_keys=True)
-                if key not in replies:
-                    replies[key] = backend.generate_with_info(messages, **kwargs)
-                return replies[key]
-
+        replay = Replay(backend)
         for trim in (False, True):
             config = SLConfig.model_validate(
                 {
@@ -55,7 +61,7 @@ def main(budgets: list[int]) -> None:
                 }
             )
             tokens, wall, cpu = backend.tokens_generated, time.time(), time.process_time()
-            rows = generate_chunk(Replay(), prompts, constitution, config, seed=0, chunk=0)
+            rows = generate_chunk(replay, prompts, constitution, config, seed=0, chunk=0)
             report = {
                 "budget": budget,
                 "cut_off_targets": "trimmed" if trim else "dropped",
