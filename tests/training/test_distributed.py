@@ -29,6 +29,19 @@ def test_one_process_helpers_are_plain_calls():
         list(map_chunks([1], lambda chunk, i: chunk / 0, SINGLE))
 
 
+def test_accelerate_cpu_flag_starting_one_process_is_said(monkeypatch):
+    from ccai.training.distributed import current
+
+    for name in ("WORLD_SIZE", "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # what `accelerate launch --cpu --num_processes 2` sets
+    with pytest.warns(UserWarning, match="--multi_gpu"):
+        assert current("cpu") == SINGLE
+    monkeypatch.delenv("MASTER_ADDR")  # --num_processes 1: nothing to say
+    assert current("cpu") == SINGLE
+
+
 def test_launched_runs_go_one_after_the_other(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert parallel.plan_jobs(2, "cpu") == 1

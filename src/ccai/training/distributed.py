@@ -62,10 +62,29 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def one_process_of_many() -> bool:
+    """``accelerate launch --cpu --num_processes N`` (N > 1) without mpirun: accelerate sets the rendezvous
+    address for N processes but starts one, which then trains alone."""
+    return (
+        os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true"
+        and "MASTER_ADDR" in os.environ
+        and "WORLD_SIZE" not in os.environ
+    )
+
+
 def current(device: str) -> Ranks:
     """This process's ranks; joins the process group on first use (gloo for ``cpu``, else the accelerator's
     backend) through accelerate's ``PartialState``, the same state the HF trainers use later."""
     if not launched():
+        if one_process_of_many():
+            import warnings
+
+            warnings.warn(
+                "accelerate launch --cpu --num_processes N started one process: accelerate's multi-CPU mode "
+                "needs mpirun. Use `accelerate launch --multi_gpu --num_processes N` (torchrun's launcher; "
+                "device=cpu joins a gloo group) or `torchrun --nproc_per_node N` for N CPU processes",
+                stacklevel=2,
+            )
         return SINGLE
     from accelerate import PartialState
 
