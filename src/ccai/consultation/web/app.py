@@ -25,6 +25,7 @@ from ccai.consultation.routing import RoutingCache
 from ccai.consultation.rules import RuleError
 from ccai.consultation.web import pages
 from ccai.consultation.web.deps import NeedLogin
+from ccai.consultation.web.fastnext import NextFastPath
 from ccai.consultation.web.fastvote import VoteFastPath
 from ccai.consultation.web.routes import admin, api, auth, participate, report
 
@@ -45,6 +46,7 @@ class WebSettings:
     vote_connections: int = 4  # per worker, fast vote path on PostgreSQL (2 cores: 4 did as well as 8 or 16)
     public_url: str = ""  # e.g. https://consult.example.org: embed snippets name it, not the request's Host
     routing_cache: bool = True  # False: recount every vote per next-statement request (as before issue 11)
+    fast_next: bool = True  # answer API next-statement requests without FastAPI (web/fastnext.py)
     limits: Limits = field(default_factory=Limits.from_env)  # joins, votes, statements (limits.py)
 
     @classmethod
@@ -168,6 +170,14 @@ def create_app(settings: WebSettings) -> FastAPI:
             model=api.VoteIn,
             connections=settings.vote_connections,
             limiter=app.state.limiter,
+        )
+    if settings.fast_next and app.state.routing is not None:
+        app.add_middleware(
+            NextFastPath,
+            engine=engine,
+            cache=app.state.routing,
+            seed=settings.seed,
+            connections=settings.vote_connections,
         )
     app.add_middleware(SecurityHeaders)  # added last: outermost, so fast answers get the headers too
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
