@@ -69,6 +69,8 @@ class Snapshot:
     agree: np.ndarray
     disagree: np.ndarray
     seen: np.ndarray
+    weights: np.ndarray  # rules.routing_weights of the counters above, computed once per snapshot
+    position: dict[int, int]  # statement id -> index
 
 
 def take_snapshot(
@@ -107,7 +109,14 @@ def take_snapshot(
             by_id = {sid: (number, text) for sid, number, text in rows}
             numbers = np.array([by_id.get(int(i), (-1, ""))[0] for i in ids], np.int64)
             texts = [by_id.get(int(i), (-1, ""))[1] for i in ids]
-    return Snapshot(version, time.monotonic(), ids, numbers, texts, **arrays)
+    weights = rules.routing_weights(arrays["agree"], arrays["disagree"], arrays["seen"], arrays["is_meta"])
+    if previous is not None and numbers is previous.numbers:  # the same statements as before
+        position = previous.position
+    else:
+        position = {int(sid): k for k, sid in enumerate(ids)}
+    return Snapshot(
+        version, time.monotonic(), ids, numbers, texts, **arrays, weights=weights, position=position
+    )
 
 
 @dataclass(frozen=True)
@@ -221,12 +230,21 @@ class NextFastPath:
 
 def answer(snap: Snapshot, asker: Asker, cid: int, seed: int) -> dict:
     """The ``Next`` body (api.py) for this participant: the draw of ``service.progress`` on ``snap``."""
-    voted = np.asarray(asker.voted, np.int64)
+    voted = asker.voted
     visible = snap.visible_strict if asker.strict else snap.visible_open
-    pool = visible & ~np.isin(snap.ids, voted)
+    pool = visible.copy()
+    pool[[snap.position[sid] for sid in voted if sid in snap.position]] = False
     rng = rules.routing_rng(cid, asker.participant_id, len(voted), seed)
     k = rules.choose_index(
-        pool, snap.is_seed, snap.agree, snap.disagree, snap.seen, snap.is_meta, asker.seed_first, rng
+        pool,
+        snap.is_seed,
+        snap.agree,
+        snap.disagree,
+        snap.seen,
+        snap.is_meta,
+        asker.seed_first,
+        rng,
+        weights=snap.weights,
     )
     threshold = rules.effective_threshold(asker.unlock_threshold, int(visible.sum()))
     statement = None
