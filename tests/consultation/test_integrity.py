@@ -291,3 +291,35 @@ def test_participant_sees_where_they_stand(app, owner, visitor):
     page = report_text(app, person.client, cid, "me")
     assert "You are in group" in page and 'stroke-width="3"><title>You</title>' in page
     assert "What sets your group apart" in page
+
+
+def test_report_previews_the_constitution_as_votes_arrive(app, owner, moderator):
+    """The report shows which statements pass GAC >= 0.723 now, as the constitution stage's principles,
+    versioned: a rejection drops a principle from the kept preview at once and makes a new version."""
+    cid = owner.new_conversation(unlock_threshold=0)
+    texts = ["The AI should tell the truth.", "The AI should respect privacy.", "The AI should be funny."]
+    owner.seed(cid, *texts, "The AI should obey every order.", "The AI should avoid politics.")
+    client = TestClient(app)
+    for k in range(16):  # two camps: all agree on 0 and 1, split on the rest
+        headers = _api_join(client, cid)
+        for number in range(5):
+            vote = 1 if number < 2 or k % 2 == 0 else -1
+            client.post(
+                f"/api/v1/conversations/{cid}/votes",
+                headers=headers,
+                json={"statement": number, "vote": vote},
+            )
+
+    def preview(page: str) -> str:
+        return page.split('id="preview"', 1)[1].split("</section>", 1)[0]
+
+    first = preview(report_text(app, client, cid, lang="en"))
+    assert "at least 0.723" in first and "(version 1:" in first
+    assert first.count("<li>") == 2 and "#0 (GAC" in first and "#1 (GAC" in first and "#2 (GAC" not in first
+    assert "Choose the response that" in first and "truth" in first and "privacy" in first
+    response = moderator.post(f"/admin/c/{cid}/statements/1", {"op": "reject", "reason": "test"})
+    assert response.status_code == 303
+    stale = preview(client.get(f"/c/{cid}/report", params={"lang": "en"}).text)
+    assert "#1 (GAC" not in stale and "privacy" not in stale  # hidden at once, before the worker runs
+    second = preview(report_text(app, client, cid, lang="en"))
+    assert "(version 2:" in second and second.count("<li>") == 1 and "#0 (GAC" in second

@@ -22,6 +22,7 @@ credentials travel through Redis), builds the report and stores it with the stat
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import queue
@@ -31,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ccai.consultation import live_report, store
+from ccai.consultation.preview import constitution_preview
 from ccai.consultation.store import Conversation, StoredReport
 
 QUEUE_NAME = "ccai-reports"
@@ -45,7 +47,7 @@ def _engine(url: str) -> sa.Engine:
     return _engines[url]
 
 
-def compute_report(conversation_id: int, seed: int = 0, database_url: str = "") -> str:
+def compute_report(conversation_id: int, seed: int = 0, database_url: str = "", merge: bool = False) -> str:
     """The job: build the live report of one conversation and keep it; returns the state it names.
 
     The database is ``database_url`` or the worker's ``DATABASE_URL`` (queued jobs carry no credentials)."""
@@ -60,6 +62,12 @@ def compute_report(conversation_id: int, seed: int = 0, database_url: str = "") 
         report = live_report.build(db, conversation, None, seed)
         report.computed_ms = store.now_ms()
         row = db.get(StoredReport, conversation_id) or StoredReport(conversation_id=conversation_id)
+        if report.result is not None:  # the constitution the votes so far would give (merge: MiniLM)
+            previous = json.loads(row.body).get("preview") if row.body else None
+            try:
+                report.preview = constitution_preview(report.result, merge, previous)
+            except Exception:  # the report still goes out; the page leaves the preview out
+                log.exception("constitution preview of conversation %s failed", conversation_id)
         row.version, row.computed_ms, row.body = state, report.computed_ms, live_report.to_json(report)
         db.merge(row)
         db.commit()
@@ -78,8 +86,8 @@ def job_id(conversation_id: int, state: str) -> str:
 class LocalQueue:
     """Jobs on one thread of this process (no extra service); a job already waiting is not added twice."""
 
-    def __init__(self, database_url: str, seed: int = 0):
-        self.database_url, self.seed = database_url, seed
+    def __init__(self, database_url: str, seed: int = 0, merge: bool = False):
+        self.database_url, self.seed, self.merge = database_url, seed, merge
         self.jobs: queue.Queue = queue.Queue()
         self.waiting: set[str] = set()
         self.lock = threading.Lock()
@@ -102,7 +110,7 @@ class LocalQueue:
         while True:
             name, conversation_id = self.jobs.get()
             try:
-                compute_report(conversation_id, self.seed, self.database_url)
+                compute_report(conversation_id, self.seed, self.database_url, self.merge)
             except Exception:  # a failed report must not stop the next one; the page keeps the old one
                 log.exception("live report of conversation %s failed", conversation_id)
             finally:
@@ -118,11 +126,13 @@ class LocalQueue:
 class RedisQueue:
     """Jobs in an RQ queue on Redis, done by ``ccai worker`` processes."""
 
-    def __init__(self, database_url: str, redis_url: str, seed: int = 0, name: str = QUEUE_NAME):
+    def __init__(
+        self, database_url: str, redis_url: str, seed: int = 0, name: str = QUEUE_NAME, merge: bool = False
+    ):
         import redis
         from rq import Queue
 
-        self.database_url, self.seed = database_url, seed
+        self.database_url, self.seed, self.merge = database_url, seed, merge
         self.connection = redis.Redis.from_url(redis_url)
         self.queue = Queue(name, connection=self.connection)
 
@@ -139,6 +149,8 @@ class RedisQueue:
             compute_report,
             conversation_id,
             self.seed,
+            "",  # the worker's DATABASE_URL
+            self.merge,
             job_id=name,
             job_timeout=900,
             result_ttl=3600,
@@ -147,8 +159,14 @@ class RedisQueue:
         return True
 
 
-def make_queue(database_url: str, redis_url: str = "", seed: int = 0, name: str = QUEUE_NAME):
-    return RedisQueue(database_url, redis_url, seed, name) if redis_url else LocalQueue(database_url, seed)
+def make_queue(
+    database_url: str, redis_url: str = "", seed: int = 0, name: str = QUEUE_NAME, merge: bool = False
+):
+    """RQ on Redis when ``redis_url`` is given, else a thread; ``merge``: the constitution preview merges
+    near-duplicates with MiniLM (the app loads it anyway when near-duplicate hints are on)."""
+    if redis_url:
+        return RedisQueue(database_url, redis_url, seed, name, merge)
+    return LocalQueue(database_url, seed, merge)
 
 
 def current_report(db: Session, conversation: Conversation, jobs) -> live_report.LiveReport:

@@ -46,6 +46,7 @@ class LiveReport:
     )  # participant -> x, y, colour, group
     status: str = ""  # "computing": none yet; "updating": newer votes are being analysed (jobs.py)
     computed_ms: int = 0
+    preview: dict = field(default_factory=dict)  # the live constitution preview (preview.py)
 
 
 KEPT = [f for f in LiveReport.__dataclass_fields__ if f not in ("result", "status")]
@@ -74,6 +75,10 @@ def restrict(report: LiveReport, shown: dict[int, str]) -> LiveReport:
 
     for group in report.groups:
         group["repness"] = keep(group["repness"])
+    if report.preview.get("principles"):  # a principle made from a statement hidden since goes too
+        report.preview["principles"] = [
+            p for p in report.preview["principles"] if all(int(s["id"]) in shown for s in p["sources"])
+        ]
     report.gac, report.polarising, report.uncertain = (
         keep(report.gac),
         keep(report.polarising),

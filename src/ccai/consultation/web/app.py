@@ -171,7 +171,9 @@ def create_app(settings: WebSettings) -> FastAPI:
     app.state.login_limiter = accounts.LoginLimiter(log=counts, salt=salt)
     app.state.limiter = RateLimiter(settings.limits, log=counts, salt=salt)
     queue_name = jobs.queue_name(settings.redis_prefix)
-    app.state.jobs = jobs.make_queue(settings.database_url, settings.redis_url, settings.seed, queue_name)
+    app.state.jobs = jobs.make_queue(
+        settings.database_url, settings.redis_url, settings.seed, queue_name, settings.near_duplicates
+    )
     # next-statement tallies kept per worker (routing.py); off: every request recounts (the bench's baseline)
     app.state.routing = RoutingCache() if settings.routing_cache else None
 
