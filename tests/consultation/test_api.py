@@ -231,3 +231,41 @@ def _offered_until_done(client, cid, headers) -> list[int]:
             f"/api/v1/conversations/{cid}/votes", headers=headers, json={"statement": offered[-1], "vote": 0}
         )
     return offered
+
+
+def test_concurrent_next_lookups_share_one_round_trip(app, owner):
+    """PostgreSQL: the fast next path's lookups waiting at one moment go out as one statement, and each
+    request still gets its own participant (or none, for an unknown token)."""
+    import asyncio
+
+    import pytest
+
+    from ccai.consultation.store import token_digest
+    from ccai.consultation.web.fastnext import PG_LOOKUP, Asker
+    from ccai.consultation.web.pgpool import Batcher, PgPool
+
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("the batched lookup is PostgreSQL's")
+    cid = owner.new_conversation()
+    owner.seed(cid, "First", "Second")
+    client = TestClient(app)
+    tokens = [_join(client, cid)["Authorization"][7:] for _ in range(2)]
+    client.post(
+        f"/api/v1/conversations/{cid}/votes",
+        headers={"Authorization": f"Bearer {tokens[0]}"},
+        json={"statement": 1, "vote": 1},
+    )
+    lookups = Batcher(PgPool(app.state.engine, size=1), PG_LOOKUP, ("cid", "token_hash"))
+
+    async def burst():
+        asks = [(cid, t) for t in tokens] + [(cid, "unknown"), (999_999, tokens[0])]
+        return await asyncio.gather(
+            *(lookups.run({"cid": c, "token_hash": token_digest(t)}) for c, t in asks)
+        )
+
+    first, second, unknown, elsewhere = asyncio.run(burst())
+    people = [Asker(*rows[0][:7], list(rows[0][7])) for rows in (first, second)]
+    assert people[0].participant_id != people[1].participant_id and people[0].eligible is True
+    assert len(people[0].voted) == 1 and people[1].voted == []
+    assert unknown[0][5] is None  # the conversation, but no participant
+    assert elsewhere == []  # no such conversation

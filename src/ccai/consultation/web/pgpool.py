@@ -61,17 +61,6 @@ class PgPool:
             self.conns.remove(conn)
         self.idle.put_nowait(None)
 
-    async def fetch(self, sql: str, params: dict) -> list[tuple]:
-        """Run one statement on a pooled connection and return its rows."""
-        conn = await self.acquire()
-        try:
-            rows = await (await conn.execute(sql, params)).fetchall()
-        except BaseException:
-            self.release(conn, False)
-            raise
-        self.release(conn, True)
-        return rows
-
 
 class Batcher:
     """Requests for the same statement that wait at one moment share one round trip.
