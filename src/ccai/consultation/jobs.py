@@ -139,7 +139,7 @@ class RedisQueue:
     def submit(self, conversation_id: int, state: str) -> bool:
         from rq.job import Job
 
-        name = job_id(conversation_id, state)
+        name = f"{self.queue.name}-{job_id(conversation_id, state)}"  # job ids are global in Redis
         # one job per state, whichever server asks first: SET NX is the claim, the job id the name
         if not self.connection.set(f"{self.queue.name}:claim:{name}", 1, nx=True, ex=3600):
             return False

@@ -105,6 +105,11 @@ class RateLimiter:
                 "too_many", f"Too many requests ({kind}) from here; try again in {wait} second(s).", wait=wait
             )
 
+    @property
+    def remote(self) -> bool:
+        """True when each check is a network round trip (Redis): async callers should not block on it."""
+        return isinstance(self.log, RedisLog)
+
     def reset(self) -> None:
         """Forget every count (tests)."""
         self.log.reset()
