@@ -325,6 +325,18 @@ def missing_votes(url: str, acked: list[int]) -> int:
     return len(set(acked) - present)
 
 
+def shared_limits(args) -> dict:
+    """``--redis-limits URL``: the vote limits on (set too high to refuse anything) and counted in Redis, as
+    several servers would count them, so the cost of a shared limit check per vote is in the figures."""
+    if not args.redis_limits:
+        return {}
+    return {
+        "CCAI_REDIS_URL": args.redis_limits,
+        "CCAI_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+        "CCAI_LIMITS": "votes_per_participant=10000000/60,votes_per_ip=10000000/60",
+    }
+
+
 def bench(kind: str, args) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"ccai-bench-{kind}-"))
     url, drop = fresh_database(kind, folder)
@@ -338,7 +350,7 @@ def bench(kind: str, args) -> dict:
         engine.dispose()
         workers = args.workers if kind == "postgres" else 1
         port = free_port()
-        server = start_server(url, port, workers)
+        server = start_server(url, port, workers, shared_limits(args))
         try:
             asyncio.run(run_load(port, cid, tokens, 1.0))  # warm-up: connections, caches
             database = sa.make_url(url).database if kind == "postgres" else "-"
@@ -689,6 +701,11 @@ def main() -> None:
         "--kill-after", type=float, default=2.0, help="SIGKILL the server this long into load"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--redis-limits",
+        default="",
+        help="vote limits on, counted in this Redis (e.g. redis://127.0.0.1:6379/0)",
+    )
     parser.add_argument("--journey", action="store_true", help="next statement then vote, old vs new routing")
     parser.add_argument("--statements", type=int, default=1418, help="journey mode: statements (CCAI: 1,418)")
     parser.add_argument(

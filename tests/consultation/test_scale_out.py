@@ -27,8 +27,6 @@ from ccai.consultation.counters import RedisLog
 REDIS_URL = os.environ.get("CCAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct horse battery"
 
-pytestmark = pytest.mark.postgres
-
 
 def _redis_or_skip():
     import redis
@@ -109,6 +107,7 @@ def two_servers(postgres_url):
         engine.dispose()
 
 
+@pytest.mark.postgres
 def test_two_servers_share_limits_sessions_and_one_report(two_servers, postgres_url, monkeypatch):
     (a, b), (owner, guarded), cid, prefix = two_servers
 
@@ -161,3 +160,22 @@ def test_two_servers_share_limits_sessions_and_one_report(two_servers, postgres_
 
 def _main(page: str) -> str:
     return page.split("<main>", 1)[1].split("</main>", 1)[0]
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_windows_in_memory_and_in_redis_count_alike(kind):
+    """counters.py: both logs refuse past a limit, say how long to wait, and record nothing when refused."""
+    from ccai.consultation.counters import MemoryLog
+
+    if kind == "redis":
+        _redis_or_skip()
+    log = MemoryLog() if kind == "memory" else RedisLog(REDIS_URL, f"test-{uuid.uuid4().hex[:8]}")
+    try:
+        windows = [("a", 2, 60.0), ("b", 3, 60.0)]
+        assert [log.hit_many(windows, 1000.0 + i) for i in range(2)] == [0.0, 0.0]
+        assert log.hit_many(windows, 1002.0) == pytest.approx(58.0)  # a is full until 1060
+        assert len(log.recent("b", 60.0, 1002.0)) == 2  # the refused event was not counted in b either
+        assert log.hit_many(windows, 1061.0) == 0.0  # the window moved on
+        assert log.hit("c", 1, 10.0, 5.0) == 0.0 and log.hit("c", 1, 10.0, 6.0) == pytest.approx(9.0)
+    finally:
+        log.reset()

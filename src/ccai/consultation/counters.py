@@ -33,6 +33,28 @@ return '0'
 """
 
 
+# several windows at once, all or nothing: KEYS = the keys; ARGV = now, member, then window and limit per key
+_HIT_MANY = """
+local now, member, wait = tonumber(ARGV[1]), ARGV[2], 0
+for i, key in ipairs(KEYS) do
+  local window, limit = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= limit then
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    wait = math.max(wait, tonumber(first[2]) + window - now)
+  end
+end
+if wait > 0 then return tostring(wait) end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, math.ceil(tonumber(ARGV[1 + 2 * i]) * 1000))
+end
+return '0'
+"""
+
+Window = tuple[str, int, float]  # key, limit, seconds
+
+
 class MemoryLog:
     """Event times per key in this process (thread-safe: sync handlers run in a thread pool)."""
 
@@ -67,6 +89,24 @@ class MemoryLog:
         self.add(key, window, now)
         return 0.0
 
+    def hit_many(self, windows: list[Window], now: float) -> float:
+        """:meth:`hit` for several windows at once: refused (the longest wait) unless every one has room;
+        then recorded in all."""
+        with self.lock:
+            waits = [
+                times[0] + window - now
+                for key, limit, window in windows
+                if len(times := self._recent(key, window, now)) >= limit
+            ]
+        if waits:
+            return max(waits)
+        for key, _limit, window in windows:
+            self.add(key, window, now)
+        return 0.0
+
+    async def ahit_many(self, windows: list[Window], now: float) -> float:
+        return self.hit_many(windows, now)
+
     def clear(self, key: str) -> None:
         with self.lock:
             self.events.pop(key, None)
@@ -93,8 +133,10 @@ class RedisLog:
         import redis
 
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self.prefix = prefix
+        self.url, self.prefix = url, prefix
         self._hit = self.client.register_script(_HIT)
+        self._hit_many = self.client.register_script(_HIT_MANY)
+        self._async: dict[int, tuple] = {}  # event loop id -> (asyncio client, script)
 
     def _k(self, key: str) -> str:
         return f"{self.prefix}:w:{key}"
@@ -114,6 +156,30 @@ class RedisLog:
     def hit(self, key: str, limit: int, window: float, now: float) -> float:
         wait = self._hit(keys=[self._k(key)], args=[now, window, limit, f"{now:.6f}:{secrets.token_hex(4)}"])
         return float(wait)
+
+    def _many_args(self, windows: list[Window], now: float) -> tuple[list[str], list]:
+        args: list = [now, f"{now:.6f}:{secrets.token_hex(4)}"]
+        for _key, limit, window in windows:
+            args += [window, limit]
+        return [self._k(key) for key, _limit, _window in windows], args
+
+    def hit_many(self, windows: list[Window], now: float) -> float:
+        keys, args = self._many_args(windows, now)
+        return float(self._hit_many(keys=keys, args=args))
+
+    async def ahit_many(self, windows: list[Window], now: float) -> float:
+        """:meth:`hit_many` on the running event loop (redis.asyncio): one round trip, no thread."""
+        import asyncio
+
+        import redis.asyncio
+
+        loop = id(asyncio.get_running_loop())
+        if loop not in self._async:
+            client = redis.asyncio.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+            self._async = {loop: (client, client.register_script(_HIT_MANY))}
+        _client, script = self._async[loop]
+        keys, args = self._many_args(windows, now)
+        return float(await script(keys=keys, args=args))
 
     def clear(self, key: str) -> None:
         self.client.delete(self._k(key))

@@ -98,17 +98,7 @@ class RateLimiter:
         limit, window = rate
         if limit <= 0:
             return
-        wait = self.log.hit("r" + self._key(kind, who), limit, window, self.clock())
-        if wait > 0:
-            wait = max(1, math.ceil(wait))
-            raise TooMany(
-                "too_many", f"Too many requests ({kind}) from here; try again in {wait} second(s).", wait=wait
-            )
-
-    @property
-    def remote(self) -> bool:
-        """True when each check is a network round trip (Redis): async callers should not block on it."""
-        return isinstance(self.log, RedisLog)
+        self._refuse(kind, self.log.hit("r" + self._key(kind, who), limit, window, self.clock()))
 
     def reset(self) -> None:
         """Forget every count (tests)."""
@@ -117,9 +107,33 @@ class RateLimiter:
     def join(self, client: str) -> None:
         self.hit("joins", client, self.limits.joins_per_ip)
 
+    def _vote_windows(self, client: str, participant: str) -> list[tuple[str, int, float]]:
+        rates = (
+            ("votes-ip", client, self.limits.votes_per_ip),
+            ("votes", participant, self.limits.votes_per_participant),
+        )
+        return [
+            ("r" + self._key(kind, who), limit, window) for kind, who, (limit, window) in rates if limit > 0
+        ]
+
+    def _refuse(self, kind: str, wait: float) -> None:
+        if wait > 0:
+            wait = max(1, math.ceil(wait))
+            raise TooMany(
+                "too_many", f"Too many requests ({kind}) from here; try again in {wait} second(s).", wait=wait
+            )
+
     def vote(self, client: str, participant: str) -> None:
-        self.hit("votes-ip", client, self.limits.votes_per_ip)
-        self.hit("votes", participant, self.limits.votes_per_participant)
+        """Both vote limits in one check (one Redis round trip), counted only when both have room."""
+        windows = self._vote_windows(client, participant)
+        if windows:
+            self._refuse("votes", self.log.hit_many(windows, self.clock()))
+
+    async def avote(self, client: str, participant: str) -> None:
+        """:meth:`vote` for the event loop: with Redis an async round trip, never a blocking one."""
+        windows = self._vote_windows(client, participant)
+        if windows:
+            self._refuse("votes", await self.log.ahit_many(windows, self.clock()))
 
     def statement(self, client: str, participant: str) -> None:
         self.hit("statements-ip", client, self.limits.statements_per_ip)

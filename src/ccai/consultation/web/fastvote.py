@@ -99,10 +99,7 @@ class VoteFastPath:
         try:
             if self.limiter is not None:  # the same per-participant and per-address vote limits
                 client = scope.get("client") or ("-", 0)
-                if self.limiter.remote:  # a Redis round trip: not on the event loop
-                    await anyio.to_thread.run_sync(self.limiter.vote, client[0], token)
-                else:
-                    self.limiter.vote(client[0], token)
+                await self.limiter.avote(client[0], token)  # with Redis: one async round trip
             vote_id = await self.votes.record(
                 int(match.group(1)), token, vote.statement, vote.vote, vote.important
             )
