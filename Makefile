@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) services
 
-# Browser tests drive Debian's chromium; the postgres tests need the local server running.
+# Browser tests drive Debian's chromium; the postgres tests need the local server running (and the
+# two-server test Redis).
 services:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed: browser tests will be skipped"
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || { command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; redis-server --daemonize yes >/dev/null; } || echo "Redis not running: the two-server test will be skipped"
 	@pg_isready -q -h 127.0.0.1 -p 5432 || { command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; } || echo "PostgreSQL not running: postgres tests will be skipped"
 
 demo: setup

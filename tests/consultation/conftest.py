@@ -211,3 +211,13 @@ def visitor(app):
         return Visitor(TestClient(app), cid)
 
     return make
+
+
+def report_text(app, client, cid: int, page: str = "report", **params) -> str:
+    """A report page (``report`` or ``me``) once the background job has analysed the current votes
+    (``jobs.py``: the first request only asks for it)."""
+    client.get(f"/c/{cid}/{page}", params=params)
+    app.state.jobs.join()
+    response = client.get(f"/c/{cid}/{page}", params=params)
+    assert response.status_code == 200, response.text
+    return response.text

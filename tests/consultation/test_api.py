@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from ccai.consultation.web.fastnext import answer as fastnext_answer
+
 
 def _join(client, cid, **body):
     response = client.post(f"/api/v1/conversations/{cid}/participants", json=body or None)
@@ -162,3 +164,108 @@ def test_concurrent_votes_are_written_together_and_answered_one_by_one(app, owne
     assert count("votes", conversation_id=cid) == 10
     latest = client.get(f"/api/v1/conversations/{cid}/results").json()[0]
     assert (latest["agree"], latest["disagree"]) == (2, 1)  # participant 0's re-vote counts, not the first
+
+
+def test_fast_next_path_routes_like_the_fastapi_route(app, owner, monkeypatch):
+    """web/fastnext.py must answer what the FastAPI route answers: same draw, counts, errors; a rejected
+    statement is never offered again, even by a worker whose snapshot predates the rejection."""
+    from ccai.consultation.web import fastnext
+    from ccai.consultation.web.app import WebSettings, create_app
+
+    monkeypatch.setattr(fastnext, "REFRESH_S", 0.0)  # exact mode: fresh counters for every request
+    answered = []
+    monkeypatch.setattr(fastnext, "answer", lambda *a: answered.append(1) or fastnext_answer(*a))
+    settings = app.state.settings
+    plain = create_app(
+        WebSettings(
+            database_url=settings.database_url,
+            secret_key=settings.secret_key,
+            near_duplicates=False,
+            migrate=False,
+            fast_next=False,
+        )
+    )
+    cid = owner.new_conversation(unlock_threshold=3)
+    owner.seed(cid, *(f"Statement number {i}" for i in range(8)))
+    with TestClient(app) as fast_client, TestClient(plain) as plain_client:
+        people = [_join(fast_client, cid) for _ in range(3)]
+        url = f"/api/v1/conversations/{cid}/next"
+        for step in range(5):
+            for k, headers in enumerate(people):
+                fast, slow = fast_client.get(url, headers=headers), plain_client.get(url, headers=headers)
+                assert fast.status_code == slow.status_code == 200
+                assert fast.json() == slow.json(), (step, k)
+                number = fast.json()["statement"]["id"]
+                vote = {"statement": number, "vote": (k + step) % 3 - 1}
+                assert fast_client.post(f"/api/v1/conversations/{cid}/votes", headers=headers, json=vote)
+            if step == 1:  # reject what the first person would be offered next
+                offered = fast_client.get(url, headers=people[0]).json()["statement"]["id"]
+                rejected = owner.post(
+                    f"/admin/c/{cid}/statements/{offered}", {"op": "reject", "reason": "off topic"}
+                )
+                assert rejected.status_code == 303
+        for headers in people:
+            rest = fast_client.get(url, headers=headers).json()
+            assert rest == plain_client.get(url, headers=headers).json()
+            assert rest["remaining"] == 8 - 1 - 5 or rest["remaining"] == 8 - 5  # one was rejected
+            assert rest["can_write"] and rest["votes_to_unlock"] == 0
+        assert offered not in _offered_until_done(fast_client, cid, people[0])
+        for headers, conversation in (
+            ({"Authorization": "Bearer not-a-participant"}, cid),
+            ({}, cid),
+            (people[0], 999_999),
+        ):
+            path = f"/api/v1/conversations/{conversation}/next"
+            fast, slow = fast_client.get(path, headers=headers), plain_client.get(path, headers=headers)
+            assert fast.status_code == slow.status_code and fast.status_code in (401, 403, 404)
+            assert fast.json() == slow.json()
+    assert len(answered) >= 15  # the fast path answered (not the route behind it)
+    plain.state.engine.dispose()
+
+
+def _offered_until_done(client, cid, headers) -> list[int]:
+    offered = []
+    while (nxt := client.get(f"/api/v1/conversations/{cid}/next", headers=headers).json())["statement"]:
+        offered.append(nxt["statement"]["id"])
+        client.post(
+            f"/api/v1/conversations/{cid}/votes", headers=headers, json={"statement": offered[-1], "vote": 0}
+        )
+    return offered
+
+
+def test_concurrent_next_lookups_share_one_round_trip(app, owner):
+    """PostgreSQL: the fast next path's lookups waiting at one moment go out as one statement, and each
+    request still gets its own participant (or none, for an unknown token)."""
+    import asyncio
+
+    import pytest
+
+    from ccai.consultation.store import token_digest
+    from ccai.consultation.web.fastnext import PG_LOOKUP, Asker
+    from ccai.consultation.web.pgpool import Batcher, PgPool
+
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("the batched lookup is PostgreSQL's")
+    cid = owner.new_conversation()
+    owner.seed(cid, "First", "Second")
+    client = TestClient(app)
+    tokens = [_join(client, cid)["Authorization"][7:] for _ in range(2)]
+    client.post(
+        f"/api/v1/conversations/{cid}/votes",
+        headers={"Authorization": f"Bearer {tokens[0]}"},
+        json={"statement": 1, "vote": 1},
+    )
+    lookups = Batcher(PgPool(app.state.engine, size=1), PG_LOOKUP, ("cid", "token_hash"))
+
+    async def burst():
+        asks = [(cid, t) for t in tokens] + [(cid, "unknown"), (999_999, tokens[0])]
+        return await asyncio.gather(
+            *(lookups.run({"cid": c, "token_hash": token_digest(t)}) for c, t in asks)
+        )
+
+    first, second, unknown, elsewhere = asyncio.run(burst())
+    people = [Asker(*rows[0][:7], list(rows[0][7])) for rows in (first, second)]
+    assert people[0].participant_id != people[1].participant_id and people[0].eligible is True
+    assert len(people[0].voted) == 1 and people[1].voted == []
+    assert unknown[0][5] is None  # the conversation, but no participant
+    assert elsewhere == []  # no such conversation

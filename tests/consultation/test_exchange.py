@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from ccai.cli import app as cli
 from ccai.consultation import exchange, store
 from ccai.formats.polis import read_polis_export
+from tests.consultation.conftest import report_text
 
 LOG_COLUMNS = ["participant", "statement", "vote", "timestamp"]
 
@@ -124,11 +125,11 @@ def test_report_of_an_imported_conversation(app, shared_data):
         cid = exchange.import_export(db, export).id
         db.commit()
     client = TestClient(app)
-    page = client.get(f"/c/{cid}/report").text
+    page = report_text(app, client, cid)
     assert "126 participants" in page and "Opinion groups" in page
     assert page.count('class="group"') >= 2 and page.count("<circle") >= 100
     assert "Participation over time" in page and "Group-aware consensus (GAC)" in page
-    german = client.get(f"/c/{cid}/report", params={"lang": "de"}).text
+    german = report_text(app, client, cid, lang="de")
     assert "Meinungsgruppen" in german and "Gruppenübergreifender Konsens" in german
     closed = TestClient(app).get(f"/c/{cid}").text  # (the first client now has German in a cookie)
     assert "This conversation is closed" in closed and 'name="vote"' not in closed

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from ccai.consultation import service
 from ccai.consultation.store import Conversation
+from tests.consultation.conftest import report_text
 
 
 def _api_join(client: TestClient, cid: int) -> dict:
@@ -80,12 +81,14 @@ def test_strict_moderation_hides_unreviewed_statements_everywhere(app, owner, mo
                 json={"statement": number, "vote": vote},
             )
             assert response.status_code == 201, response.text
-    permissive = client.get(f"/c/{cid}/report").text
+    permissive = report_text(app, client, cid)
     assert "UNREVIEWED" in permissive  # the probe can see it while permissive: the check below can fail
     owner.configure(cid, unlock_threshold=0, strict_moderation=True)
     results = client.get(f"/api/v1/conversations/{cid}/results").json()
     assert {r["id"] for r in results} == set(range(6))
-    assert "UNREVIEWED" not in client.get(f"/c/{cid}/report").text
+    stale = client.get(f"/c/{cid}/report").text  # the kept report, while the worker recomputes
+    assert "UNREVIEWED" not in stale and "Newer votes are being analysed" in stale
+    assert "UNREVIEWED" not in report_text(app, client, cid)
     newcomer = visitor(cid)
     assert "UNREVIEWED" not in newcomer.page()
     assert newcomer.vote_all() == 6
@@ -118,7 +121,7 @@ def test_enter_in_reason_box_cannot_accept_and_rejection_stays(app, owner, moder
     assert not [f for f in _forms(rejected) if 'name="reason"' in f and 'value="accept"' in f]
     person = visitor(cid)
     assert person.vote_all() == 1  # only the seed reaches participants
-    assert "Please reject me" not in TestClient(app).get(f"/c/{cid}/report").text
+    assert "Please reject me" not in report_text(app, TestClient(app), cid)
 
 
 # ---------------------------------------------------------------- 4. the vote gate
@@ -285,6 +288,38 @@ def test_participant_sees_where_they_stand(app, owner, visitor):
     while (number := person.current()) is not None:
         person.vote(1 if number % 2 == 0 else -1, number)
     assert "Where do I stand?" in person.page()
-    page = person.client.get(f"/c/{cid}/me").text
+    page = report_text(app, person.client, cid, "me")
     assert "You are in group" in page and 'stroke-width="3"><title>You</title>' in page
     assert "What sets your group apart" in page
+
+
+def test_report_previews_the_constitution_as_votes_arrive(app, owner, moderator):
+    """The report shows which statements pass GAC >= 0.723 now, as the constitution stage's principles,
+    versioned: a rejection drops a principle from the kept preview at once and makes a new version."""
+    cid = owner.new_conversation(unlock_threshold=0)
+    texts = ["The AI should tell the truth.", "The AI should respect privacy.", "The AI should be funny."]
+    owner.seed(cid, *texts, "The AI should obey every order.", "The AI should avoid politics.")
+    client = TestClient(app)
+    for k in range(16):  # two camps: all agree on 0 and 1, split on the rest
+        headers = _api_join(client, cid)
+        for number in range(5):
+            vote = 1 if number < 2 or k % 2 == 0 else -1
+            client.post(
+                f"/api/v1/conversations/{cid}/votes",
+                headers=headers,
+                json={"statement": number, "vote": vote},
+            )
+
+    def preview(page: str) -> str:
+        return page.split('id="preview"', 1)[1].split("</section>", 1)[0]
+
+    first = preview(report_text(app, client, cid, lang="en"))
+    assert "at least 0.723" in first and "(version 1:" in first
+    assert first.count("<li>") == 2 and "#0 (GAC" in first and "#1 (GAC" in first and "#2 (GAC" not in first
+    assert "Choose the response that" in first and "truth" in first and "privacy" in first
+    response = moderator.post(f"/admin/c/{cid}/statements/1", {"op": "reject", "reason": "test"})
+    assert response.status_code == 303
+    stale = preview(client.get(f"/c/{cid}/report", params={"lang": "en"}).text)
+    assert "#1 (GAC" not in stale and "privacy" not in stale  # hidden at once, before the worker runs
+    second = preview(report_text(app, client, cid, lang="en"))
+    assert "(version 2:" in second and second.count("<li>") == 1 and "#0 (GAC" in second

@@ -226,6 +226,8 @@ def test_organiser_first_hour(server, browser, shots, tmp_path):
     # strict moderation: nowhere public until reviewed
     report = browser.new_context(viewport=PHONE, bypass_csp=True).new_page()
     report.goto(f"{base}/c/{cid}/report")
+    assert "UNREVIEWED" not in report.content()  # not even while the worker computes the first report
+    report.locator("p.stats").wait_for()  # the page reloads itself once the report is there
     assert "UNREVIEWED" not in report.content()
     _axe(report, "report page")
     _shoot(report, shots, "report")
@@ -248,6 +250,7 @@ def test_organiser_first_hour(server, browser, shots, tmp_path):
     organiser.goto(f"{base}/admin/c/{cid}/moderate?tab=rejected")
     organiser.locator("p.statement", has_text="UNREVIEWED").wait_for()
     report.goto(f"{base}/c/{cid}/report")
+    report.locator("p.stats").wait_for()
     assert "UNREVIEWED" not in report.content()
 
     # the export holds the demographic answer and the "important" flag

@@ -7,6 +7,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.consultation.conftest import report_text
+
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
@@ -31,7 +33,7 @@ def test_xss_in_statements_and_descriptions_is_escaped(app, owner, visitor):
     assert "<strong>bold</strong>" in page and "javascript:" not in page  # Markdown kept, scripts dropped
     queue = owner.client.get(f"/admin/c/{cid}/moderate").text
     assert "<script>alert" not in queue
-    report = TestClient(app).get(f"/c/{cid}/report").text
+    report = report_text(app, TestClient(app), cid)
     assert "<script>alert" not in report
     assert "default-src 'self'" in TestClient(app).get(f"/c/{cid}").headers["content-security-policy"]
 
@@ -206,7 +208,7 @@ def limited(app):
     """The app with tight limits for one test (the shared app runs without them)."""
     from ccai.consultation.limits import Limits
 
-    saved = app.state.limiter
+    saved = app.state.limiter.limits
     limits = Limits(
         joins_per_ip=(5, 60),
         votes_per_participant=(4, 60),
@@ -216,10 +218,10 @@ def limited(app):
         statement_cap=3,
     )
     app.state.limiter.limits = limits  # the fast vote path holds the same object
-    app.state.limiter.events.clear()
+    app.state.limiter.reset()
     yield limits
-    app.state.limiter.limits = saved.limits
-    app.state.limiter.events.clear()
+    app.state.limiter.limits = saved
+    app.state.limiter.reset()
 
 
 def test_joins_from_one_address_are_limited(app, owner, count, limited):
@@ -257,9 +259,9 @@ def test_statement_cap_per_participant(app, owner, visitor, count, limited):
     person = visitor(cid)
     limiter = app.state.limiter
     for i in range(3):
-        limiter.events.clear()  # only the cap, not the hourly rate, is under test here
+        limiter.reset()  # only the cap, not the hourly rate, is under test here
         assert person.write(f"Capped statement {i}").status_code == 303
-    limiter.events.clear()
+    limiter.reset()
     refused = person.write(
         "Capped statement 4",
     )

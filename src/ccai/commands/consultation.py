@@ -47,6 +47,11 @@ def register(app: typer.Typer) -> None:
         secure_cookies: bool = typer.Option(
             False, help="Served over HTTPS (e.g. behind a TLS proxy): Secure cookies, and embeds work."
         ),
+        redis_url: str = typer.Option(
+            None,
+            help="Redis shared by every server process: limits and the report queue ($CCAI_REDIS_URL; "
+            "run `ccai worker` beside). Without it: this process's memory and a report thread.",
+        ),
     ) -> None:
         """Run the consultation web app (participant pages, moderation, report, JSON API).
 
@@ -68,6 +73,8 @@ def register(app: typer.Typer) -> None:
             os.environ["CCAI_SECRET_KEY"] = settings.secret_key
             os.environ["CCAI_NEAR_DUPLICATES"] = "1" if near_duplicates else "0"
             os.environ["CCAI_SECURE_COOKIES"] = "1" if secure_cookies else "0"
+            if redis_url:
+                os.environ["CCAI_REDIS_URL"] = redis_url
             where = settings.database_url.split("@")[-1]  # never print a password
             console.print(f"ccai consultation on http://{host}:{port}  (database: {where})")
             uvicorn.run(
@@ -79,6 +86,35 @@ def register(app: typer.Typer) -> None:
                 log_level="info",
                 access_log=False,
             )
+
+    @command(app, "worker", no_args_is_help=False)
+    def worker(
+        redis_url: str = typer.Option(None, help="Redis with the report queue ($CCAI_REDIS_URL)."),
+        prefix: str = typer.Option(None, help="The servers' $CCAI_REDIS_PREFIX (default: ccai)."),
+        burst: bool = typer.Option(False, help="Stop once the queue is empty."),
+        database_url: str = typer.Option(None, help="The servers' database ($DATABASE_URL)."),
+    ) -> None:
+        """Compute live reports for every server on this Redis (a background job library: RQ).
+
+        Servers started with CCAI_REDIS_URL never analyse votes inside a request: they queue a job per
+        new state of a conversation, and a worker computes it and keeps it in the database, where every
+        server reads it. Run one or more beside `ccai serve`, with the servers' DATABASE_URL.
+
+        Example: CCAI_REDIS_URL=redis://127.0.0.1:6379/0 DATABASE_URL=postgresql+psycopg://... ccai worker
+        """
+        from ccai.consultation import jobs
+
+        with user_errors():
+            url = redis_url or os.environ.get("CCAI_REDIS_URL", "")
+            if not url:
+                raise ValueError("worker: give --redis-url or set CCAI_REDIS_URL (redis://127.0.0.1:6379/0)")
+            if database_url:
+                os.environ["DATABASE_URL"] = database_url
+            if not os.environ.get("DATABASE_URL"):
+                raise ValueError("worker: give --database-url or set DATABASE_URL (the servers' database)")
+            name = jobs.queue_name(prefix or os.environ.get("CCAI_REDIS_PREFIX", "ccai"))
+            console.print(f"ccai worker on queue {name} ({url.split('@')[-1]})")
+            jobs.work(url, name, burst=burst)
 
     users = typer.Typer(help="Moderator and owner accounts.", no_args_is_help=True)
     app.add_typer(users, name="users")

@@ -5,7 +5,8 @@ a **moderator** seeds and moderates statements. Session tokens live in an HTTP-o
 their sha256 is stored, like participant tokens. Expired sessions are deleted at each login.
 
 Password guessing is slowed by :class:`LoginLimiter`: failed logins are counted per account and per
-client in memory (never in the database: no IP address is stored), per worker process.
+client as salted digests (never in the database: no IP address is stored), in this process's memory or,
+with ``CCAI_REDIS_URL``, in Redis shared by every server process (``counters.py``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import math
 import re
 import secrets
 import time
-from collections import deque
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
+from ccai.consultation.counters import MemoryLog, RedisLog
 from ccai.consultation.rules import Conflict, Forbidden, RuleError, TooMany
 from ccai.consultation.store import LoginSession, User, now_ms, token_digest
 
@@ -69,8 +70,8 @@ class LoginLimiter:
     - many clients on one account (a botnet): at most ``per_account_global`` failures in ``window_s``, which
       does **not** apply to a client that has logged in to that account before: the real user keeps in.
 
-    Refusals (429) come before argon2 runs. Kept in this process's memory as salted digests, so nothing
-    about clients reaches the database; with N workers an attacker gets at most N times the limits.
+    Refusals (429) come before argon2 runs. Kept as salted digests in ``log`` (``counters.py``), so
+    nothing about clients reaches the database; processes sharing a Redis log count failures together.
     """
 
     def __init__(
@@ -78,9 +79,11 @@ class LoginLimiter:
         per_account: int = 5,
         per_client: int = 20,
         window_s: float = 900.0,
-        clock=time.monotonic,
+        clock=time.time,
         backoff_s: float = 30.0,
         per_account_global: int = 100,
+        log: MemoryLog | RedisLog | None = None,
+        salt: bytes | None = None,
     ):
         self.per_account, self.per_client, self.window_s, self.clock = (
             per_account,
@@ -89,37 +92,30 @@ class LoginLimiter:
             clock,
         )
         self.backoff_s, self.per_account_global = backoff_s, per_account_global
-        self.failures: dict[str, deque[float]] = {}
-        self.trusted: set[str] = set()  # (account, client) pairs that logged in successfully
-        self.salt = secrets.token_bytes(16)
+        self.log = log if log is not None else MemoryLog(max_keys=10_000)
+        self.salt = salt or secrets.token_bytes(16)
 
     def _key(self, kind: str, value: str) -> str:
-        return hashlib.sha256(self.salt + f"{kind}:{value}".encode()).hexdigest()
+        return "l" + hashlib.sha256(self.salt + f"{kind}:{value}".encode()).hexdigest()
 
     def _keys(self, email: str, client: str) -> tuple[str, str, str]:
         account = email.strip().lower()
         return self._key("p", f"{account}\n{client}"), self._key("c", client), self._key("a", account)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self.failures.get(key, deque())
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        return times
 
     def check(self, email: str, client: str) -> None:
         """Raise :class:`TooMany` when this client must wait before trying this account again."""
         now = self.clock()
         pair, by_client, by_account = self._keys(email, client)
         waits = []
-        times = self._recent(pair, now)
+        times = self.log.recent(pair, self.window_s, now)
         if len(times) >= self.per_account:
             backoff = min(self.window_s, self.backoff_s * 2 ** (len(times) - self.per_account))
             waits.append(times[-1] + backoff - now)
-        times = self._recent(by_client, now)
+        times = self.log.recent(by_client, self.window_s, now)
         if len(times) >= self.per_client:
             waits.append(times[0] + self.window_s - now)
-        times = self._recent(by_account, now)
-        if len(times) >= self.per_account_global and pair not in self.trusted:
+        times = self.log.recent(by_account, self.window_s, now)
+        if len(times) >= self.per_account_global and not self.log.marked(pair):
             waits.append(times[0] + self.window_s - now)
         wait = max(waits, default=0)
         if wait > 0:
@@ -130,18 +126,13 @@ class LoginLimiter:
 
     def failed(self, email: str, client: str) -> None:
         now = self.clock()
-        if len(self.failures) > 10_000:  # forget keys whose window has passed
-            self.failures = {k: t for k, t in self.failures.items() if self._recent(k, now)}
         for key in self._keys(email, client):
-            self.failures[key] = self._recent(key, now)
-            self.failures[key].append(now)
+            self.log.add(key, self.window_s, now)
 
     def succeeded(self, email: str, client: str) -> None:
         pair = self._keys(email, client)[0]
-        self.failures.pop(pair, None)
-        if len(self.trusted) > 100_000:
-            self.trusted.clear()
-        self.trusted.add(pair)
+        self.log.clear(pair)
+        self.log.mark(pair, ttl=SESSION_DAYS * 86_400)  # this client knows the password: trusted
 
 
 def start_session(db: Session, user: User) -> str:

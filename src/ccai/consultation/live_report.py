@@ -2,11 +2,14 @@
 
 Opinion map (participants on the PCA plane, coloured by group), groups with their representative
 statements, the group-aware consensus (GAC) ranking, the most polarising statements, the areas of
-uncertainty and participation over time. The analysis is cached until a vote or a moderation changes.
+uncertainty and participation over time. A background worker computes it (``jobs.py``) and keeps it in
+the database as JSON (:func:`to_json`), named by the state it was computed from (:func:`version`); pages
+read that, so no request runs the analysis.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +44,63 @@ class LiveReport:
     positions: dict[int, tuple[float, float, str, str]] = field(
         default_factory=dict
     )  # participant -> x, y, colour, group
+    status: str = ""  # "computing": none yet; "updating": newer votes are being analysed (jobs.py)
+    computed_ms: int = 0
+    preview: dict = field(default_factory=dict)  # the live constitution preview (preview.py)
+
+
+KEPT = [f for f in LiveReport.__dataclass_fields__ if f not in ("result", "status")]
+
+
+def to_json(report: LiveReport) -> str:
+    """What the worker stores (``store.StoredReport``): everything the pages show, not the analysis object."""
+    return json.dumps({name: getattr(report, name) for name in KEPT}, ensure_ascii=False)
+
+
+def from_json(text: str, status: str = "") -> LiveReport:
+    values = json.loads(text)
+    values["positions"] = {int(k): tuple(v) for k, v in values.get("positions", {}).items()}
+    for name in ("points", "timeline"):
+        values[name] = [tuple(v) for v in values.get(name, [])]
+    return LiveReport(**{k: v for k, v in values.items() if k in KEPT}, status=status)
+
+
+def restrict(report: LiveReport, shown: dict[int, str]) -> LiveReport:
+    """A kept report cut to the statements the public may see now (number -> current wording): a report
+    computed before a rejection, a rewrite or a switch to strict moderation must not show what a
+    moderator has since hidden, nor the old wording."""
+
+    def keep(rows: list[dict]) -> list[dict]:
+        return [r | {"text": shown[r["id"]]} for r in rows if r["id"] in shown]
+
+    for group in report.groups:
+        group["repness"] = keep(group["repness"])
+    if report.preview.get("principles"):  # a principle made from a statement hidden since goes too
+        report.preview["principles"] = [
+            p for p in report.preview["principles"] if all(int(s["id"]) in shown for s in p["sources"])
+        ]
+    report.gac, report.polarising, report.uncertain = (
+        keep(report.gac),
+        keep(report.polarising),
+        keep(report.uncertain),
+    )
+    return report
+
+
+def shown_statements(db: Session, conversation: Conversation) -> dict[int, str]:
+    """Number -> text of the statements a member of the public may see now."""
+    rows = db.execute(
+        sa.select(Statement.number, Statement.text, Statement.moderation).where(
+            Statement.conversation_id == conversation.id
+        )
+    )
+    strict = bool(conversation.strict_moderation)
+    return {n: text for n, text, m in rows if rules.visible(m, strict)}
+
+
+def version(db: Session, conversation: Conversation) -> str:
+    """Names the state a report depends on (last vote, statements and their moderation, strictness)."""
+    return ":".join(str(v) for v in _version(db, conversation.id, bool(conversation.strict_moderation)))
 
 
 def _version(db: Session, conversation_id: int, strict: bool = False) -> tuple:

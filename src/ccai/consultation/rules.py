@@ -217,6 +217,24 @@ def choose_next(
     return None if k is None else candidates[k]
 
 
+def routing_weights(
+    agree: np.ndarray,
+    disagree: np.ndarray,
+    seen: np.ndarray,
+    is_meta: np.ndarray,
+    extremity: np.ndarray | None = None,
+) -> np.ndarray:
+    """Polis's routing weight of every statement (``comment_priority``, a non-finite or non-positive one
+    read as 1). Element by element, so a server may compute it once per change of the counters."""
+    weights = np.asarray(
+        comment_priority(
+            agree, disagree, seen, np.zeros(len(agree)) if extremity is None else extremity, is_meta
+        ),
+        dtype=float,
+    )
+    return np.where(np.isfinite(weights) & (weights > 0), weights, 1.0)
+
+
 def choose_index(
     pool: np.ndarray,
     is_seed: np.ndarray,
@@ -227,27 +245,28 @@ def choose_index(
     seed_first: bool,
     rng: np.random.Generator,
     extremity: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> int | None:
     """:func:`choose_next` over arrays (one entry per statement, ``pool`` marking the routable ones):
     the index of the statement drawn, or None. Arrays let the server route among 10k statements without
-    building 10k objects per request."""
+    building 10k objects per request; ``weights`` (:func:`routing_weights` of the same counters) saves
+    computing them per request."""
     if seed_first and (pool & is_seed).any():
         pool = pool & is_seed
     where = np.flatnonzero(pool)
     if not len(where):
         return None
-    weights = np.asarray(
-        comment_priority(
+    if weights is None:
+        chosen = routing_weights(
             agree[where],
             disagree[where],
             seen[where],
-            np.zeros(len(where)) if extremity is None else extremity[where],
             is_meta[where],
-        ),
-        dtype=float,
-    )
-    weights = np.where(np.isfinite(weights) & (weights > 0), weights, 1.0)
-    return int(where[rng.choice(len(where), p=weights / weights.sum())])
+            None if extremity is None else extremity[where],
+        )
+    else:
+        chosen = weights[where]
+    return int(where[rng.choice(len(where), p=chosen / chosen.sum())])
 
 
 def routing_rng(conversation_id: int, participant_id: int, n_seen: int, seed: int = 0) -> np.random.Generator:

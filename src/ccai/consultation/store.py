@@ -175,6 +175,19 @@ class StatementVector(Base):
     vector: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
 
+class StoredReport(Base):
+    """The latest live report of a conversation, as JSON, computed by the background worker (``jobs.py``);
+    ``version`` names the votes and moderation state it was computed from (``live_report.version``)."""
+
+    __tablename__ = "live_reports"
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[str] = mapped_column(String(200))
+    computed_ms: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[str] = mapped_column(Text)
+
+
 class XidAllowed(Base):
     __tablename__ = "xid_allowlist"
     __table_args__ = (UniqueConstraint("conversation_id", "xid"),)

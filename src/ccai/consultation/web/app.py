@@ -6,6 +6,7 @@ URL. The schema is brought up to date by Alembic at start-up (one statement per 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -19,12 +20,14 @@ from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ccai.consultation import accounts, store
+from ccai.consultation import accounts, jobs, store
+from ccai.consultation.counters import make_log
 from ccai.consultation.limits import Limits, RateLimiter
 from ccai.consultation.routing import RoutingCache
 from ccai.consultation.rules import RuleError
 from ccai.consultation.web import pages
 from ccai.consultation.web.deps import NeedLogin
+from ccai.consultation.web.fastnext import NextFastPath
 from ccai.consultation.web.fastvote import VoteFastPath
 from ccai.consultation.web.routes import admin, api, auth, participate, report
 
@@ -33,7 +36,8 @@ MAX_BODY = 2 * 1024 * 1024  # bytes; the seed CSV upload is the largest legitima
 
 @dataclass
 class WebSettings:
-    """Everything the app needs to start; ``from_env`` reads DATABASE_URL / CCAI_SECRET_KEY / CCAI_HOME."""
+    """Everything the app needs to start; ``from_env`` reads DATABASE_URL / CCAI_SECRET_KEY / CCAI_HOME /
+    CCAI_REDIS_URL."""
 
     database_url: str
     secret_key: str
@@ -45,7 +49,12 @@ class WebSettings:
     vote_connections: int = 4  # per worker, fast vote path on PostgreSQL (2 cores: 4 did as well as 8 or 16)
     public_url: str = ""  # e.g. https://consult.example.org: embed snippets name it, not the request's Host
     routing_cache: bool = True  # False: recount every vote per next-statement request (as before issue 11)
+    fast_next: bool = True  # answer API next-statement requests without FastAPI (web/fastnext.py)
     limits: Limits = field(default_factory=Limits.from_env)  # joins, votes, statements (limits.py)
+    # several server processes on one PostgreSQL: Redis keeps the limits' counts (counters.py) and the
+    # live-report job queue (jobs.py) for all of them; empty: this process's memory and a thread
+    redis_url: str = ""
+    redis_prefix: str = "ccai"  # Redis key prefix and queue name suffix (several apps on one Redis)
 
     @classmethod
     def from_env(cls, home: Path | None = None, **overrides) -> WebSettings:
@@ -53,6 +62,8 @@ class WebSettings:
         home = Path(home or os.environ.get("CCAI_HOME") or Path.home() / ".local/share/ccai").expanduser()
         url = os.environ.get("DATABASE_URL") or store.default_url(home)
         secret = os.environ.get("CCAI_SECRET_KEY") or _secret_file(home)
+        overrides.setdefault("redis_url", os.environ.get("CCAI_REDIS_URL", ""))
+        overrides.setdefault("redis_prefix", os.environ.get("CCAI_REDIS_PREFIX", "ccai"))
         return cls(database_url=url, secret_key=secret, **overrides)
 
 
@@ -154,9 +165,15 @@ def create_app(settings: WebSettings) -> FastAPI:
         from ccai.consultation.similar import NearDuplicateFinder
 
         app.state.finder = NearDuplicateFinder()
-    app.state.report_cache = {}
-    app.state.login_limiter = accounts.LoginLimiter()
-    app.state.limiter = RateLimiter(settings.limits)
+    # counts that every process must share (login failures, rate limits), salted alike in every process
+    counts = make_log(settings.redis_url, settings.redis_prefix)
+    salt = hashlib.sha256(f"ccai-limits:{settings.secret_key}".encode()).digest()
+    app.state.login_limiter = accounts.LoginLimiter(log=counts, salt=salt)
+    app.state.limiter = RateLimiter(settings.limits, log=counts, salt=salt)
+    queue_name = jobs.queue_name(settings.redis_prefix)
+    app.state.jobs = jobs.make_queue(
+        settings.database_url, settings.redis_url, settings.seed, queue_name, settings.near_duplicates
+    )
     # next-statement tallies kept per worker (routing.py); off: every request recounts (the bench's baseline)
     app.state.routing = RoutingCache() if settings.routing_cache else None
 
@@ -168,6 +185,14 @@ def create_app(settings: WebSettings) -> FastAPI:
             model=api.VoteIn,
             connections=settings.vote_connections,
             limiter=app.state.limiter,
+        )
+    if settings.fast_next and app.state.routing is not None:
+        app.add_middleware(
+            NextFastPath,
+            engine=engine,
+            cache=app.state.routing,
+            seed=settings.seed,
+            connections=settings.vote_connections,
         )
     app.add_middleware(SecurityHeaders)  # added last: outermost, so fast answers get the headers too
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")

@@ -17,7 +17,6 @@ a committed vote.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
@@ -28,6 +27,7 @@ from pydantic import ValidationError
 
 from ccai.consultation import service
 from ccai.consultation.rules import RuleError
+from ccai.consultation.web.pgpool import Batcher, PgPool
 
 PATH = re.compile(r"^/api/v1/conversations/(\d{1,9})/votes$")
 MAX_BODY = 4096
@@ -55,106 +55,29 @@ class ThreadVotes:
 class PgVotes:
     """Votes on at most ``size`` async psycopg connections (autocommit) kept by this worker's event loop.
 
-    Votes that arrive while the connections are busy are written together: each free connection takes
-    every vote waiting at that moment and runs ``service.VOTE_BATCH`` on them, one statement and one
-    commit for the lot (compiled once for psycopg, prepared by psycopg after a few uses). Each request is
-    answered once that commit returns, so an acknowledged vote is still a committed vote. A vote the rules
-    refuse gets its reason from the synchronous engine (the rare path).
+    Votes that arrive while the connections are busy are written together (:class:`Batcher`): each free
+    connection takes every vote waiting at that moment and runs ``service.VOTE_BATCH`` on them, one
+    statement and one commit for the lot (compiled once for psycopg, prepared by psycopg after a few
+    uses). Each request is answered once that commit returns, so an acknowledged vote is still a committed
+    vote. A vote the rules refuse gets its reason from the synchronous engine (the rare path).
     """
 
     def __init__(self, engine: sa.Engine, size: int = 4):
         compiled = service.VOTE_BATCH.compile(dialect=engine.dialect)
-        self.sql, self.constants = str(compiled), compiled.params
-        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.engine, self.size = engine, size
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def _reset(self) -> None:
-        """Start afresh on this event loop (a test client may run each request on a new loop)."""
-        for conn in getattr(self, "conns", []):
-            conn.pgconn.finish()
-        self.loop, self.conns, self.opened = asyncio.get_running_loop(), [], 0
-        self.idle: asyncio.Queue = asyncio.Queue()  # free connections; None is a free slot to reopen
-        self.waiting: list[tuple[dict, asyncio.Future]] = []
-        self.writers: set[asyncio.Task] = set()
-
-    async def _acquire(self):
-        if self.idle.empty() and self.opened < self.size:
-            self.opened += 1
-            return await self._open()
-        conn = await self.idle.get()
-        return conn if conn is not None else await self._open()
-
-    async def _open(self):
-        import psycopg
-
-        try:
-            conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
-        except BaseException:
-            self.idle.put_nowait(None)  # the slot stays; the next request tries again
-            raise
-        self.conns.append(conn)
-        return conn
-
-    def _release(self, conn, healthy: bool) -> None:
-        if healthy and not conn.closed:
-            self.idle.put_nowait(conn)
-            return
-        conn.pgconn.finish()
-        self.conns.remove(conn)
-        self.idle.put_nowait(None)
+        self.engine, self.pool = engine, PgPool(engine, size)
+        columns = ("cid", "token_hash", "number", "vote", "important", "now")
+        self.batcher = Batcher(self.pool, str(compiled), columns, compiled.params)
 
     async def record(self, conversation_id: int, token: str, number: int, vote: int, important: bool) -> int:
-        if self.loop is not asyncio.get_running_loop():
-            self._reset()
-        answer = self.loop.create_future()
-        self.waiting.append((service.vote_params(conversation_id, token, number, vote, important), answer))
-        writer = self.loop.create_task(self._write())  # one per vote; it may find its vote already written
-        self.writers.add(writer)  # keep a reference until done (the loop holds tasks weakly)
-        writer.add_done_callback(self.writers.discard)
-        vote_id = await answer
-        if vote_id is None:
+        params = service.vote_params(conversation_id, token, number, vote, important)
+        rows = await self.batcher.run(params)
+        if not rows:
             await anyio.to_thread.run_sync(self._explain, conversation_id, token, number)
-        return vote_id
-
-    async def _write(self) -> None:
-        """Take a connection, then every vote waiting by then, and write them in one statement."""
-        try:
-            conn = await self._acquire()
-        except Exception as exc:  # every waiting request gets the failure (a 500)
-            self.waiting = _fail(self.waiting, exc)
-            return
-        batch, self.waiting = self.waiting, []
-        if not batch:
-            return self._release(conn, True)
-        params = dict(self.constants)
-        for name in ("cid", "token_hash", "number", "vote", "important", "now"):
-            params[name] = [p[name] for p, _ in batch]
-        try:
-            rows = await (await conn.execute(self.sql, params)).fetchall()
-        except BaseException as exc:  # the connection's state is unknown: drop it
-            self._release(conn, False)
-            _fail(batch, exc if isinstance(exc, Exception) else RuntimeError("the vote write was cancelled"))
-            if not isinstance(exc, Exception):
-                raise
-            return
-        self._release(conn, True)
-        ids = dict(rows)
-        for i, (_params, answer) in enumerate(batch, start=1):
-            if not answer.done():
-                answer.set_result(ids.get(i))
+        return rows[0][0]
 
     def _explain(self, conversation_id: int, token: str, number: int) -> None:
         with self.engine.connect() as conn:
             service.explain_vote(conn, conversation_id, token, number)
-
-
-def _fail(batch: list[tuple[dict, asyncio.Future]], exc: Exception) -> list:
-    """Answer every request of ``batch`` with ``exc``; returns an empty batch."""
-    for _params, answer in batch:
-        if not answer.done():
-            answer.set_exception(exc)
-    return []
 
 
 class VoteFastPath:
@@ -176,7 +99,7 @@ class VoteFastPath:
         try:
             if self.limiter is not None:  # the same per-participant and per-address vote limits
                 client = scope.get("client") or ("-", 0)
-                self.limiter.vote(client[0], token)
+                await self.limiter.avote(client[0], token)  # with Redis: one async round trip
             vote_id = await self.votes.record(
                 int(match.group(1)), token, vote.statement, vote.vote, vote.important
             )
