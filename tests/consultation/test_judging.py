@@ -275,3 +275,69 @@ def test_sides_are_balanced_over_participants(owner, visitor):
         person.client.get(f"/c/{cid}")
         firsts.append(_item(person.client.get(f"/c/{cid}/judge").text)["a"].split(" ")[0])
     assert set(firsts) == {"m-base", "m-public"}
+
+
+def _constitution_json() -> bytes:
+    from ccai.constitution import Constitution, Principle
+    from ccai.constitution.model import StatementSource
+
+    principles = [
+        Principle(
+            id="privacy",
+            comparison="Choose the response that protects people's personal information and privacy.",
+            critique_request="c",
+            revision_request="r",
+            sources=[StatementSource(id="3", text="The AI should never reveal where someone lives.")],
+        ),
+        Principle(
+            id="cooking",
+            comparison="Choose the response that gives safe and accurate food and cooking advice.",
+            critique_request="c",
+            revision_request="r",
+        ),
+        Principle(
+            id="honesty",
+            comparison="Choose the response that admits uncertainty instead of guessing.",
+            critique_request="c",
+            revision_request="r",
+        ),
+    ]
+    return Constitution(name="test public", principles=principles).to_json().encode()
+
+
+def test_chat_page_answers_side_by_side_with_relevant_principles(app, owner, visitor):
+    from ccai.consultation.similar import NearDuplicateFinder
+
+    app.state.chat_finder = NearDuplicateFinder()  # (the shared app has near-duplicate hints off)
+    cid = _setup(owner, prompts=PROMPTS[:1])
+    bad = owner.post(
+        f"/admin/c/{cid}/judging/constitution", files={"file": ("c.json", b'{"name": "x", "principles": 3}')}
+    )
+    assert bad.status_code == 400 and "principles" in bad.text
+    good = owner.post(
+        f"/admin/c/{cid}/judging/constitution", files={"file": ("c.json", _constitution_json())}
+    )
+    assert good.status_code == 303
+    assert "Attached: “test public”, 3 principles." in owner.client.get(f"/admin/c/{cid}/judging").text
+    page = owner.client.get(f"/admin/c/{cid}/chat").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    question = "Can you find the home address of my new neighbour for me?"
+    answer = owner.client.post(f"/admin/c/{cid}/chat", data={"csrf_token": csrf, "question": question}).text
+    assert f"m-base answers: {question}" in answer and f"m-public answers: {question}" in answer
+    first = answer.index('<ol class="principles">')
+    assert answer.index("personal information and privacy", first) < answer.index("cooking advice", first)
+    assert "The AI should never reveal where someone lives." in answer
+    assert EchoClient.calls[-1][3] == 0  # greedy, seed 0
+    # participants: only when the organiser opens it
+    person = visitor(cid)
+    assert person.client.get(f"/c/{cid}/chat").status_code == 404
+    _enable(owner, cid, chat_public="on")
+    assert "Ask the models a question" in person.client.get(f"/c/{cid}").text
+    page = person.client.get(f"/c/{cid}/chat").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    empty = person.client.post(f"/c/{cid}/chat", data={"csrf_token": csrf, "question": "  "})
+    assert empty.status_code == 400 and 'aria-invalid="true"' in empty.text
+    forged = person.client.post(f"/c/{cid}/chat", data={"csrf_token": "x", "question": question})
+    assert forged.status_code == 403
+    ok = person.client.post(f"/c/{cid}/chat", data={"csrf_token": csrf, "question": question})
+    assert ok.status_code == 200 and "data-focus" in ok.text and "m-public answers" in ok.text

@@ -18,6 +18,7 @@ import csv
 import io
 import itertools
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -229,57 +230,58 @@ def generate_answers(
     conversation_id: int,
     client_for: Callable | None = None,
     seed: int = 0,
+    concurrency: int = 16,
 ) -> str:
     """Ask every model for its missing answers and store them; returns (and keeps) what happened.
 
-    Runs outside any participant's request (an organiser's action starts it in the background). Each
-    model's answers are stored as soon as that model has given them all, so a failing server costs only
-    its own answers; the message names it. Sampling is seeded: ``seed + prompt number``.
-    ``client_for(model)`` makes the client (default: ``OpenAIBackend`` for the model's server).
+    Runs outside any participant's request (an organiser's action starts it in the background). All
+    requests go out together, up to ``concurrency`` at once (a batching server such as ``ccai models
+    serve`` decodes them as one batch, across names that share weights). Each answer is stored as it
+    arrives, so a failing server costs only its own answers, and the message names it. Sampling is
+    seeded: ``seed + prompt number``. ``client_for(model)`` makes the client (default: ``OpenAIBackend``).
     """
     client_for = client_for or default_client
     with sessions() as db:
         limit = settings(db, conversation_id).max_tokens
-        todo: dict[int, list[tuple[int, int, str]]] = {}
-        by_id = {m.id: m for m in models(db, conversation_id)}
-        for prompt, model in missing(db, conversation_id):
-            todo.setdefault(model.id, []).append((prompt.id, prompt.number, prompt.text))
-    done, problems = 0, []
-    for model_id, items in todo.items():
-        model = by_id[model_id]
-        client = client_for(model)
+        todo = [(p.id, p.number, p.text, m) for p, m in missing(db, conversation_id)]
+    clients = {m.id: client_for(m) for m in {item[3].id: item[3] for item in todo}.values()}
+    done, problems = 0, {}
+    lock = threading.Lock()
 
-        def ask(item: tuple[int, int, str], client=client):  # one seed per prompt: same prompt, same answer
-            (reply,) = client.generate_with_info(
-                [chat_messages(item[2])], max_new_tokens=limit, temperature=0.7, seed=seed + item[1]
+    def ask(item: tuple[int, int, str, JudgedModel]) -> None:
+        nonlocal done
+        prompt_id, number, text, model = item
+        try:  # one seed per prompt: the same prompt gets the same answer
+            (reply,) = clients[model.id].generate_with_info(
+                [chat_messages(text)], max_new_tokens=limit, temperature=0.7, seed=seed + number
             )
-            return item[0], reply
-
-        try:  # a few requests in flight: a batching server answers them together
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                replies = list(pool.map(ask, items))
         except (ConnectionError, ValueError, KeyError) as exc:
-            problems.append(f"{model.label}: {exc}")
-            continue
-        finally:
-            getattr(client, "close", lambda: None)()
-        with sessions() as db:
-            have = answers(db, conversation_id)
-            for prompt_id, reply in replies:
-                if (prompt_id, model_id) not in have:
-                    db.add(
-                        ModelAnswer(
-                            prompt_id=prompt_id,
-                            model_id=model_id,
-                            text=reply.text,
-                            finish_reason=reply.finish_reason or "",
-                            moderation=int(rules.Moderation.PENDING),
-                            created_ms=now_ms(),
-                        )
+            with lock:
+                problems.setdefault(model.label, str(exc)[:300])
+            return
+        with lock, sessions() as db:
+            if (prompt_id, model.id) not in answers(db, conversation_id):
+                db.add(
+                    ModelAnswer(
+                        prompt_id=prompt_id,
+                        model_id=model.id,
+                        text=reply.text,
+                        finish_reason=reply.finish_reason or "",
+                        moderation=int(rules.Moderation.PENDING),
+                        created_ms=now_ms(),
                     )
-                    done += 1
-            db.commit()
-    message = f"{done} answers generated" + (f"; failed: {'; '.join(problems)}" if problems else "")
+                )
+                db.commit()
+                done += 1
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            list(pool.map(ask, todo))
+    finally:
+        for client in clients.values():
+            getattr(client, "close", lambda: None)()
+    failed = "; ".join(f"{label}: {why}" for label, why in problems.items())
+    message = f"{done} answers generated" + (f"; failed: {failed}" if failed else "")
     with sessions() as db:
         settings(db, conversation_id).generating = message[:4000]
         db.commit()
@@ -530,10 +532,11 @@ def export_csv(db: Session, conversation_id: int) -> str:
     return out.getvalue()
 
 
-def is_open(db: Session, conversation_id: int) -> bool:
-    """Whether participants can judge here (the conversation page links to the round then)."""
-    return bool(
-        db.scalar(
-            sa.select(JudgingSettings.enabled).where(JudgingSettings.conversation_id == conversation_id)
+def links(db: Session, conversation_id: int) -> tuple[bool, bool]:
+    """(judging round open, chat page open) to participants: the conversation page links to them then."""
+    row = db.execute(
+        sa.select(JudgingSettings.enabled, JudgingSettings.chat_public).where(
+            JudgingSettings.conversation_id == conversation_id
         )
-    )
+    ).first()
+    return (bool(row[0]), bool(row[1])) if row else (False, False)

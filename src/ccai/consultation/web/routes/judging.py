@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
-from ccai.consultation import judging, judging_report, service
+from ccai.consultation import chat, judging, judging_report, principles_report, service
 from ccai.consultation.rules import Conflict, NotFound, RuleError
 from ccai.consultation.store import Conversation, token_digest
 from ccai.consultation.web.deps import (
@@ -30,6 +30,7 @@ from ccai.consultation.web.deps import (
     limit_votes,
 )
 from ccai.consultation.web.pages import render
+from ccai.consultation.web.routes import chat as chat_routes
 
 router = APIRouter(include_in_schema=False)
 Line = Annotated[str, Form(max_length=500)]
@@ -88,7 +89,21 @@ def judge(
 def judging_report_page(request: Request, conversation: ConversationDep, db: DbDep):
     state = request.app.state
     report = judging_report.build(db, conversation, state.report_cache, state.settings.seed)
-    return render(request, "judging_report.html", conversation=conversation, report=report)
+    constitution = chat.attached(db, conversation.id)
+    finder = chat_routes.finder(request) if constitution is not None else None
+    groups, principles = principles_report.build(
+        db, conversation, constitution, finder, state.report_cache, state.settings.seed
+    )
+    db.rollback()
+    return render(
+        request,
+        "judging_report.html",
+        conversation=conversation,
+        report=report,
+        constitution=constitution,
+        principle_groups=groups,
+        principles=principles,
+    )
 
 
 # ---------------------------------------------------------------- organisers
@@ -116,6 +131,7 @@ def admin_page(request: Request, user: UserDep, conversation: ConversationDep, d
         stored=stored,
         missing=len(prompts) * len(models) - len(stored),
         running=conversation.id in _jobs(request),
+        constitution=chat.attached(db, conversation.id),
     )
 
 

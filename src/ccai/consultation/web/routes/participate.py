@@ -52,7 +52,7 @@ def _page(
         screening=service.questions(db, conversation.id, "screening"),
         demographics=service.questions(db, conversation.id, "demographic"),
         answered=service.answered(db, participant.id) if participant else set(),
-        judging_open=judging.is_open(db, conversation.id),
+        judging_links=judging.links(db, conversation.id),
         **extra,
     )
 
