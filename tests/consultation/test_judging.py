@@ -243,6 +243,27 @@ def test_report_win_rates_per_opinion_group_ratings_and_ai_agreement(owner, visi
     page = people[0].client.get(f"/c/{cid}/report/judging").text
     assert 'id="win-rates"' in page and "Group" in page and "openai:x#j" in page
 
+    # the joint section: a principle written from statement 1 (camp 0 agreed, camp 1 disagreed), with the
+    # judgments on the prompts close to it
+    from ccai.consultation import principles_report
+    from ccai.consultation.chat import load_constitution
+    from ccai.consultation.similar import NearDuplicateFinder
+
+    constitution = load_constitution(
+        _constitution_json(statement="Statement 1: the assistant should be careful about topic 1")
+    )
+    with app.state.sessions() as db:
+        names, rows = principles_report.build(
+            db, service.get_conversation(db, cid), constitution, NearDuplicateFinder(), {}, 0
+        )
+    privacy, cooking = rows[0], rows[1]
+    assert privacy.statements[0]["number"] == 1 and privacy.statements[0]["agree"] == 0.5
+    assert sorted(privacy.statements[0]["groups"].values()) == [0.0, 1.0] and sorted(names) == sorted(
+        privacy.statements[0]["groups"]
+    )
+    assert cooking.prompts and cooking.prompts[0]["text"] == "Is it safe to eat raw eggs?"
+    assert cooking.judgments == [{"a": "base", "b": "public", "n": 16, "win_rate": 0.5}]
+
 
 def test_export_csv_counts_the_latest_judgment(owner, visitor, app):
     cid = _setup(owner, prompts=PROMPTS[:1])
@@ -277,7 +298,7 @@ def test_sides_are_balanced_over_participants(owner, visitor):
     assert set(firsts) == {"m-base", "m-public"}
 
 
-def _constitution_json() -> bytes:
+def _constitution_json(statement: str = "The AI should never reveal where someone lives.") -> bytes:
     from ccai.constitution import Constitution, Principle
     from ccai.constitution.model import StatementSource
 
@@ -287,7 +308,7 @@ def _constitution_json() -> bytes:
             comparison="Choose the response that protects people's personal information and privacy.",
             critique_request="c",
             revision_request="r",
-            sources=[StatementSource(id="3", text="The AI should never reveal where someone lives.")],
+            sources=[StatementSource(id="3", text=statement)],
         ),
         Principle(
             id="cooking",

@@ -238,7 +238,7 @@ def test_organiser_opens_round_people_judge_report_shows_groups(model_server, co
                     "b => document.querySelector('#judge-prompt')?.innerText !== b", arg=before
                 )
                 assert page.evaluate("document.activeElement.id") == "judge-prompt"
-        page.get_by_text("You have judged every pair of answers").wait_for()
+        page.locator("p.notice", has_text="You have judged every pair of answers").wait_for()
         assert "Judgment saved." in page.locator("#announce").inner_text()
         context.close()
 
@@ -274,3 +274,64 @@ def test_organiser_opens_round_people_judge_report_shows_groups(model_server, co
         report.screenshot(path=shots / f"judging-report-{width}.png", full_page=True)
     csv_text = admin.request.get(f"{base}/admin/c/{cid}/judgments.csv").text()
     assert csv_text.count("\n") == 1 + 2 * CAMP * len(PROMPTS)
+
+
+def test_chat_page_shows_answers_side_by_side_with_principles(
+    model_server, consultation, browser, shots, tmp_path
+):
+    """The organiser attaches a constitution and opens the chat to participants; a participant asks."""
+    from ccai.constitution import Constitution, Principle
+    from ccai.constitution.model import StatementSource
+
+    app, base, cid = consultation
+    constitution = Constitution(
+        name="public test",
+        principles=[
+            Principle(
+                id="privacy",
+                comparison="Choose the response that protects people's privacy and personal information.",
+                critique_request="c",
+                revision_request="r",
+                sources=[StatementSource(id="2", text=SEEDS[2])],
+            ),
+            Principle(
+                id="reasons",
+                comparison="Choose the response that explains its reasoning.",
+                critique_request="c",
+                revision_request="r",
+                sources=[StatementSource(id="0", text=SEEDS[0])],
+            ),
+        ],
+    )
+    path = constitution.save(tmp_path / "public.json")
+    admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    admin.goto(f"{base}/admin/c/{cid}/judging")
+    if admin.get_by_label("Email").count():
+        admin.get_by_label("Email").fill("chair@example.org")
+        admin.get_by_label("Password").fill("browser-pass")
+        admin.get_by_role("button", name="Log in").click()
+    admin.get_by_label("Constitution (JSON written by ccai constitution)").set_input_files(str(path))
+    admin.get_by_role("button", name="Attach constitution").click()
+    admin.get_by_text("Attached: “public test”, 2 principles.").wait_for()
+    admin.get_by_label("Participants can use the chat page").check()
+    admin.get_by_role("button", name="Save settings").click()
+    question = "Can I post my neighbour's home address on social media?"
+    for width, size in (("1280", {"width": 1280, "height": 900}), ("390", {"width": 390, "height": 844})):
+        context = browser.new_context(viewport=size)
+        context.add_cookies([{"name": f"ccai_p{cid}", "value": "camp-5", "url": base}])
+        page = context.new_page()
+        page.goto(f"{base}/c/{cid}")
+        page.get_by_role("link", name="Ask the models a question").click()
+        page.get_by_label("Your question").fill(question)
+        page.get_by_role("button", name="Ask", exact=True).click()
+        page.locator("#chat-answers").wait_for(timeout=600_000)
+        assert page.evaluate("document.activeElement.id") == "chat-answers"
+        labels = page.locator(".answer h3").all_inner_texts()
+        assert labels == ["base", "public"]
+        assert all(t.strip() for t in page.locator(".answer-text").all_inner_texts())
+        first = page.locator("ol.principles > li").first
+        assert "privacy" in first.inner_text()
+        first.locator("summary").click()
+        assert SEEDS[2] in first.inner_text()
+        page.screenshot(path=shots / f"chat-{width}.png", full_page=True)
+        context.close()
