@@ -178,6 +178,10 @@ def test_moderation_of_answers(owner, visitor, app):
     assert len(set(ids)) == 2
     no_reason = owner.post(f"/admin/c/{cid}/judging/answers/{ids[0]}", {"op": "reject"})
     assert no_reason.status_code == 400
+    page = owner.client.get(f"/admin/c/{cid}/judging").text
+    forms = re.findall(r"<form .*?</form>", page, re.S)
+    for form in [f for f in forms if 'name="reason"' in f]:  # Enter in Reason submits only the rejection
+        assert re.findall(r'name="op" value="(\w+)"', form) == ["reject"]
     for answer in sorted(set(ids)):
         assert owner.post(f"/admin/c/{cid}/judging/answers/{answer}", {"op": "accept"}).status_code == 303
     assert "Answer A" in person.client.get(f"/c/{cid}/judge").text
@@ -266,7 +270,7 @@ def test_report_win_rates_per_opinion_group_ratings_and_ai_agreement(owner, visi
 
 
 def test_export_csv_counts_the_latest_judgment(owner, visitor, app):
-    cid = _setup(owner, prompts=PROMPTS[:1])
+    cid = _setup(owner, prompts=['=HYPERLINK("http://x") what does this do?'])
     owner.post(f"/admin/c/{cid}/judging/generate")
     _enable(owner, cid)
     person = visitor(cid)
@@ -278,7 +282,10 @@ def test_export_csv_counts_the_latest_judgment(owner, visitor, app):
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == 1 and rows[0]["choice"] == "both_bad" and rows[0]["preferred"] == ""
-    assert rows[0]["prompt_text"] == PROMPTS[0] and {rows[0]["model_a"], rows[0]["model_b"]} == {
+    assert rows[0]["prompt_text"] == '\'=HYPERLINK("http://x") what does this do?' and {
+        rows[0]["model_a"],
+        rows[0]["model_b"],
+    } == {
         "base",
         "public",
     }

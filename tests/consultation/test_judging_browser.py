@@ -304,6 +304,13 @@ def test_chat_page_shows_answers_side_by_side_with_principles(
         ],
     )
     path = constitution.save(tmp_path / "public.json")
+    with app.state.sessions() as db:  # the models, when this test runs without the one above
+        conversation = service.get_conversation(db, cid)
+        for label in ("base", "public"):
+            if label not in {m.label for m in judging.models(db, cid)}:
+                judging.add_model(db, conversation, label, model_server, label)
+        judging.settings(db, cid).max_tokens = 12
+        db.commit()
     admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     admin.goto(f"{base}/admin/c/{cid}/judging")
     if admin.get_by_label("Email").count():
@@ -315,6 +322,7 @@ def test_chat_page_shows_answers_side_by_side_with_principles(
     admin.get_by_text("Attached: “public test”, 2 principles.").wait_for()
     admin.get_by_label("Participants can use the chat page").check()
     admin.get_by_role("button", name="Save settings").click()
+    admin.get_by_text("Saved").first.wait_for()
     question = "Can I post my neighbour's home address on social media?"
     for width, size in (("1280", {"width": 1280, "height": 900}), ("390", {"width": 390, "height": 844})):
         context = browser.new_context(viewport=size)
@@ -324,7 +332,7 @@ def test_chat_page_shows_answers_side_by_side_with_principles(
         page.get_by_role("link", name="Ask the models a question").click()
         page.get_by_label("Your question").fill(question)
         page.get_by_role("button", name="Ask", exact=True).click()
-        page.locator("#chat-answers").wait_for(timeout=600_000)
+        page.locator("#chat-answers").wait_for(timeout=600_000)  # slow only on a loaded CPU
         assert page.evaluate("document.activeElement.id") == "chat-answers"
         labels = page.locator(".answer h3").all_inner_texts()
         assert labels == ["base", "public"]

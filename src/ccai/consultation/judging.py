@@ -524,11 +524,15 @@ def judgment_rows(db: Session, conversation_id: int, log: bool = False) -> list[
 
 
 def export_csv(db: Session, conversation_id: int) -> str:
-    """judgments.csv: one row per counted judgment; ``model_a`` is the model shown as answer A."""
+    """judgments.csv: one row per counted judgment; ``model_a`` is the model shown as answer A. Text cells
+    a spreadsheet would run as a formula start with an apostrophe (as in the Polis export)."""
+    from ccai.consultation.exchange import spreadsheet_safe
+
     out = io.StringIO()
     writer = csv.DictWriter(out, EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(judgment_rows(db, conversation_id))
+    for row in judgment_rows(db, conversation_id):
+        writer.writerow({k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()})
     return out.getvalue()
 
 
