@@ -267,6 +267,20 @@ def test_report_win_rates_per_opinion_group_ratings_and_ai_agreement(owner, visi
     )
     assert cooking.prompts and cooking.prompts[0]["text"] == "Is it safe to eat raw eggs?"
     assert cooking.judgments == [{"a": "base", "b": "public", "n": 16, "win_rate": 0.5}]
+    # ... and on the page, once the organiser attaches that constitution
+    app.state.chat_finder = getattr(app.state, "chat_finder", None) or NearDuplicateFinder()
+    data = _constitution_json(statement="Statement 1: the assistant should be careful about topic 1")
+    assert (
+        owner.post(f"/admin/c/{cid}/judging/constitution", files={"file": ("c.json", data)}).status_code
+        == 303
+    )
+    page = people[1].client.get(f"/c/{cid}/report/judging").text
+    section = page[page.index('id="principle-privacy"') : page.index('id="principle-cooking"')]
+    assert "Statement 1: the assistant should be careful about topic 1" in section
+    assert re.findall(r"<td>(\d+) %</td>", section) == ["50", "100", "0"] or re.findall(
+        r"<td>(\d+) %</td>", section
+    ) == ["50", "0", "100"]
+    assert "Is it safe to eat raw eggs?" in page[page.index('id="principle-cooking"') :]
 
 
 def test_export_csv_counts_the_latest_judgment(owner, visitor, app):

@@ -331,7 +331,7 @@ def test_chat_page_shows_answers_side_by_side_with_principles(
         page.goto(f"{base}/c/{cid}")
         page.get_by_role("link", name="Ask the models a question").click()
         page.get_by_label("Your question").fill(question)
-        page.get_by_role("button", name="Ask", exact=True).click()
+        page.get_by_role("button", name="Ask", exact=True).click(timeout=600_000)  # waits for the answers
         page.locator("#chat-answers").wait_for(timeout=600_000)  # slow only on a loaded CPU
         assert page.evaluate("document.activeElement.id") == "chat-answers"
         labels = page.locator(".answer h3").all_inner_texts()
