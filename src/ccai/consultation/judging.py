@@ -377,9 +377,10 @@ def items(db: Session, conversation: Conversation) -> list[tuple[JudgingPrompt, 
     """Every (prompt, model pair) whose two answers a participant may see."""
     strict = bool(conversation.strict_moderation)
     stored = answers(db, conversation.id)
+    pairs = _pairs(models(db, conversation.id))
     out = []
     for prompt in prompts(db, conversation.id):
-        for a, b in _pairs(models(db, conversation.id)):
+        for a, b in pairs:
             one, two = stored.get((prompt.id, a.id)), stored.get((prompt.id, b.id))
             if (
                 one
