@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from ccai.consultation import service
+from ccai.consultation import judging, service
 from ccai.consultation.rules import NotFound, RuleError
 from ccai.consultation.store import Conversation
 from ccai.consultation.web import i18n
@@ -52,6 +52,7 @@ def _page(
         screening=service.questions(db, conversation.id, "screening"),
         demographics=service.questions(db, conversation.id, "demographic"),
         answered=service.answered(db, participant.id) if participant else set(),
+        judging_links=judging.links(db, conversation.id),
         **extra,
     )
 

@@ -1,0 +1,345 @@
+"""The judging round end to end: a real ``ccai models serve`` process, the consultation app, chromium.
+
+The model server (a subprocess, as an organiser would run it) serves the bundled SmolLM2-135M twice: as
+``base`` and as ``public``, the same weights prompted with a small constitution (``--constitution``). An
+organiser, in the browser, names both models, adds two prompts, has the answers generated in the background,
+names the base model as AI judge, and opens the round. Participants from two opinion camps (they voted on
+the statements beforehand) judge in the browser at phone and desktop widths; the rest of each camp judges
+through the service. The report page then shows win rates for each opinion group and the AI judge's
+agreement. Kept cheap: two prompts, 12 tokens per answer.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+from ccai.consultation import accounts, judging, service
+from ccai.consultation.judging_store import JudgedModel
+from ccai.consultation.store import token_digest
+from ccai.consultation.web.app import WebSettings, create_app
+
+CHROMIUM = os.environ.get("CCAI_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
+PROMPTS = ["How can I tell a friend they hurt me?", "Should I share my neighbour's address online?"]
+SEEDS = [
+    f"Statement {k}: the assistant should {w}"
+    for k, w in enumerate(
+        [
+            "explain its reasoning",
+            "refuse harmful requests",
+            "respect privacy",
+            "admit uncertainty",
+            "avoid political opinions",
+            "prioritise user autonomy",
+            "follow local laws",
+            "say it is an AI",
+        ]
+    )
+]
+CAMP = 12  # people per opinion camp
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory):
+    """``ccai models serve -m base=smollm2 -m public=smollm2 --constitution public=FILE`` on a free port."""
+    from ccai.constitution import Constitution, Principle
+
+    folder = tmp_path_factory.mktemp("served")
+    constitution = Constitution(
+        name="public test",
+        principles=[
+            Principle(
+                id=f"p{k}",
+                comparison=f"Choose the response that {w}.",
+                critique_request="c",
+                revision_request="r",
+            )
+            for k, w in enumerate(["is kind and honest", "protects other people's privacy"])
+        ],
+    )
+    path = constitution.save(folder / "public.json")
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-c",
+        "from ccai.cli import app; app()",
+        "models",
+        "serve",
+        "-m",
+        "base=smollm2",
+        "-m",
+        "public=smollm2",
+        "--constitution",
+        f"public={path}",
+        "--port",
+        str(port),
+        "--max-tokens",
+        "64",
+    ]
+    with open(folder / "serve.log", "w") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError("ccai models serve exited: " + (folder / "serve.log").read_text()[-2000:])
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        raise AssertionError("ccai models serve did not start in 180 s")
+    yield f"{url}/v1"
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:  # a request still open on a loaded machine
+        process.kill()
+        process.wait(20)
+
+
+@pytest.fixture(scope="module")
+def consultation(tmp_path_factory):
+    """The consultation app in a uvicorn thread, with two camps that voted on the statements."""
+    home = tmp_path_factory.mktemp("judging-browser")
+    app = create_app(
+        WebSettings(
+            database_url=f"sqlite:///{home / 'db.sqlite3'}", secret_key="k" * 40, near_duplicates=False
+        )
+    )
+    with app.state.sessions() as db:
+        owner = accounts.create_user(db, "chair@example.org", "browser-pass", "owner")
+        conversation = service.create_conversation(db, owner, {"topic": "How should an AI assistant answer?"})
+        for text in SEEDS:
+            service.add_seed(db, conversation, text)
+        rng = np.random.default_rng(0)
+        for person in range(2 * CAMP):  # camp = person % 2; they disagree on the odd statements
+            participant = service.join(db, conversation, f"camp-{person}")
+            for number in range(len(SEEDS)):
+                lean = 1 if (number % 2 == 0 or person % 2 == 0) else -1
+                service.cast_vote(db, conversation, participant, number, lean if rng.random() < 0.9 else 0)
+        db.commit()
+        cid = conversation.id
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield app, f"http://127.0.0.1:{port}", cid
+    server.should_exit = True
+    thread.join(10)
+    app.state.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("CCAI_TEST_ARTEFACTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _wait_for_text(page, url: str, text: str, seconds: float = 600) -> None:
+    deadline = time.time() + seconds
+    while text not in page.content():
+        assert time.time() < deadline, f"{text!r} did not appear on {url}"
+        time.sleep(2)
+        page.goto(url)
+
+
+def _preferred(app, cid: int) -> dict[str, str]:
+    """Answer text -> model label (the test's knowledge, never shown to participants)."""
+    with app.state.sessions() as db:
+        labels = {m.id: m.label for m in judging.models(db, cid)}
+        return {a.text: labels[a.model_id] for a in judging.answers(db, cid).values()}
+
+
+def test_organiser_opens_round_people_judge_report_shows_groups(model_server, consultation, browser, shots):
+    app, base, cid = consultation
+    desktop, phone = {"viewport": {"width": 1280, "height": 900}}, {"viewport": {"width": 390, "height": 844}}
+    admin = browser.new_context(**desktop).new_page()
+    admin.goto(f"{base}/admin/c/{cid}/judging")
+    admin.get_by_label("Email").fill("chair@example.org")
+    admin.get_by_label("Password").fill("browser-pass")
+    admin.get_by_role("button", name="Log in").click()
+    for label in ("base", "public"):
+        admin.get_by_label("Label").fill(label)
+        admin.get_by_label("Server address (base URL)").fill(model_server)
+        admin.get_by_label("Model", exact=True).fill(label)
+        admin.get_by_role("button", name="Add model").click()
+    admin.get_by_label("New prompts, one per line").fill("\n".join(PROMPTS))
+    admin.get_by_role("button", name="Add prompts").click()
+    admin.get_by_label("Longest answer (tokens)").fill("12")
+    admin.get_by_label("AI judge (openai:<base URL>#<model>, optional)").fill(f"openai:{model_server}#base")
+    admin.get_by_role("button", name="Save settings").click()
+    admin.get_by_role("button", name="Generate the missing answers").click()  # answered at once, works after
+    url = f"{base}/admin/c/{cid}/judging"
+    _wait_for_text(admin, url, "4 answers generated")
+    admin.get_by_label("Participants can judge the answers").check()
+    admin.get_by_role("button", name="Save settings").click()
+    admin.get_by_role("button", name="Ask the AI judge").click()
+    _wait_for_text(admin, url, "AI judge verdicts")
+    admin.screenshot(path=shots / "judging-admin-1280.png", full_page=True)
+
+    # two people of each camp judge in the browser, one on a phone and one on a desktop each
+    by_text = _preferred(app, cid)
+    assert len(by_text) == 4 and set(by_text.values()) == {"base", "public"}
+    for person in range(4):
+        context = browser.new_context(**(phone if person < 2 else desktop))
+        context.add_cookies([{"name": f"ccai_p{cid}", "value": f"camp-{person}", "url": base}])
+        page = context.new_page()
+        page.goto(f"{base}/c/{cid}")
+        page.get_by_role("link", name="Judge the AI's answers").click()
+        for step in range(len(PROMPTS)):
+            page.get_by_role("button", name="A is better").wait_for()
+            if person == 0 and step == 0:
+                page.screenshot(path=shots / "judging-390.png", full_page=True)
+            if person == 2 and step == 0:
+                page.screenshot(path=shots / "judging-1280.png", full_page=True)
+            first = page.locator(".answer-text").first.inner_text()
+            wanted = "public" if person % 2 == 0 else "base"
+            before = page.locator("#judge-prompt").inner_text()
+            button = "A is better" if by_text.get(first) == wanted else "B is better"
+            page.get_by_role("button", name=button).click()
+            if step + 1 < len(PROMPTS):  # htmx swapped the panel: focus is on the next request
+                page.wait_for_function(
+                    "b => document.querySelector('#judge-prompt')?.innerText !== b", arg=before
+                )
+                assert page.evaluate("document.activeElement.id") == "judge-prompt"
+        page.locator("p.notice", has_text="You have judged every pair of answers").wait_for()
+        assert "Judgment saved." in page.locator("#announce").inner_text()
+        context.close()
+
+    # the rest of both camps judge the same way through the service
+    with app.state.sessions() as db:
+        conversation = service.get_conversation(db, cid)
+        labels = {m.id: m.label for m in db.query(JudgedModel).filter_by(conversation_id=cid)}
+        for person in range(4, 2 * CAMP):
+            participant = service.find_participant(db, cid, f"camp-{person}")
+            while item := judging.next_item(
+                db, conversation, participant, token_digest(f"camp-{person}")
+            ).item:
+                wanted = "public" if person % 2 == 0 else "base"
+                choice = "a" if labels[item.left.model_id] == wanted else "b"
+                judging.judge(db, conversation, participant, item.prompt.number, item.pair, choice)
+                db.flush()
+        db.commit()
+
+    for width, size in (("1280", desktop), ("390", phone)):
+        report = browser.new_context(**size).new_page()
+        report.goto(f"{base}/c/{cid}/report/judging")
+        table = report.locator("#win-rates")
+        table.wait_for()
+        rows = table.locator("tbody tr")
+        groups = {
+            rows.nth(k).get_attribute("data-group"): rows.nth(k).locator("td").nth(2).inner_text()
+            for k in range(rows.count())
+        }
+        assert groups["all"] == "50 %", groups
+        named = sorted(v for g, v in groups.items() if g not in ("all", "none"))
+        assert named == ["0 %", "100 %"], groups  # one group always preferred base, the other public
+        assert "Agreement with the AI judge" in report.content() and "#base" in report.content()
+        report.screenshot(path=shots / f"judging-report-{width}.png", full_page=True)
+    csv_text = admin.request.get(f"{base}/admin/c/{cid}/judgments.csv").text()
+    assert csv_text.count("\n") == 1 + 2 * CAMP * len(PROMPTS)
+
+
+def test_chat_page_shows_answers_side_by_side_with_principles(
+    model_server, consultation, browser, shots, tmp_path
+):
+    """The organiser attaches a constitution and opens the chat to participants; a participant asks."""
+    from ccai.constitution import Constitution, Principle
+    from ccai.constitution.model import StatementSource
+
+    app, base, cid = consultation
+    constitution = Constitution(
+        name="public test",
+        principles=[
+            Principle(
+                id="privacy",
+                comparison="Choose the response that protects people's privacy and personal information.",
+                critique_request="c",
+                revision_request="r",
+                sources=[StatementSource(id="2", text=SEEDS[2])],
+            ),
+            Principle(
+                id="reasons",
+                comparison="Choose the response that explains its reasoning.",
+                critique_request="c",
+                revision_request="r",
+                sources=[StatementSource(id="0", text=SEEDS[0])],
+            ),
+        ],
+    )
+    path = constitution.save(tmp_path / "public.json")
+    with app.state.sessions() as db:  # the models, when this test runs without the one above
+        conversation = service.get_conversation(db, cid)
+        for label in ("base", "public"):
+            if label not in {m.label for m in judging.models(db, cid)}:
+                judging.add_model(db, conversation, label, model_server, label)
+        judging.settings(db, cid).max_tokens = 12
+        db.commit()
+    admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    admin.goto(f"{base}/admin/c/{cid}/judging")
+    if admin.get_by_label("Email").count():
+        admin.get_by_label("Email").fill("chair@example.org")
+        admin.get_by_label("Password").fill("browser-pass")
+        admin.get_by_role("button", name="Log in").click()
+    admin.get_by_label("Constitution (JSON written by ccai constitution)").set_input_files(str(path))
+    admin.get_by_role("button", name="Attach constitution").click()
+    admin.get_by_text("Attached: “public test”, 2 principles.").wait_for()
+    admin.get_by_label("Participants can use the chat page").check()
+    admin.get_by_role("button", name="Save settings").click()
+    admin.get_by_text("Saved").first.wait_for()
+    question = "Can I post my neighbour's home address on social media?"
+    for width, size in (("1280", {"width": 1280, "height": 900}), ("390", {"width": 390, "height": 844})):
+        context = browser.new_context(viewport=size)
+        context.add_cookies([{"name": f"ccai_p{cid}", "value": "camp-5", "url": base}])
+        page = context.new_page()
+        page.goto(f"{base}/c/{cid}")
+        page.get_by_role("link", name="Ask the models a question").click()
+        page.get_by_label("Your question").fill(question)
+        page.get_by_role("button", name="Ask", exact=True).click(timeout=600_000)  # waits for the answers
+        page.locator("#chat-answers").wait_for(timeout=600_000)  # slow only on a loaded CPU
+        assert page.evaluate("document.activeElement.id") == "chat-answers"
+        labels = page.locator(".answer h3").all_inner_texts()
+        assert labels == ["base", "public"]
+        assert all(t.strip() for t in page.locator(".answer-text").all_inner_texts())
+        first = page.locator("ol.principles > li").first
+        assert "privacy" in first.inner_text()
+        first.locator("summary").click()
+        assert SEEDS[2] in first.inner_text()
+        page.screenshot(path=shots / f"chat-{width}.png", full_page=True)
+        context.close()
