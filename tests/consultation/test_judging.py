@@ -14,7 +14,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from ccai.consultation import judging, judging_report, service
+from ccai.consultation import judging, judging_report, live_report, service
 from ccai.consultation.judging_store import JudgedModel, JudgeVerdict
 from ccai.models.backends import Generation
 
@@ -213,7 +213,8 @@ def test_report_win_rates_per_opinion_group_ratings_and_ai_agreement(owner, visi
         people.append(person)
     with app.state.sessions() as db:
         conversation = service.get_conversation(db, cid)
-        report = judging_report.build(db, conversation, {}, 0, n_boot=50)
+        live = live_report.build(db, conversation)
+        report = judging_report.build(db, conversation, live, n_boot=50)
     everyone = next(r for r in report.pairs if r["group"] == "all")
     assert everyone["n"] == 16 * 3 and everyone["a_wins"] == 24 and everyone["b_wins"] == 24
     groups = [r for r in report.pairs if r["group"] not in ("all", "none")]
@@ -241,10 +242,13 @@ def test_report_win_rates_per_opinion_group_ratings_and_ai_agreement(owner, visi
                 )
             )
         db.commit()
-        report = judging_report.build(db, service.get_conversation(db, cid), {}, 0, n_boot=50)
+        report = judging_report.build(db, service.get_conversation(db, cid), live, n_boot=50)
     agreement = {r["group"]: r["agreement"] for r in report.ai_agreement}
     assert agreement["all"] == 0.5 and sorted(v for g, v in agreement.items() if g != "all") == [0.0, 1.0]
-    page = people[0].client.get(f"/c/{cid}/report/judging").text
+    first = people[0].client.get(f"/c/{cid}/report/judging").text  # the worker computes the groups ...
+    assert 'id="report-computing"' in first
+    app.state.jobs.join()
+    page = people[0].client.get(f"/c/{cid}/report/judging").text  # ... and the page shows them
     assert 'id="win-rates"' in page and "Group" in page and "openai:x#j" in page
 
     # the joint section: a principle written from statement 1 (camp 0 agreed, camp 1 disagreed), with the
@@ -258,7 +262,7 @@ def test_report_win_rates_per_opinion_group_ratings_and_ai_agreement(owner, visi
     )
     with app.state.sessions() as db:
         names, rows = principles_report.build(
-            db, service.get_conversation(db, cid), constitution, NearDuplicateFinder(), {}, 0
+            db, service.get_conversation(db, cid), constitution, NearDuplicateFinder(), live
         )
     privacy, cooking = rows[0], rows[1]
     assert privacy.statements[0]["number"] == 1 and privacy.statements[0]["agree"] == 0.5

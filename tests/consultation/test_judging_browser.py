@@ -259,7 +259,11 @@ def test_organiser_opens_round_people_judge_report_shows_groups(model_server, co
 
     for width, size in (("1280", desktop), ("390", phone)):
         report = browser.new_context(**size).new_page()
-        report.goto(f"{base}/c/{cid}/report/judging")
+        for _ in range(60):  # the opinion groups come from the background worker's report
+            report.goto(f"{base}/c/{cid}/report/judging")
+            if not report.locator("#report-computing").count():
+                break
+            report.wait_for_timeout(1000)
         table = report.locator("#win-rates")
         table.wait_for()
         rows = table.locator("tbody tr")

@@ -48,23 +48,25 @@ def _interval(successes: float, n: int) -> tuple[float | None, float | None]:
     return (None, None) if math.isnan(low) else (low, high)
 
 
-def participant_groups(db: Session, conversation: Conversation, cache: dict | None, seed: int) -> dict:
-    """Participant number -> opinion group name, from the live report's analysis of the statement votes."""
-    report = live_report.build(db, conversation, cache, seed)
-    if report.result is None:
-        return {}
-    return {int(pid): str(group) for pid, group in report.result.labels.items()}
+def participant_groups(report: live_report.LiveReport) -> dict[int, str]:
+    """Participant number -> opinion group name, from the live report's analysis of the statement votes
+    (the analysis object when the report was just computed here, else the kept report's positions)."""
+    if report.result is not None:
+        return {int(pid): str(group) for pid, group in report.result.labels.items()}
+    return {int(pid): str(place[3]) for pid, place in report.positions.items()}
 
 
 def build(
-    db: Session, conversation: Conversation, cache: dict | None = None, seed: int = 0, n_boot: int = 200
+    db: Session, conversation: Conversation, live: live_report.LiveReport, seed: int = 0, n_boot: int = 200
 ) -> JudgingReport:
-    """The judging section of the report, from the counted judgments (latest per participant and item)."""
+    """The judging section of the report, from the counted judgments (latest per participant and item);
+    ``live`` is the live report whose opinion groups split the judgments (the pages pass the kept one
+    the background worker computed, so no analysis runs inside a request)."""
     from ccai.evaluation.pairwise import decision, elo_table
 
     labels = [m.label for m in judging.models(db, conversation.id)]
     rows = judging.judgment_rows(db, conversation.id)
-    groups = participant_groups(db, conversation, cache, seed)
+    groups = participant_groups(live)
     names = sorted({g for g in groups.values()})
     report = JudgingReport(labels, len(rows), len({r["participant"] for r in rows}), group_names=names)
     if not rows:

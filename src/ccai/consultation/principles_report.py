@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy.orm import Session
 
-from ccai.consultation import judging, live_report, rules
+from ccai.consultation import judging, judging_report, live_report, rules
 from ccai.consultation.chat import principle_text, source_line
 from ccai.consultation.store import Conversation
 
@@ -40,17 +41,15 @@ def build(
     conversation: Conversation,
     constitution: Any,
     finder: Any | None,
-    cache: dict | None = None,
-    seed: int = 0,
+    live: live_report.LiveReport,
 ) -> tuple[list[str], list[PrincipleRow]]:
-    """(group names, one row per principle) for ``constitution`` over this conversation's data."""
+    """(group names, one row per principle) for ``constitution`` over this conversation's data, split by
+    the opinion groups of ``live`` (the kept report on the pages: no analysis inside a request)."""
     if constitution is None:
         return [], []
-    report = live_report.build(db, conversation, cache, seed)
-    result = report.result
-    names = [str(n) for n in result.group_names] if result is not None else []
-    table = result.statements if result is not None else None
-    _, statements, _ = live_report.public_frames(db, conversation)
+    names = [str(g["name"]) for g in live.groups]
+    votes, statements, _ = live_report.public_frames(db, conversation)
+    table = _support_table(votes, judging_report.participant_groups(live), names)
     by_key = {rules.text_key(str(text)): int(number) for number, text in statements["text"].items()}
     prompts = judging.prompts(db, conversation.id)
     rows = judging.judgment_rows(db, conversation.id)
@@ -87,14 +86,22 @@ def build(
     return names, out
 
 
-def _support(text: str, number: int | None, table, names: list[str]) -> dict:
+def _support_table(votes: pd.DataFrame, groups: dict[int, str], names: list[str]) -> pd.DataFrame:
+    """Per statement: the share of its voters who agreed, overall (``all``) and in each opinion group."""
+    agreed = votes.assign(agree=(votes["vote"] == 1).astype(float))
+    table = agreed.groupby("statement")["agree"].mean().to_frame("all")
+    agreed["group"] = agreed["participant"].map(groups)
+    for name in names:
+        table[name] = agreed[agreed["group"] == name].groupby("statement")["agree"].mean()
+    return table
+
+
+def _support(text: str, number: int | None, table: pd.DataFrame, names: list[str]) -> dict:
     """A source statement's agree share overall and in each group (None where it was not voted on here)."""
     entry = {"text": text, "number": number, "agree": None, "groups": {}}
-    if number is None or table is None or number not in table.index:
+    if number is None or number not in table.index:
         return entry
     r = table.loc[number]
-    entry["agree"] = float(r["n_agree"] / r["n_seen"]) if r["n_seen"] else None
-    for g, name in enumerate(names):
-        seen = r.get(f"g{g}_seen", 0)
-        entry["groups"][name] = float(r[f"g{g}_agree"] / seen) if seen else None
+    entry["agree"] = float(r["all"])
+    entry["groups"] = {name: None if pd.isna(r[name]) else float(r[name]) for name in names}
     return entry

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
-from ccai.consultation import chat, judging, judging_report, principles_report, service
+from ccai.consultation import chat, jobs, judging, judging_report, principles_report, service
 from ccai.consultation.rules import Conflict, NotFound, RuleError
 from ccai.consultation.store import Conversation, token_digest
 from ccai.consultation.web.deps import (
@@ -87,19 +87,18 @@ def judge(
 
 @router.get("/c/{conversation_id}/report/judging")
 def judging_report_page(request: Request, conversation: ConversationDep, db: DbDep):
-    state = request.app.state
-    report = judging_report.build(db, conversation, state.report_cache, state.settings.seed)
+    live = jobs.current_report(db, conversation, request.app.state.jobs)
+    report = judging_report.build(db, conversation, live, request.app.state.settings.seed)
     constitution = chat.attached(db, conversation.id)
     finder = chat_routes.finder(request) if constitution is not None else None
-    groups, principles = principles_report.build(
-        db, conversation, constitution, finder, state.report_cache, state.settings.seed
-    )
+    groups, principles = principles_report.build(db, conversation, constitution, finder, live)
     db.rollback()
     return render(
         request,
         "judging_report.html",
         conversation=conversation,
         report=report,
+        live=live,
         constitution=constitution,
         principle_groups=groups,
         principles=principles,
