@@ -380,6 +380,7 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
         "filters": [step.summary() for step in result.filters],
         "silhouettes": silhouettes,
         "near_tie": near_ties(result.clustering.silhouettes, result.clustering.k),
+        "replay": result.replay,
         "near_gap": NEAR_TIE,
         "ccai_k": result.clustering.k,
         "explained": [float(v) for v in result.pca.explained_variance_ratio],

@@ -52,6 +52,7 @@ class AnalysisResult:
         certificate: selection-certificate and brigading-margin summary (``robustness.certify``), if run.
         topics: one row per topic (``topics.add_topics``), if run; ``statements["topic"]`` then holds each
             statement's topic (-1: not eligible or no text).
+        replay: with ``history='replay'``, what the replay of updates decided (``ReplayResult.summary``).
     """
 
     matrix: VoteMatrix
@@ -75,6 +76,7 @@ class AnalysisResult:
     participation: pd.DataFrame | None = None
     certificate: dict[str, Any] | None = None
     topics: pd.DataFrame | None = None
+    replay: dict[str, Any] | None = None
 
     # -- convenience views --------------------------------------------------------------------------
 
@@ -147,6 +149,7 @@ class AnalysisResult:
                 "silhouettes": {str(k): v for k, v in self.clustering.silhouettes.items()},
                 "n_base_clusters": int(len(self.clustering.base_centers)),
                 "near_tie": near_ties(self.clustering.silhouettes, self.clustering.k),
+                "replay": self.replay,
             },
             "gac": {name: self.gac_summary(name) for name in GAC_VARIANTS},
             "gac_above_paper_threshold": {

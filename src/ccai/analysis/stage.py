@@ -34,6 +34,10 @@ class AnalysisConfig(StageConfig):
     threshold: float = Field(CCAI_THRESHOLD, gt=0, le=1, description="GAC threshold the certificates test")
     topics: int | None = Field(None, description="group statements into N topics (-1: choose N)")
     lm: str | None = Field(None, description="with topics: a model that summarises each topic, cited")
+    history: Literal["batch", "replay"] = Field(
+        "batch", description="'replay': votes replayed over updates (Polis's sticky in-conv set, k smoother)"
+    )
+    tick_seconds: float = Field(60.0, gt=0, description="with history=replay: seconds per update")
 
     @model_validator(mode="after")
     def _lm_needs_topics(self) -> AnalysisConfig:
@@ -91,11 +95,15 @@ def run(
                 break
 
     step("analysing (PCA, groups, statistics)")
+    if config.history == "replay" and export.vote_log is None:
+        raise ValueError(f"{folder}: history=replay needs votes.csv (every vote with its timestamp)")
+    votes = export.vote_log if config.history == "replay" else export.votes
     result = analyze(
-        export.votes, export.statements, groups=config.groups, given_groups=given,
+        votes, export.statements, groups=config.groups, given_groups=given,
         reference_groups=reference, labelings=labelings, about=export.summary, exclude=excluded,
         min_votes=config.min_votes, more_than=config.more_than, moderation=config.moderation,
-        straightliners=config.straightliners, seed=config.seed,
+        straightliners=config.straightliners, seed=config.seed, history=config.history,
+        tick_seconds=config.tick_seconds,
     )
     if config.certificates > 0:
         from ccai.analysis.robustness import certify
