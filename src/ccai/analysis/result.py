@@ -52,6 +52,8 @@ class AnalysisResult:
         certificate: selection-certificate and brigading-margin summary (``robustness.certify``), if run.
         topics: one row per topic (``topics.add_topics``), if run; ``statements["topic"]`` then holds each
             statement's topic (-1: not eligible or no text).
+        group_summaries: one row per opinion group (``topics.summarize_groups``) when a language model
+            wrote cited summaries: group, label, statements shown, summary, sentences kept / dropped.
         replay: with ``history='replay'``, what the replay of updates decided (``ReplayResult.summary``).
     """
 
@@ -77,6 +79,7 @@ class AnalysisResult:
     certificate: dict[str, Any] | None = None
     topics: pd.DataFrame | None = None
     replay: dict[str, Any] | None = None
+    group_summaries: pd.DataFrame | None = None
 
     # -- convenience views --------------------------------------------------------------------------
 
@@ -128,6 +131,9 @@ class AnalysisResult:
             "warnings": list(self.warnings),
             "certificate": self.certificate,
             "topics": None if self.topics is None else self.topics.to_dict(orient="records"),
+            "group_summaries": None
+            if self.group_summaries is None
+            else self.group_summaries.to_dict(orient="records"),
             "counts": {
                 "participants_input": int(len(part)),
                 "participants_after_filters": int(self.matrix.shape[0]),
@@ -211,6 +217,7 @@ class AnalysisResult:
             ("repness.csv", self.repness),
             ("agreement.csv", self.agreement),
             *((("topics.csv", self.topics),) if self.topics is not None else ()),
+            *((("group_summaries.csv", self.group_summaries),) if self.group_summaries is not None else ()),
         ):
             written.append(_atomic(out / name, lambda path, f=frame: f.to_csv(path, index=False)))
         text = json.dumps(_plain(self.summary()), indent=2) + "\n"

@@ -191,8 +191,9 @@ def register(app: typer.Typer) -> None:
         ),
         lm: str | None = typer.Option(
             None,
-            help="With --topics: a language model that writes a short summary per topic, every sentence "
-            "citing statement ids (checked; uncited sentences dropped). 'smollm2' (bundled) or "
+            help="A language model that writes a short summary per opinion group (and per topic with "
+            "--topics), every sentence citing statement ids (checked; sentences without a valid citation "
+            "dropped and counted). 'smollm2' (bundled) or "
             "'openai:<base_url>#<model>' (any OpenAI-compatible server).",
         ),
     ) -> None:
@@ -227,7 +228,7 @@ def register(app: typer.Typer) -> None:
                 certificates=certificates, threshold=threshold, topics=topics or None, lm=lm,
                 history=history, tick_seconds=tick_seconds,
             )
-            with _steps(3 + (certificates > 0) + bool(topics)) as step:
+            with _steps(3 + (certificates > 0) + bool(topics) + bool(lm)) as step:
                 result = run(config, path, out, step=step)
             console.print(_summary_table(result, f"ccai analyze {path}"))
             for warning in result.warnings:
