@@ -567,21 +567,33 @@ def degenerate_warnings(matrix, eligible: np.ndarray, row_group: np.ndarray, n_g
     return out
 
 
+SHORT_SPAN_DAYS = 3  # a conversation shorter than this is binned by hour: by day it is two or three points
+
+
 def participation(votes: pd.DataFrame, statements: pd.DataFrame | None) -> pd.DataFrame:
-    """Cumulative participants (by first vote), votes and statements per day, from whatever timestamps
-    (ms) the export has; an empty frame when it has none (e.g. a matrix-only export)."""
+    """Cumulative participants (by first vote), votes and statements per day (per hour when the activity
+    spans under three days), from whatever timestamps (ms) the export has; an empty frame when it has none
+    (e.g. a matrix-only export)."""
+    stamps = []
+    if "timestamp" in votes.columns:
+        stamps.append(votes["timestamp"].dropna())
+    if statements is not None and "timestamp" in statements:
+        stamps.append(statements["timestamp"].dropna())
+    stamps = [s for s in stamps if len(s)]
+    if not stamps:
+        return pd.DataFrame(columns=["participants", "votes", "statements"], dtype=float)
+    span_ms = max(s.max() for s in stamps) - min(s.min() for s in stamps)
+    unit = "h" if span_ms < SHORT_SPAN_DAYS * 86_400_000 else "D"
     series = {}
     if "timestamp" in votes.columns and votes["timestamp"].notna().any():
         ts = votes[["participant", "timestamp"]].dropna()
-        day = pd.to_datetime(ts["timestamp"], unit="ms").dt.floor("D")
-        series["votes"] = day.value_counts().sort_index().cumsum()
-        first = day.groupby(ts["participant"].to_numpy()).min()
+        when = pd.to_datetime(ts["timestamp"], unit="ms").dt.floor(unit)
+        series["votes"] = when.value_counts().sort_index().cumsum()
+        first = when.groupby(ts["participant"].to_numpy()).min()
         series["participants"] = first.value_counts().sort_index().cumsum()
     if statements is not None and "timestamp" in statements and statements["timestamp"].notna().any():
-        day = pd.to_datetime(statements["timestamp"].dropna(), unit="ms").dt.floor("D")
-        series["statements"] = day.value_counts().sort_index().cumsum()
-    if not series:
-        return pd.DataFrame(columns=["participants", "votes", "statements"], dtype=float)
+        when = pd.to_datetime(statements["timestamp"].dropna(), unit="ms").dt.floor(unit)
+        series["statements"] = when.value_counts().sort_index().cumsum()
     frame = pd.DataFrame(series).sort_index().ffill().fillna(0)
-    frame.index.name = "day"
+    frame.index.name = "hour" if unit == "h" else "day"
     return frame

@@ -359,6 +359,10 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
         "pi_median": summary["pi_median"],
         "paper": _paper_rows(result, paper, threshold) if paper else None,
         "timeline": timeline,
+        "timeline_unit": "hour"
+        if getattr(result.participation, "index", None) is not None
+        and result.participation.index.name == "hour"
+        else "day",
         "participant_map": plots.participant_map(result, group_label),
         "statement_map": plots.statement_map(result, group_label, highlight=list(top.index)),
         "gac_hist": plots.histogram(
