@@ -63,7 +63,7 @@ def main() -> None:
     names = args.only or sorted(p.name for p in root.iterdir() if p.is_dir())
     print(
         "| conversation | k Polis | batch k | batch ARI | gap | near tie | batch set | replay k "
-        "(last best) | replay ARI | replay set | updates, k switches | replay s |"
+        "(last best) | replay ARI | replay set | updates, clustered | replay s |"
     )
     print("|" + "---|" * 12)
     totals = {"batch_k": 0, "replay_k": 0, "batch_set": 0, "replay_set": 0, "n": 0, "n_replay": 0}
@@ -94,14 +94,16 @@ def main() -> None:
                 tick_seconds=args.tick,
             )
             seconds = time.perf_counter() - started
-            replay = describe(result, polis)
             info = result.replay
+            replay = describe(result, polis)
+            if not info["k_decided"]:
+                replay["k"] = f"{replay['k']}?"
             totals["n_replay"] += 1
             totals["replay_k"] += replay["k"] == k_polis
             totals["replay_set"] += replay["set"] == "="
             print(
                 row + f" {replay['k']} ({info['last_update_best_k']}) | {replay['ari']:.3f} | "
-                f"{replay['set']} | {info['updates']:,}, {info['k_switches']} | {seconds:.1f} |",
+                f"{replay['set']} | {info['updates']:,}, {info['updates_clustered']} | {seconds:.1f} |",
                 flush=True,
             )
     print(

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ccai.analysis import analyze
-from ccai.analysis.replay import grow_in_conv, smooth_k, update_ends
+from ccai.analysis.replay import grow_in_conv, last_shown_k, smooth_k, update_ends
 
 
 def test_k_smoother_switches_only_after_four_wins_in_a_row():
@@ -18,6 +18,29 @@ def test_k_smoother_switches_only_after_four_wins_in_a_row():
         shown.append(state[2])
     # the first update takes its own k; 3 wins three times, then loses once, then four times in a row
     assert shown == [2, 2, 2, 2, 2, 2, 2, 2, 3, 3]
+
+
+def test_k_found_from_the_end_equals_the_smoother_run_forwards():
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n = int(rng.integers(1, 40))
+        # mostly near-ties between two k, sometimes a third; a few unclusterable first updates
+        best = [int(k) for k in rng.choice([2, 3, 4], size=n, p=[0.45, 0.45, 0.1])]
+        lead = int(rng.integers(0, 3)) if n > 3 else 0
+        seq = [None] * lead + best[lead:]
+        state = (None, 0, None)
+        for b in seq:
+            if b is not None:
+                state = smooth_k(state, b, 4)
+        k, since, _ = last_shown_k(seq.__getitem__, len(seq), 4, 10_000)
+        assert k == state[2], (trial, seq)
+        if k is not None:
+            assert seq[since] == k
+    # a stable ending costs four clusterings
+    calls = []
+    assert last_shown_k(lambda u: calls.append(u) or 2, 1000, 4, 10)[:2] == (2, 999) and len(calls) == 4
+    # over budget: undecided
+    assert last_shown_k(lambda u: 2 + u % 2, 1000, 4, 10)[0] is None
 
 
 def test_in_conv_is_sticky_and_filled_to_fifteen():
@@ -44,7 +67,8 @@ def test_replay_on_a_real_conversation(load_opendata):
         export.vote_log, export.statements, reference_groups=polis, history="replay", tick_seconds=60
     )
     info = replay.replay
-    assert info["updates"] == 17 and info["tick_seconds"] == 60
+    assert info["updates"] == 17 and info["tick_seconds"] == 60 and info["k_decided"]
+    assert info["updates_clustered"] <= 17
     # sticky: everyone the batch rule clusters at the end is in the replayed set too
     part_b, part_r = batch.participants, replay.participants
     assert set(part_b.index[part_b["clustered"]]) <= set(part_r.index[part_r["clustered"]])

@@ -312,7 +312,8 @@ class OpinionAnalysis:
         if replayed is not None and forced is None and replayed.k is not None and replayed.k != clustering.k:
             # the smoother still shows an earlier k: cluster with it, keep every k's silhouette for the report
             scores = clustering.silhouettes
-            clustering = cluster_groups(xy[order], k=replayed.k, base_k=self.base_k, max_k=self.max_groups)
+            shown = min(replayed.k, max(scores)) if scores else replayed.k  # a k no longer possible: clamp
+            clustering = cluster_groups(xy[order], k=shown, base_k=self.base_k, max_k=self.max_groups)
             clustering.silhouettes = scores
         own = np.full(matrix.shape[0], -1)
         own[order] = clustering.labels

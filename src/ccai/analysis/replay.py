@@ -20,6 +20,7 @@ export, so ``tick_seconds`` is a choice, and the result is reported with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ from ccai.analysis.matrix import VoteMatrix
 
 K_BUFFER = 4  # consecutive updates a new k must win before the groups switch to it (Polis's group-k-buffer)
 FILL_TO = 15  # Polis's greedy fill of the clustered set
+MAX_CLUSTERINGS = 400  # updates the backward k search may cluster before it calls k undecided
 
 
 @dataclass
@@ -44,8 +46,9 @@ class ReplayResult:
     """What the replay decided, and how.
 
     ``in_conv``: mask over the matrix's participants (the sticky set after the last update); ``k``: the
-    smoothed k after the last update; ``history``: one row per update (``time_ms`` of its last vote,
-    ``participants``, ``in_conv``, ``best_k`` by silhouette, ``k`` smoothed, ``silhouettes``).
+    smoothed k after the last update (None: undecided within the clustering budget); ``since_update``: the
+    update from which that k is shown; ``history``: one row per update (``time_ms`` of its last vote,
+    ``participants``, ``in_conv``, and for the updates that were clustered ``best_k`` and ``silhouettes``).
     """
 
     in_conv: np.ndarray
@@ -53,20 +56,26 @@ class ReplayResult:
     history: pd.DataFrame
     tick_seconds: float
     k_buffer: int
+    since_update: int | None = None
+    clusterings: int = 0
 
     def summary(self) -> dict:
-        """Updates, k switches and the last update's own best k, for summary.json and the report."""
+        """Updates, the k shown and since when, the last update's own best k, for summary.json and the
+        report."""
         hist = self.history
-        clustered = hist[hist["k"].notna()]
-        switches = int((clustered["k"].diff().fillna(0) != 0).sum()) if len(clustered) else 0
-        last_best = int(clustered["best_k"].iloc[-1]) if len(clustered) else None
+        best = hist["best_k"].dropna()
+        since = None
+        if self.since_update is not None:
+            since = pd.Timestamp(float(hist["time_ms"].iloc[self.since_update]), unit="ms").isoformat()
         return {
             "tick_seconds": self.tick_seconds,
             "k_buffer": self.k_buffer,
             "updates": int(len(hist)),
+            "updates_clustered": int(self.clusterings),
             "k": self.k,
-            "last_update_best_k": last_best,
-            "k_switches": switches,
+            "k_decided": self.k is not None,
+            "k_shown_since": since,
+            "last_update_best_k": int(best.iloc[-1]) if len(best) else None,
             "in_conv": int(self.in_conv.sum()),
         }
 
@@ -112,6 +121,33 @@ def smooth_k(state: SmootherState, best: int, buffer: int) -> SmootherState:
     return best, count, shown
 
 
+def last_shown_k(
+    best_of: Callable[[int], int | None], n_updates: int, buffer: int, max_calls: int
+) -> tuple[int | None, int | None, dict[int, int | None]]:
+    """The k the smoother (:func:`smooth_k`) shows after update ``n_updates - 1``, found from the end.
+
+    ``best_of(u)`` is update u's best k (None: not clusterable yet, which only happens before the first
+    clusterable update). Returns (k, the update from which it is shown, every best k computed); k is None
+    when ``max_calls`` updates were clustered without deciding.
+    """
+    best_at: dict[int, int | None] = {}
+    run_value, run_length, earliest = None, 0, None
+    for u in range(n_updates - 1, -1, -1):
+        if len(best_at) >= max_calls:
+            return None, None, best_at
+        best = best_at[u] = best_of(u)
+        if best is None:  # the smoother starts at the next update
+            break
+        earliest = u
+        run_length = run_length + 1 if best == run_value else 1
+        run_value = best
+        if run_length >= buffer:
+            return best, u + buffer - 1, best_at
+    if earliest is None:
+        return None, None, best_at
+    return best_at[earliest], earliest, best_at  # no run ever: the first update's own k stays
+
+
 def replay_updates(
     votes: pd.DataFrame,
     matrix: VoteMatrix,
@@ -123,12 +159,21 @@ def replay_updates(
     base_k: int = BASE_K,
     max_groups: int = MAX_GROUPS,
     seed: int = 0,
+    max_clusterings: int = MAX_CLUSTERINGS,
 ) -> ReplayResult:
     """Replay ``votes`` (with a ``timestamp`` column, ms) in time order over the participants and statements
     of ``matrix`` (the analysis's filtered matrix; ``zeroed`` its moderated-out columns).
 
     Votes of participants or statements not in ``matrix`` are ignored (they were filtered out). A re-vote
     replaces the earlier vote from its own update on, as in Polis.
+
+    The clustered set is replayed forwards over every update (cheap: vote counts only). The k shown after
+    the last update needs clustering, which costs 0.05-2 s per update, so it is found backwards, with the
+    same result as running the smoother forwards: the smoother shows the best k of the latest update that
+    ended a run of ``k_buffer`` updates with the same best k (or, if no such run ever happened, the first
+    update's best k). Scanning back from the last update, the first run found decides; a stable
+    conversation needs ``k_buffer`` clusterings. After ``max_clusterings`` without a run, k is undecided
+    (``k`` None; the caller keeps the batch choice and says so).
     """
     if "timestamp" not in votes.columns or votes["timestamp"].isna().any():
         missing = (
@@ -155,47 +200,62 @@ def replay_updates(
     is_first = np.zeros(len(key), bool)
     is_first[first] = True
 
+    # forwards: the sticky clustered set after each update (as the update at which each participant joined)
+    ends = update_ends(times, tick_seconds)
+    never = len(ends)
+    joined = np.full(n, never, np.int64)
     in_conv = np.zeros(n, bool)
     counts = np.zeros(n, np.int64)
     col_seen = np.zeros(m, bool)
-    state: SmootherState = (None, 0, None)
-    records = []
+    sizes = np.zeros((len(ends), 2), np.int64)
     start = 0
-    for end in update_ends(times, tick_seconds):
+    for u, end in enumerate(ends):
         new = slice(start, end)
         np.add.at(counts, rows[new][is_first[new]], 1)
         col_seen[cols[new]] = True
         start = end
-        in_conv = grow_in_conv(in_conv, counts, int(col_seen.sum()), min_votes)
-        best, silhouettes = _best_k(
+        grown = grow_in_conv(in_conv, counts, int(col_seen.sum()), min_votes)
+        joined[grown & ~in_conv] = u
+        in_conv = grown
+        sizes[u] = ((counts > 0).sum(), in_conv.sum())
+
+    # backwards: the smoother's k after the last update
+    silhouettes_at: dict[int, dict[int, float]] = {}
+
+    def best_of(u: int) -> int | None:
+        end = ends[u]
+        best, silhouettes_at[u] = _best_k(
             key[:end],
             rows[:end],
             cols[:end],
             values[:end],
             matrix,
             zeroed,
-            in_conv,
+            joined <= u,
             base_k=base_k,
             max_groups=max_groups,
             seed=seed,
         )
-        if best is not None:
-            state = smooth_k(state, best, k_buffer)
-        records.append(
-            {
-                "time_ms": float(times[end - 1]),
-                "participants": int((counts > 0).sum()),
-                "in_conv": int(in_conv.sum()),
-                "best_k": best,
-                "k": state[2] if best is not None else None,
-                "silhouettes": silhouettes,
-            }
-        )
-    history = pd.DataFrame.from_records(
-        records, columns=["time_ms", "participants", "in_conv", "best_k", "k", "silhouettes"]
+        return best
+
+    shown, since, best_at = last_shown_k(best_of, len(ends), k_buffer, max_clusterings)
+    history = pd.DataFrame(
+        {
+            "time_ms": times[ends - 1],
+            "participants": sizes[:, 0],
+            "in_conv": sizes[:, 1],
+            "best_k": pd.array([best_at.get(u) for u in range(len(ends))], dtype="Int64"),
+            "silhouettes": [silhouettes_at.get(u) for u in range(len(ends))],
+        }
     )
     return ReplayResult(
-        in_conv=in_conv, k=state[2], history=history, tick_seconds=tick_seconds, k_buffer=k_buffer
+        in_conv=in_conv,
+        k=shown,
+        history=history,
+        tick_seconds=tick_seconds,
+        k_buffer=k_buffer,
+        since_update=since,
+        clusterings=len(best_at),
     )
 
 

@@ -83,9 +83,13 @@ def _summary_table(result, title: str):
     if replay:
         table.add_row(
             "replayed updates",
-            f"{replay['updates']:,} of {replay['tick_seconds']:g} s: k {replay['k']} shown (last update's "
-            f"best {replay['last_update_best_k']}, {replay['k_switches']} switches), "
-            f"{replay['in_conv']:,} clustered (sticky)",
+            f"{replay['updates']:,} of {replay['tick_seconds']:g} s: k {replay['k']} shown "
+            + (
+                f"since {replay['k_shown_since'][:16]} (last update's best {replay['last_update_best_k']}), "
+                if replay["k_decided"]
+                else f"(undecided in {replay['updates_clustered']} updates: batch k kept), "
+            )
+            + f"{replay['in_conv']:,} clustered (sticky)",
         )
     for variant, stats in summary["gac"].items():
         table.add_row(variant, " / ".join(f"{name} {_f3(value)}" for name, value in stats.items()))
