@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ccai.analysis.paper import CCAI_THRESHOLD
 from ccai.analysis.result import AnalysisResult
@@ -38,6 +38,16 @@ class AnalysisConfig(StageConfig):
         "batch", description="'replay': votes replayed over updates (Polis's sticky in-conv set, k smoother)"
     )
     tick_seconds: float = Field(60.0, gt=0, description="with history=replay: seconds per update")
+
+    @field_validator("lm")
+    @classmethod
+    def _lm_spec(cls, value: str | None) -> str | None:
+        # checked before the export is read: a malformed spec would otherwise fail after the analysis ran
+        if value and value.startswith("openai:"):
+            url, _, model = value[len("openai:") :].partition("#")
+            if not url.startswith(("http://", "https://")) or not model:
+                raise ValueError(f"expected openai:<http(s) base_url>#<model name>, got {value!r}")
+        return value
 
 
 def run(
