@@ -145,5 +145,7 @@ def test_cli_certificates_reach_statements_csv_summary_and_report(shared_data, t
     assert summary["certificate"]["n_boot"] == 20 and summary["certificate"]["threshold"] == 0.5
     assert 'id="robustness"' in (out / "report.html").read_text()
     assert "brigading margin" in " ".join(done.output.split())
-    bad = runner.invoke(app, ["analyze", str(folder), "--out", str(tmp_path / "x"), "--lm", "smollm2"])
-    assert bad.exit_code == 2 and "add --topics" in bad.output
+    bad = runner.invoke(
+        app, ["analyze", str(folder), "--out", str(tmp_path / "x"), "--lm", "openai:http://127.0.0.1:9"]
+    )
+    assert bad.exit_code == 2 and "model name" in bad.output and not (tmp_path / "x").exists()

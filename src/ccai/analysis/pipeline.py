@@ -36,6 +36,7 @@ from ccai.analysis.matrix import (
     polis_in_conv,
     straightliner_mask,
 )
+from ccai.analysis.replay import K_BUFFER, replay_updates
 from ccai.analysis.result import AnalysisResult
 
 Moderation = Literal["polis", "accepted", "none"]
@@ -87,6 +88,10 @@ class OpinionAnalysis:
         votes (greedy fill to 15). With given groups every labelled participant is counted instead.
     max_groups, base_k : Polis's caps: at most 5 groups, 100 base clusters.
     seed : start vector of the SVD (the clustering itself is deterministic).
+    history : "batch" (one analysis of the final votes) or "replay": the votes (they need timestamps, e.g.
+        a Polis votes.csv; pass the whole vote log) are replayed in time order through updates of
+        ``tick_seconds``, so that the clustered set is Polis's sticky one (once in, always in) and k is
+        Polis's smoothed choice (a new k must win ``k_buffer`` consecutive updates). See ``replay.py``.
     """
 
     def __init__(
@@ -101,6 +106,9 @@ class OpinionAnalysis:
         max_groups: int = MAX_GROUPS,
         base_k: int = BASE_K,
         seed: int = 0,
+        history: str = "batch",
+        tick_seconds: float = 60.0,
+        k_buffer: int = K_BUFFER,
     ) -> None:
         self.groups = groups
         self.exclude = exclude
@@ -111,6 +119,9 @@ class OpinionAnalysis:
         self.max_groups = max_groups
         self.base_k = base_k
         self.seed = seed
+        self.history = history
+        self.tick_seconds = tick_seconds
+        self.k_buffer = k_buffer
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -165,6 +176,14 @@ class OpinionAnalysis:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lowest:
                 raise ValueError(f"{name}: expected a whole number >= {lowest}, got {value!r}")
+        if self.history not in ("batch", "replay"):
+            raise ValueError(f"history: expected 'batch' or 'replay', got {self.history!r}")
+        buffer = self.k_buffer
+        if isinstance(buffer, bool) or not isinstance(buffer, int | np.integer) or buffer < 1:
+            raise ValueError(f"k_buffer: expected a whole number >= 1, got {self.k_buffer!r}")
+        tick = self.tick_seconds
+        if isinstance(tick, bool) or not isinstance(tick, int | float | np.number) or not tick > 0:
+            raise ValueError(f"tick_seconds: expected a positive number of seconds, got {tick!r}")
         given = _as_series(given_groups, "given_group")
         reference = _as_series(reference_groups, "polis_group")
         if mode == "given" and given is None:
@@ -261,20 +280,41 @@ class OpinionAnalysis:
 
         # 3. ccai's own groups (Polis mode or forced k) -------------------------------------------------
         counts = matrix.votes_per_participant()
-        clustered = polis_in_conv(counts, matrix.shape[1], self.min_votes)
+        replayed = None
+        if self.history == "replay":
+            replayed = replay_updates(
+                votes,
+                matrix,
+                zeroed,
+                tick_seconds=float(self.tick_seconds),
+                min_votes=self.min_votes,
+                k_buffer=int(self.k_buffer),
+                base_k=self.base_k,
+                max_groups=self.max_groups,
+                seed=self.seed,
+            )
+            clustered = replayed.in_conv
+            rule = f"at {self.tick_seconds:g}-s updates, kept once in (Polis's sticky in-conv set)"
+        else:
+            clustered = polis_in_conv(counts, matrix.shape[1], self.min_votes)
+            rule = "(Polis; greedy fill to 15)"
         steps.append(
             FilterStep(
                 "min_votes",
-                f"not clustered: fewer than min({self.min_votes}, n_statements) "
-                "votes (Polis; greedy fill to 15)",
+                f"not clustered: fewer than min({self.min_votes}, n_statements) votes {rule}",
                 removed_participants=matrix.participants[~clustered].tolist(),
             )
         )
         order = polis_row_order(matrix)
         order = order[clustered[order]]
-        clustering = cluster_groups(
-            xy[order], k=mode if isinstance(mode, int) else None, base_k=self.base_k, max_k=self.max_groups
-        )
+        forced = mode if isinstance(mode, int) else None
+        clustering = cluster_groups(xy[order], k=forced, base_k=self.base_k, max_k=self.max_groups)
+        if replayed is not None and forced is None and replayed.k is not None and replayed.k != clustering.k:
+            # the smoother still shows an earlier k: cluster with it, keep every k's silhouette for the report
+            scores = clustering.silhouettes
+            shown = min(replayed.k, max(scores)) if scores else replayed.k  # a k no longer possible: clamp
+            clustering = cluster_groups(xy[order], k=shown, base_k=self.base_k, max_k=self.max_groups)
+            clustering.silhouettes = scores
         own = np.full(matrix.shape[0], -1)
         own[order] = clustering.labels
 
@@ -361,6 +401,7 @@ class OpinionAnalysis:
             warnings=warnings,
             about={str(k): str(v) for k, v in (about or {}).items()},
             participation=participation(votes, statements),
+            replay=None if replayed is None else replayed.summary(),
         )
         return self
 
@@ -378,7 +419,8 @@ def analyze(
     """Analyse a vote table (agree = +1, disagree = -1, pass = 0) in one call.
 
     ``params`` are :class:`OpinionAnalysis`'s constructor arguments (``groups``, ``exclude``, ``more_than``,
-    ``straightliners``, ``moderation``, ``min_votes``, ``max_groups``, ``base_k``, ``seed``); the other
+    ``straightliners``, ``moderation``, ``min_votes``, ``max_groups``, ``base_k``, ``seed``, ``history``,
+    ``tick_seconds``, ``k_buffer``); the other
     arguments go to its ``fit``. Example::
 
         result = analyze(export.votes, export.statements, reference_groups=export.participants["group_id"])
@@ -526,21 +568,33 @@ def degenerate_warnings(matrix, eligible: np.ndarray, row_group: np.ndarray, n_g
     return out
 
 
+SHORT_SPAN_DAYS = 3  # a conversation shorter than this is binned by hour: by day it is two or three points
+
+
 def participation(votes: pd.DataFrame, statements: pd.DataFrame | None) -> pd.DataFrame:
-    """Cumulative participants (by first vote), votes and statements per day, from whatever timestamps
-    (ms) the export has; an empty frame when it has none (e.g. a matrix-only export)."""
+    """Cumulative participants (by first vote), votes and statements per day (per hour when the activity
+    spans under three days), from whatever timestamps (ms) the export has; an empty frame when it has none
+    (e.g. a matrix-only export)."""
+    stamps = []
+    if "timestamp" in votes.columns:
+        stamps.append(votes["timestamp"].dropna())
+    if statements is not None and "timestamp" in statements:
+        stamps.append(statements["timestamp"].dropna())
+    stamps = [s for s in stamps if len(s)]
+    if not stamps:
+        return pd.DataFrame(columns=["participants", "votes", "statements"], dtype=float)
+    span_ms = max(s.max() for s in stamps) - min(s.min() for s in stamps)
+    unit = "h" if span_ms < SHORT_SPAN_DAYS * 86_400_000 else "D"
     series = {}
     if "timestamp" in votes.columns and votes["timestamp"].notna().any():
         ts = votes[["participant", "timestamp"]].dropna()
-        day = pd.to_datetime(ts["timestamp"], unit="ms").dt.floor("D")
-        series["votes"] = day.value_counts().sort_index().cumsum()
-        first = day.groupby(ts["participant"].to_numpy()).min()
+        when = pd.to_datetime(ts["timestamp"], unit="ms").dt.floor(unit)
+        series["votes"] = when.value_counts().sort_index().cumsum()
+        first = when.groupby(ts["participant"].to_numpy()).min()
         series["participants"] = first.value_counts().sort_index().cumsum()
     if statements is not None and "timestamp" in statements and statements["timestamp"].notna().any():
-        day = pd.to_datetime(statements["timestamp"].dropna(), unit="ms").dt.floor("D")
-        series["statements"] = day.value_counts().sort_index().cumsum()
-    if not series:
-        return pd.DataFrame(columns=["participants", "votes", "statements"], dtype=float)
+        when = pd.to_datetime(statements["timestamp"].dropna(), unit="ms").dt.floor(unit)
+        series["statements"] = when.value_counts().sort_index().cumsum()
     frame = pd.DataFrame(series).sort_index().ffill().fillna(0)
-    frame.index.name = "day"
+    frame.index.name = "hour" if unit == "h" else "day"
     return frame

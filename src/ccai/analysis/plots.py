@@ -255,6 +255,7 @@ def timeline(series: dict[str, pd.Series], title: str) -> str:
     start = min(d.min() for d in days)
     end = max(d.max() for d in days)
     span = max((end - start).total_seconds(), 1.0)
+    stamp = "%Y-%m-%d %H:%M" if span < 3 * 86_400 else "%Y-%m-%d"  # a short conversation is binned by hour
     x0, x1 = canvas.left, canvas.width - canvas.right
     y0, y1 = canvas.height - canvas.bottom, canvas.top
     canvas.add(f'<line x1="{x0}" x2="{x1}" y1="{y0}" y2="{y0}" stroke="#e4e6ea"/>')
@@ -269,18 +270,18 @@ def timeline(series: dict[str, pd.Series], title: str) -> str:
         colour = palette[n % len(palette)]
         canvas.add(
             f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2">'
-            f"<title>{escape(name)}: {int(s.iloc[-1]):,} by {s.index[-1]:%Y-%m-%d}</title></polyline>"
+            f"<title>{escape(name)}: {int(s.iloc[-1]):,} by {s.index[-1].strftime(stamp)}</title></polyline>"
         )
         canvas.add(
             f'<text x="{_f(xs[-1] + 4)}" y="{_f(ys[-1] + 4 + 12 * n)}" fill="{colour}" font-size="10">'
             f"{escape(name)} {int(s.iloc[-1]):,}</text>"
         )
     canvas.add(
-        f'<text x="{x0}" y="{canvas.height - 16}" fill="{SOFT}" font-size="10">{start:%Y-%m-%d}</text>'
+        f'<text x="{x0}" y="{canvas.height - 16}" fill="{SOFT}" font-size="10">{start.strftime(stamp)}</text>'
     )
     canvas.add(
         f'<text x="{x1}" y="{canvas.height - 16}" text-anchor="end" fill="{SOFT}" font-size="10">'
-        f"{end:%Y-%m-%d}</text>"
+        f"{end.strftime(stamp)}</text>"
     )
     canvas.add(
         f'<text x="{(x0 + x1) / 2}" y="{canvas.height - 4}" text-anchor="middle" fill="{SOFT}" '

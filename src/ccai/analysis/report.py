@@ -92,7 +92,7 @@ def _num(value: Any, digits: int = 3) -> str:
     return f"{float(value):,.{digits}f}"
 
 
-def _group_label(k: int) -> str:
+def group_label(k: int) -> str:
     return f"Group {chr(ord('A') + k)}" if k < 26 else f"Group {k}"
 
 
@@ -157,7 +157,7 @@ class _Rows:
         for g in range(self.k):
             for c in ("agree", "disagree", "pass", "seen"):
                 self.col[f"g{g}_{c}"] = stm[f"g{g}_{c}"].to_numpy(float)
-        self.labels = [(_group_label(g), _letter(g), plots.group_colour(g)) for g in range(self.k)]
+        self.labels = [(group_label(g), _letter(g), plots.group_colour(g)) for g in range(self.k)]
 
     def row(self, sid: Any, **extra: Any) -> dict:
         i = self.position[sid]
@@ -238,7 +238,7 @@ def _repness_sections(result: AnalysisResult) -> list[dict]:
         sections.append(
             {
                 "k": k,
-                "label": _group_label(k),
+                "label": group_label(k),
                 "name": name,
                 "colour": plots.group_colour(k),
                 "size": sizes.get(str(name), 0),
@@ -282,6 +282,15 @@ def _topic_rows(result: AnalysisResult) -> list[dict] | None:
     return rows
 
 
+def _group_summary_rows(result: AnalysisResult) -> list[dict] | None:
+    if result.group_summaries is None:
+        return None
+    return [
+        {**rec, "colour": plots.group_colour(g)}
+        for g, rec in enumerate(result.group_summaries.to_dict(orient="records"))
+    ]
+
+
 def _about(result: AnalysisResult) -> dict:
     about = result.about
     part = result.participation
@@ -313,7 +322,7 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
     groups = [
         {
             "k": k,
-            "label": _group_label(k),
+            "label": group_label(k),
             "letter": _letter(k),
             "name": name,
             "colour": plots.group_colour(k),
@@ -350,8 +359,12 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
         "pi_median": summary["pi_median"],
         "paper": _paper_rows(result, paper, threshold) if paper else None,
         "timeline": timeline,
-        "participant_map": plots.participant_map(result, _group_label),
-        "statement_map": plots.statement_map(result, _group_label, highlight=list(top.index)),
+        "timeline_unit": "hour"
+        if getattr(result.participation, "index", None) is not None
+        and result.participation.index.name == "hour"
+        else "day",
+        "participant_map": plots.participant_map(result, group_label),
+        "statement_map": plots.statement_map(result, group_label, highlight=list(top.index)),
         "gac_hist": plots.histogram(
             hist["gac"].to_numpy(float),
             "GAC, the CCAI paper's variant",
@@ -377,9 +390,11 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
         "certified": certified,
         "certificate": result.certificate,
         "topics": _topic_rows(result),
+        "group_summaries": _group_summary_rows(result),
         "filters": [step.summary() for step in result.filters],
         "silhouettes": silhouettes,
         "near_tie": near_ties(result.clustering.silhouettes, result.clustering.k),
+        "replay": result.replay,
         "near_gap": NEAR_TIE,
         "ccai_k": result.clustering.k,
         "explained": [float(v) for v in result.pca.explained_variance_ratio],

@@ -52,6 +52,9 @@ class AnalysisResult:
         certificate: selection-certificate and brigading-margin summary (``robustness.certify``), if run.
         topics: one row per topic (``topics.add_topics``), if run; ``statements["topic"]`` then holds each
             statement's topic (-1: not eligible or no text).
+        group_summaries: one row per opinion group (``topics.summarize_groups``) when a language model
+            wrote cited summaries: group, label, statements shown, summary, sentences kept / dropped.
+        replay: with ``history='replay'``, what the replay of updates decided (``ReplayResult.summary``).
     """
 
     matrix: VoteMatrix
@@ -75,6 +78,8 @@ class AnalysisResult:
     participation: pd.DataFrame | None = None
     certificate: dict[str, Any] | None = None
     topics: pd.DataFrame | None = None
+    replay: dict[str, Any] | None = None
+    group_summaries: pd.DataFrame | None = None
 
     # -- convenience views --------------------------------------------------------------------------
 
@@ -126,6 +131,9 @@ class AnalysisResult:
             "warnings": list(self.warnings),
             "certificate": self.certificate,
             "topics": None if self.topics is None else self.topics.to_dict(orient="records"),
+            "group_summaries": None
+            if self.group_summaries is None
+            else self.group_summaries.to_dict(orient="records"),
             "counts": {
                 "participants_input": int(len(part)),
                 "participants_after_filters": int(self.matrix.shape[0]),
@@ -147,6 +155,7 @@ class AnalysisResult:
                 "silhouettes": {str(k): v for k, v in self.clustering.silhouettes.items()},
                 "n_base_clusters": int(len(self.clustering.base_centers)),
                 "near_tie": near_ties(self.clustering.silhouettes, self.clustering.k),
+                "replay": self.replay,
             },
             "gac": {name: self.gac_summary(name) for name in GAC_VARIANTS},
             "gac_above_paper_threshold": {
@@ -208,6 +217,7 @@ class AnalysisResult:
             ("repness.csv", self.repness),
             ("agreement.csv", self.agreement),
             *((("topics.csv", self.topics),) if self.topics is not None else ()),
+            *((("group_summaries.csv", self.group_summaries),) if self.group_summaries is not None else ()),
         ):
             written.append(_atomic(out / name, lambda path, f=frame: f.to_csv(path, index=False)))
         text = json.dumps(_plain(self.summary()), indent=2) + "\n"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from ccai.analysis.paper import CCAI_THRESHOLD
 from ccai.analysis.result import AnalysisResult
@@ -33,13 +33,21 @@ class AnalysisConfig(StageConfig):
     certificates: int = Field(0, ge=0, description="bootstrap resamples for selection certificates (200)")
     threshold: float = Field(CCAI_THRESHOLD, gt=0, le=1, description="GAC threshold the certificates test")
     topics: int | None = Field(None, description="group statements into N topics (-1: choose N)")
-    lm: str | None = Field(None, description="with topics: a model that summarises each topic, cited")
+    lm: str | None = Field(None, description="a model that summarises each group (and topic), cited")
+    history: Literal["batch", "replay"] = Field(
+        "batch", description="'replay': votes replayed over updates (Polis's sticky in-conv set, k smoother)"
+    )
+    tick_seconds: float = Field(60.0, gt=0, description="with history=replay: seconds per update")
 
-    @model_validator(mode="after")
-    def _lm_needs_topics(self) -> AnalysisConfig:
-        if self.lm and not self.topics:
-            raise ValueError("lm writes topic summaries: add --topics N (topics=N in a config; -1 picks N)")
-        return self
+    @field_validator("lm")
+    @classmethod
+    def _lm_spec(cls, value: str | None) -> str | None:
+        # checked before the export is read: a malformed spec would otherwise fail after the analysis ran
+        if value and value.startswith("openai:"):
+            url, _, model = value[len("openai:") :].partition("#")
+            if not url.startswith(("http://", "https://")) or not model:
+                raise ValueError(f"expected openai:<http(s) base_url>#<model name>, got {value!r}")
+        return value
 
 
 def run(
@@ -74,8 +82,9 @@ def run(
     export_groups = export.participants["group_id"]
     if groups.strip().lower() == "given" and given is None:
         if export_groups.dropna().empty:
-            raise ValueError(f"{folder}: groups=given needs a group-id column in the participants file "
-                             "or a given_file")
+            raise ValueError(
+                f"{folder}: groups=given needs a group-id column in the participants file or a given_file"
+            )
         given = export_groups
     reference, labelings = export_groups, None
     if config.participants_votes is not None:
@@ -91,11 +100,25 @@ def run(
                 break
 
     step("analysing (PCA, groups, statistics)")
+    if config.history == "replay" and export.vote_log is None:
+        raise ValueError(f"{folder}: history=replay needs votes.csv (every vote with its timestamp)")
+    votes = export.vote_log if config.history == "replay" else export.votes
     result = analyze(
-        export.votes, export.statements, groups=config.groups, given_groups=given,
-        reference_groups=reference, labelings=labelings, about=export.summary, exclude=excluded,
-        min_votes=config.min_votes, more_than=config.more_than, moderation=config.moderation,
-        straightliners=config.straightliners, seed=config.seed,
+        votes,
+        export.statements,
+        groups=config.groups,
+        given_groups=given,
+        reference_groups=reference,
+        labelings=labelings,
+        about=export.summary,
+        exclude=excluded,
+        min_votes=config.min_votes,
+        more_than=config.more_than,
+        moderation=config.moderation,
+        straightliners=config.straightliners,
+        seed=config.seed,
+        history=config.history,
+        tick_seconds=config.tick_seconds,
     )
     if config.certificates > 0:
         from ccai.analysis.robustness import certify
@@ -107,11 +130,15 @@ def run(
 
         step("topics (MiniLM embeddings)")
         add_topics(result, None if config.topics < 0 else config.topics, seed=config.seed)
-        if config.lm:
-            from ccai.analysis.topics import summarize_topics
-            from ccai.models.backends import make_backend
+    if config.lm:
+        from ccai.analysis.topics import summarize_groups, summarize_topics
+        from ccai.models.backends import make_backend
 
-            summarize_topics(result, make_backend(config.lm), seed=config.seed)
+        step("summaries by the language model (cited, checked)")
+        backend = make_backend(config.lm)
+        if config.topics:
+            summarize_topics(result, backend, seed=config.seed)
+        summarize_groups(result, backend, seed=config.seed)
     step("writing the run folder and report")
     from ccai.analysis.report import write_report
 

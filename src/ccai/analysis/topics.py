@@ -7,9 +7,10 @@ class-based TF-IDF words: a word scores high when it is frequent in the topic's 
 topics (term frequency per topic x log(1 + average words per topic / the word's frequency over all topics)).
 Per topic the report shows its size, mean and best GAC (consensus) and mean PI (polarization).
 
-With a language-model backend, :func:`summarize_topics` adds a short summary per topic in which every
-sentence must cite statement ids (``#12``) shown to the model; sentences without a valid citation are
-dropped and counted (:func:`check_citations`), so nothing unsupported reaches the report.
+With a language-model backend, :func:`summarize_topics` adds a short summary per topic and
+:func:`summarize_groups` one per opinion group, in which every sentence must cite statement ids (``#12``)
+shown to the model; sentences without a valid citation are dropped and counted (:func:`check_citations`),
+so nothing unsupported reaches the report.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "check_citations",
     "class_tfidf_names",
     "embed_statements",
+    "summarize_groups",
     "summarize_topics",
     "topic_table",
 ]
@@ -134,25 +136,41 @@ def check_citations(text: str, allowed: set[int]) -> tuple[list[str], int]:
     return kept, dropped
 
 
-def _prompt(statements: pd.DataFrame) -> list[dict[str, str]]:
+def _prompt(statements: pd.DataFrame, task: str, notes: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """Chat messages: the statements (id, agreement, optional note, text) and the ``task``."""
+    notes = notes if notes is not None else [""] * len(statements)
     lines = [
-        f"#{sid} ({row.n_agree / max(row.n_seen, 1):.0%} agree): {row.text}"
-        for sid, row in statements.iterrows()
+        f"#{sid} ({row.n_agree / max(row.n_seen, 1):.0%} agree{note}): {row.text}"
+        for (sid, row), note in zip(statements.iterrows(), notes, strict=True)
     ]
     return [
         {
             "role": "system",
             "content": "You summarise what participants of a public consultation said. Every sentence you "
-            "write "
-            "must end with the ids of the statements it rests on, written like (#12, #40). Use only the "
-            "statements given.",
+            "write must end with the ids of the statements it rests on, written like (#12, #40). Use only "
+            "the statements given.",
         },
         {
             "role": "user",
-            "content": "Statements:\n" + "\n".join(lines) + "\n\nIn at most three sentences, summarise what "
-            "these statements say and where people agree. Cite ids in every sentence.",
+            "content": "Statements:\n" + "\n".join(lines) + f"\n\nIn at most three sentences, {task} "
+            "Cite ids in every sentence.",
         },
     ]
+
+
+def _cited_summaries(
+    backend, prompts: list, allowed: list[set[int]], *, max_new_tokens: int, seed: int
+) -> tuple[list[str], list[int], list[int]]:
+    """One generation per prompt, each reply filtered by :func:`check_citations` against its own allowed
+    ids. Returns (summaries, sentences kept, sentences dropped) per prompt."""
+    replies = backend.generate(prompts, max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
+    summaries, kept_counts, dropped = [], [], []
+    for reply, ok in zip(replies, allowed, strict=True):
+        kept, n = check_citations(reply, ok)
+        summaries.append(" ".join(kept))
+        kept_counts.append(len(kept))
+        dropped.append(n)
+    return summaries, kept_counts, dropped
 
 
 def summarize_topics(
@@ -160,7 +178,8 @@ def summarize_topics(
 ) -> pd.DataFrame:
     """Ask ``backend`` (any :class:`ccai.models.backends.Backend`, e.g. an OpenAI-compatible server) for a
     short summary of each topic from its highest-GAC statements; keep only sentences whose citations all
-    point at statements shown to the model. Adds ``summary`` and ``summary_dropped`` to ``result.topics``."""
+    point at statements shown to the model. Adds ``summary``, ``summary_kept`` and ``summary_dropped``
+    (sentences) to ``result.topics``."""
     if result.topics is None:
         raise ValueError("summaries need topics: run add_topics(result) first")
     stm = result.statements
@@ -168,14 +187,61 @@ def summarize_topics(
     for topic in result.topics["topic"]:
         mine = stm[(stm["topic"] == topic) & (stm["n_seen"] > 0)].sort_values("gac", ascending=False)
         mine = mine.head(max_statements)
-        prompts.append(_prompt(mine))
+        prompts.append(_prompt(mine, "summarise what these statements say and where people agree."))
         allowed.append({int(i) for i in mine.index})
-    replies = backend.generate(prompts, max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
-    summaries, dropped = [], []
-    for reply, ok in zip(replies, allowed, strict=True):
-        kept, n = check_citations(reply, ok)
-        summaries.append(" ".join(kept))
-        dropped.append(n)
+    summaries, kept, dropped = _cited_summaries(
+        backend, prompts, allowed, max_new_tokens=max_new_tokens, seed=seed
+    )
     result.topics["summary"] = summaries
+    result.topics["summary_kept"] = kept
     result.topics["summary_dropped"] = dropped
     return result.topics
+
+
+def summarize_groups(
+    result, backend, *, max_statements: int = 12, max_new_tokens: int = 160, seed: int = 0
+) -> pd.DataFrame:
+    """A short summary per opinion group, written by ``backend`` from the statements that set the group
+    apart (its representative statements, Polis's rule, then its most agreed-with eligible statements),
+    each shown with the group's and the other participants' agreement. Citations are checked as for
+    topics. Sets and returns ``result.group_summaries``: group, label, statements shown, summary,
+    summary_kept, summary_dropped."""
+    from ccai.analysis.report import group_label
+
+    stm = result.statements
+    eligible = stm[stm["eligible"] & (stm["n_seen"] > 0)]
+    rows, prompts, allowed = [], [], []
+    for g, name in enumerate(result.group_names):
+        rep = result.repness[result.repness["group"] == name]["statement_id"].tolist()
+        own_rate = eligible[f"g{g}_agree"] / eligible[f"g{g}_seen"].where(eligible[f"g{g}_seen"] > 0)
+        favoured = own_rate.sort_values(ascending=False, kind="stable").index.tolist()
+        ids = list(dict.fromkeys([i for i in rep if i in eligible.index] + favoured))[:max_statements]
+        shown = eligible.loc[ids]
+        others_agree = shown["n_agree"] - shown[f"g{g}_agree"]
+        others_seen = shown["n_seen"] - shown[f"g{g}_seen"]
+        notes = [
+            f"; this group {a / max(s, 1):.0%} agree, everyone else {oa / max(os_, 1):.0%}"
+            for a, s, oa, os_ in zip(
+                shown[f"g{g}_agree"], shown[f"g{g}_seen"], others_agree, others_seen, strict=True
+            )
+        ]
+        label = group_label(g)
+        prompts.append(
+            _prompt(
+                shown,
+                f"say what sets {label} apart: what its members agree or disagree with, compared with "
+                "everyone else.",
+                notes,
+            )
+        )
+        allowed.append({int(i) for i in ids})
+        rows.append({"group": name, "label": label, "statements": [int(i) for i in ids]})
+    summaries, kept, dropped = _cited_summaries(
+        backend, prompts, allowed, max_new_tokens=max_new_tokens, seed=seed
+    )
+    table = pd.DataFrame(rows)
+    table["summary"] = summaries
+    table["summary_kept"] = kept
+    table["summary_dropped"] = dropped
+    result.group_summaries = table
+    return table

@@ -79,6 +79,18 @@ def _summary_table(result, title: str):
         ", ".join(f"k={k}: {v:.3f}" for k, v in sil.items())
         + (f" (near tie with k={', '.join(map(str, tie))})" if tie else ""),
     )
+    replay = summary["ccai_clustering"].get("replay")
+    if replay:
+        table.add_row(
+            "replayed updates",
+            f"{replay['updates']:,} of {replay['tick_seconds']:g} s: k {replay['k']} shown "
+            + (
+                f"since {replay['k_shown_since'][:16]} (last update's best {replay['last_update_best_k']}), "
+                if replay["k_decided"]
+                else f"(undecided in {replay['updates_clustered']} updates: batch k kept), "
+            )
+            + f"{replay['in_conv']:,} clustered (sticky)",
+        )
     for variant, stats in summary["gac"].items():
         table.add_row(variant, " / ".join(f"{name} {_f3(value)}" for name, value in stats.items()))
     table.add_row(
@@ -154,6 +166,13 @@ def register(app: typer.Typer) -> None:
             False, help="Drop participants who voted the same way on every statement (>= 5 votes)."
         ),
         seed: int = typer.Option(0, help="Seed of the SVD start vector."),
+        history: str = typer.Option(
+            "batch",
+            help="'batch' (one analysis of the final votes) or 'replay': replay votes.csv in time order "
+            "through updates, keeping Polis's sticky clustered set and its k smoother (a new k must win 4 "
+            "updates in a row).",
+        ),
+        tick_seconds: float = typer.Option(60.0, help="With --history replay: seconds per update."),
         comments: str | None = typer.Option(None, help="Use this file instead of comments.csv."),
         participants_votes: str | None = typer.Option(
             None, help="Use this file instead of participants-votes.csv (e.g. clean_votes.csv)."
@@ -176,8 +195,9 @@ def register(app: typer.Typer) -> None:
         ),
         lm: str | None = typer.Option(
             None,
-            help="With --topics: a language model that writes a short summary per topic, every sentence "
-            "citing statement ids (checked; uncited sentences dropped). 'smollm2' (bundled) or "
+            help="A language model that writes a short summary per opinion group (and per topic with "
+            "--topics), every sentence citing statement ids (checked; sentences without a valid citation "
+            "dropped and counted). 'smollm2' (bundled) or "
             "'openai:<base_url>#<model>' (any OpenAI-compatible server).",
         ),
     ) -> None:
@@ -210,8 +230,9 @@ def register(app: typer.Typer) -> None:
                 comments=comments, participants_votes=participants_votes,
                 given_file=str(given_file) if given_file else None, given_column=given_column,
                 certificates=certificates, threshold=threshold, topics=topics or None, lm=lm,
+                history=history, tick_seconds=tick_seconds,
             )
-            with _steps(3 + (certificates > 0) + bool(topics)) as step:
+            with _steps(3 + (certificates > 0) + bool(topics) + bool(lm)) as step:
                 result = run(config, path, out, step=step)
             console.print(_summary_table(result, f"ccai analyze {path}"))
             for warning in result.warnings:
