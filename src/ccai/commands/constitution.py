@@ -39,18 +39,24 @@ def _backend_lm(model: str, max_new_tokens: int, seed: int):
 
 
 REWRITER_HELP = (
-    "'rules' (deterministic, default) or 'lm' (a local model via --model; every answer is kept on its "
-    "principle in metadata.rewrite.lm_answer, and answers that are not principles fall back to the rules, "
-    "marked)."
+    "'rules' (deterministic, default) or 'lm' (a model via --model; every answer is kept on its "
+    "principle in metadata.rewrite.lm_answer and checked: a principle, same polarity, adds and drops "
+    "nothing; a rejected answer falls back to the rules, with the reasons in metadata.rewrite.lm_rejected)."
 )
-MODEL_HELP = "With --rewriter lm: a Hugging Face model folder, or 'smollm2' (the bundled SmolLM2-135M)."
+MODEL_HELP = (
+    "With --rewriter lm: a Hugging Face model folder, 'smollm2' (the bundled SmolLM2-135M), or "
+    "openai:URL#MODEL (an OpenAI-compatible server, e.g. `ccai models serve`)."
+)
 
 
 def _check_rewriter(rewriter: str, model: str | None) -> None:
     if rewriter not in ("rules", "lm"):
         raise ValueError(f"--rewriter: expected 'rules' or 'lm', got {rewriter!r}")
     if (rewriter == "lm") != (model is not None):
-        raise ValueError("--rewriter lm needs --model DIR (or 'smollm2'), and --model needs --rewriter lm")
+        raise ValueError(
+            "--rewriter lm needs --model DIR (or 'smollm2', or openai:URL#MODEL), "
+            "and --model needs --rewriter lm"
+        )
 
 
 def _lm_progress(lm):
@@ -70,8 +76,16 @@ def _lm_progress(lm):
 
 
 def _lm_count(constitution) -> str:
-    by = [p.metadata.get("rewrite", {}).get("by") for p in constitution.principles]
-    return f"{by.count('lm')} of {len(by)} (others: answer rejected, rules kept; metadata.rewrite.lm_answer)"
+    from collections import Counter
+
+    rewrites = [p.metadata.get("rewrite", {}) for p in constitution.principles]
+    reasons = Counter(
+        r.split(":")[0] for rw in rewrites for r in rw.get("lm_rejected", []) or []
+    ).most_common()
+    used = sum(rw.get("by") == "lm" for rw in rewrites)
+    why = ", ".join(f"{reason} ({n})" for reason, n in reasons)
+    kept = "rejected answers kept the rules (metadata.rewrite.lm_rejected)"
+    return f"{used} of {len(rewrites)}; {kept}" + (f": {why}" if why else "")
 
 
 def _table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> None:

@@ -26,6 +26,7 @@ from ccai.constitution.dedup import (
     same_idea_matrix,
     write_review,
 )
+from ccai.constitution.lm_check import check_merge_wording, rewrite_all_with_lm
 from ccai.constitution.model import Constitution, Principle
 from ccai.constitution.rewrite import (
     CRIT,
@@ -35,7 +36,6 @@ from ccai.constitution.rewrite import (
     Rewrite,
     clean,
     core_text,
-    rewrite_all_with_lm,
     rewrite_statement,
 )
 from ccai.constitution.select import Selection, select_statements, statement_source, threshold_for_count
@@ -123,7 +123,14 @@ def build_constitution(
         priority = table["gac"].fillna(0).tolist()
         allowed = same_idea_matrix(cores, vectors, embedder, merge_similarity)
         merges = propose_merges(
-            ids, texts, vectors, merge_similarity, priority=priority, wording=lm_wording, allowed=allowed
+            ids,
+            texts,
+            vectors,
+            merge_similarity,
+            priority=priority,
+            wording=lm_wording,
+            allowed=allowed,
+            check_wording=check_merge_wording,
         )
     groups: list[tuple[list[str], Merge | None]] = []
     merged: set[str] = set()

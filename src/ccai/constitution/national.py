@@ -445,7 +445,8 @@ def from_text(
     """Candidate principles from one legal text; every principle cites the article(s) it came from.
 
     ``lm`` (optional, e.g. :class:`ccai.constitution.lm.BackendLM`) rewords each principle from its first
-    clause; its answer is kept in ``metadata.rewrite.lm_answer`` and used only when it is a principle.
+    clause; its answer is kept in ``metadata.rewrite.lm_answer`` and used only when it passes
+    :func:`ccai.constitution.lm_check.check_answer` (else the reasons are in ``lm_rejected``).
     """
     path = Path(path)
     if path.is_file() and len(_PORTUGUESE.findall(_read_text(path)[:20_000])) > 5:
@@ -512,6 +513,7 @@ def from_text(
 
 def _reword_with_lm(principles: list[Principle], lm: LMRewriter) -> list[Principle]:
     from ccai.constitution.lm import LEGAL_PROMPT, ask
+    from ccai.constitution.lm_check import check_answer
 
     prompts = [
         LEGAL_PROMPT.format(article=p.sources[0].article, text=p.metadata["clause"]) for p in principles
@@ -519,9 +521,11 @@ def _reword_with_lm(principles: list[Principle], lm: LMRewriter) -> list[Princip
     out = []
     for principle, answer in zip(principles, ask(lm, prompts), strict=True):
         rewrite = {**principle.metadata["rewrite"], "lm_answer": answer}
+        # checked against the clause: a principle, same polarity, no words the clause does not have
+        _, problems = check_answer(principle.metadata["clause"], answer, drops=False)
         forms = lm_forms(answer)
-        if forms is None:
-            rewrite["by"] = "rules (lm answer rejected)"
+        if forms is None or problems:
+            rewrite.update(by="rules (lm answer rejected)", lm_rejected=problems)
             out.append(principle.model_copy(update={"metadata": {**principle.metadata, "rewrite": rewrite}}))
             continue
         comparison, critique, revision = forms
