@@ -122,6 +122,12 @@ def register(app: typer.Typer) -> None:
             None, "--count", help="Make N principles: statements are taken in GAC order until merges leave N."
         ),
         exclude: list[str] = typer.Option([], "--exclude", help="Statement id to leave out (repeatable)."),
+        consensus: str = typer.Option(
+            "gac",
+            "--consensus",
+            help="'gac' (the paper's product over groups) or 'geomean' (geometric mean of the group agree "
+            "rates: one threshold means the same for any number of groups; 0.85 matches 0.723 at 2 groups).",
+        ),
         review: Path | None = typer.Option(
             None,
             "--review",
@@ -165,7 +171,8 @@ def register(app: typer.Typer) -> None:
             if (analysis is None) == (statements is None):
                 raise ValueError("give exactly one of --analysis DIR or --statements CSV")
             config = ConstitutionConfig(
-                threshold=threshold, count=count, exclude=exclude, review=str(review) if review else None,
+                threshold=threshold, count=count, exclude=exclude, consensus=consensus,
+                review=str(review) if review else None,
                 merge_similarity=merge_similarity, name=name, consultation=consultation, country=country,
                 rewriter=rewriter, model=model, lm_wording=lm_wording, max_new_tokens=max_new_tokens,
                 seed=seed,
@@ -185,7 +192,7 @@ def register(app: typer.Typer) -> None:
                     (
                         "statements selected",
                         f"{summary['statements_selected']} of {summary['statements_considered']}"
-                        f" (GAC >= {summary['threshold']:.3f})",
+                        f" ({'GAC' if consensus == 'gac' else 'geomean'} >= {summary['threshold']:.3f})",
                     ),
                     ("merges", f"{len(result.merges)} {state}"),
                     ("principles", summary["principles"]),
@@ -455,6 +462,60 @@ def register(app: typer.Typer) -> None:
             approved = Constitution.load(file).approve(by=by, note=note)
             approved.save(file)
             out.print(f"{file}: {approved.review_line()} (content {approved.reviewed_content_hash[:16]})")
+
+    @command(group, "stability")
+    def stability(
+        export: Path | None = typer.Option(
+            None, "--export", help="A Polis export folder (default: the CCAI one under $CCAI_DATA_DIR)."
+        ),
+        votes_file: str = typer.Option(
+            "clean_votes.csv", "--votes-file", help="Its participant-votes file (CCAI: the cleaned 1,002)."
+        ),
+        parts: int = typer.Option(3, "--parts", help="Random parts of the participants (3: thirds)."),
+        consensus: str = typer.Option("geomean", "--consensus", help="'geomean' or 'gac' (the paper's)."),
+        threshold: float | None = typer.Option(None, "--threshold", help="Threshold (default 0.85)."),
+        count: int | None = typer.Option(None, "--count", help="Or: the threshold keeping N of the whole."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the split and of the clustering."),
+        json_out: Path | None = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+    ) -> None:
+        """Share of principles that survive resampling the same population (random parts re-analysed).
+
+        Each part is analysed as a new consultation (groups re-clustered) and selected with the same rule;
+        prints per part its groups, selection size, survival and Jaccard overlap with the whole.
+
+        Example: ccai constitution stability --parts 3 --consensus geomean --threshold 0.85
+        """
+        with user_errors():
+            import json
+
+            from ccai.constitution.select import GEOMEAN_THRESHOLD
+            from ccai.constitution.stability import participant_stability
+            from ccai.datasets import dataset_path
+            from ccai.formats.polis import read_polis_export
+
+            if threshold is None and count is None:
+                threshold = GEOMEAN_THRESHOLD if consensus == "geomean" else 0.723
+            folder = export or dataset_path("ccai_polis")
+            data = read_polis_export(folder, participants_votes=votes_file)
+            result = participant_stability(
+                data.votes, data.statements, parts=parts, consensus=consensus, threshold=threshold,
+                count=count, seed=seed,
+            )
+            _table(
+                f"stability over {parts} random parts ({consensus} >= {result.threshold:.3f}; whole: "
+                f"{result.whole_groups} groups, {result.whole_selected} principles)",
+                [
+                    (p.part, p.participants, p.groups, p.selected, f"{p.survival:.2f}", f"{p.jaccard:.2f}")
+                    for p in result.parts
+                ],
+                ("part", "participants", "groups", "selected", "survival", "jaccard"),
+            )
+            out.print(
+                f"mean survival {result.mean_survival:.2f}; kept by a majority of parts "
+                f"{result.majority_share:.2f}, by all {result.all_share:.2f}"
+            )
+            if json_out is not None:
+                json_out.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
 
     @command(group, "convert")
     def convert(

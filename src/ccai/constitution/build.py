@@ -217,6 +217,7 @@ def build_constitution(
             },
             "merge": {"similarity": merge_similarity, "reviewed": reviewed, "embedder": "all-MiniLM-L6-v2"},
             "group_labelling": statements.attrs.get("group_labelling"),
+            "consensus": statements.attrs.get("consensus", "GAC (product of the per-group agree rates)"),
             "rewriter": f"lm ({lm_name or 'unnamed'})" if lm else "rules",
             "consultation": consultation,
             "country": country,

@@ -28,6 +28,9 @@ class ConstitutionConfig(StageConfig):
     exclude: list[str] = Field(default_factory=list, description="statement ids to leave out")
     review: str | None = Field(None, description="merge review YAML (default OUT/review.yaml)")
     merge_similarity: float = Field(DEFAULT_MERGE_SIMILARITY, gt=0, le=1)
+    consensus: Literal["gac", "geomean"] = Field(
+        "gac", description="rank by the paper's GAC or the geometric mean of group agree rates (k-free)"
+    )
     name: str = "public"
     consultation: str | None = Field(None, description="consultation label for the sources")
     country: str | None = None
@@ -63,7 +66,7 @@ def run(
     """
     from ccai.constitution.build import build_constitution
     from ccai.constitution.dedup import default_embedder
-    from ccai.constitution.select import read_statements
+    from ccai.constitution.select import read_statements, with_consensus
     from ccai.constitution.standard import standard_constitution
     from ccai.constitution.study import write_all_formats, write_public
     from ccai.manifest import RunDir
@@ -71,7 +74,7 @@ def run(
     source, out = Path(inputs), Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a folder; choose another output folder")
-    table = read_statements(source)
+    table = with_consensus(read_statements(source), config.consensus)
     review = Path(config.review) if config.review else out / "review.yaml"
     csv_path = source / "statements.csv" if source.is_dir() else source
     run_dir = RunDir.create(out, config.model_dump(), seed=config.seed,
