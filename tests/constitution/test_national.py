@@ -113,30 +113,49 @@ def test_global_merge_with_udhr_base(legal: dict[str, Constitution], embedder) -
     top = max(merged.principles, key=lambda p: len(result.support[p.id]))
     assert {s.country for s in top.sources} >= set(result.support[top.id])
     assert sum(result.support_counts().values()) == len(merged)
-    assert result.conflicts and all(
-        c.reason == "collective good vs individual rights" for c in result.conflicts
-    )
-    assert merged.metadata["conflicts"] and merged.metadata["countries"] == countries
+    # a conflict needs evidence: a shared topic, opposite directions, sources on both sides
+    for c in result.conflicts:
+        assert c.topics and c.sources_a and c.sources_b and c.reason.startswith("opposite direction")
+    assert len(merged.metadata["conflicts"]) == len(result.conflicts)
+    assert merged.metadata["countries"] == countries
+    page = merged.to_html()
+    assert "Support by country" in page and f"Conflicts ({len(result.conflicts)})" in page
+    assert page.count('<tr><th scope="row">') == len(merged)
 
 
-def test_opposite_polarity_is_reported_not_merged(embedder) -> None:
-    def one(country: str, pid: str, text: str, polarity: str) -> Constitution:
+def test_conflicts_need_a_shared_topic_opposite_directions_and_sources_on_both_sides(embedder) -> None:
+    from ccai.constitution.model import StatementSource
+
+    def one(country: str, text: str, polarity: str, tags=("privacy",), sourced: bool = True) -> Constitution:
         p = Principle(
-            id=pid,
+            id=f"{country.lower()}1",
             comparison=f"Choose the response that {text}.",
             critique_request="c",
             revision_request="r",
+            tags=list(tags),
+            sources=[StatementSource(id="7", text=text, gac=0.8, country=country)] if sourced else [],
             metadata={"rewrite": {"polarity": polarity}},
         )
         return Constitution(name=country, principles=[p], metadata={"country": country})
 
-    a = one("AA", "a1", "most respects the choice to keep personal data private", "positive")
-    b = one("BB", "b1", "least respects the choice to keep personal data private", "negative")
+    a = one("AA", "most respects the choice to keep personal data private", "positive")
+    b = one("BB", "least respects the choice to keep personal data private", "negative")
     result = merge_constitutions([a, b], embedder=embedder)
-    assert len(result.constitution) == 2
-    assert [c.reason for c in result.conflicts] == [
-        "opposite polarity: one asks for what the other asks to avoid"
-    ]
+    assert len(result.constitution) == 2  # reported, not merged
+    [conflict] = result.conflicts
+    assert (
+        conflict.topics == ["privacy"] and conflict.countries_a == ["AA"] and conflict.countries_b == ["BB"]
+    )
+    assert len(conflict.sources_a) == 1 and conflict.sources_a[0].startswith("AA: statement 7")
+    page = result.constitution.to_html()
+    assert "Conflicts (1)" in page and "statement 7" in page
+    # no shared topic, or one side without a source: no evidence, no conflict
+    untagged = one("BB", "least respects the choice to keep personal data private", "negative", tags=())
+    assert merge_constitutions([a, untagged], embedder=embedder).conflicts == []
+    unsourced = one(
+        "BB", "least respects the choice to keep personal data private", "negative", sourced=False
+    )
+    assert merge_constitutions([a, unsourced], embedder=embedder).conflicts == []
 
 
 def test_untranslated_and_missing_texts_refused(shared_data: Path, tmp_path: Path) -> None:

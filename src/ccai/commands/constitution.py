@@ -310,8 +310,8 @@ def register(app: typer.Typer) -> None:
         """Merge country constitutions into one global constitution (avenue 1).
 
         Duplicates across countries become one principle listing its supporting countries (each input's
-        metadata.country, else its name); conflicts (opposite polarity; collective good vs individual
-        rights) are reported and kept apart.
+        metadata.country, else its name); conflicts (same topic, opposite direction, sources on both sides)
+        are reported with their evidence and kept apart. The HTML has a country x principle support table.
 
         Example: ccai constitution merge us.json za.json in.json --base udhr.json --out runs/global
         """
