@@ -17,6 +17,28 @@ def legal(shared_data: Path) -> dict[str, Constitution]:
     return {c: from_text(root / rel, c, doc) for c, (rel, doc) in BUNDLED.items()}
 
 
+def test_udhr_xml_reads_as_the_articles_file(shared_data: Path, tmp_path: Path) -> None:
+    """The OHCHR XML gives the same provisions as the JSONL articles: element text, never tags."""
+    root = shared_data / "constitutions" / "udhr"
+    from_xml, from_jsonl = segment(root / "udhr_eng.xml"), segment(root / "udhr_eng_articles.jsonl")
+    assert [(p.article, p.text) for p in from_xml] == [(p.article, p.text) for p in from_jsonl]
+    assert not any("<" in p.text for p in from_xml)
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_text('<?xml version="1.0"?><!DOCTYPE u [<!ENTITY a "aaaa">]><udhr>&a;</udhr>')
+    with pytest.raises(ConstitutionError, match="DOCTYPE or entities"):
+        segment(bomb)
+    (tmp_path / "bad.xml").write_text("<udhr><article>")
+    with pytest.raises(ConstitutionError, match="not well-formed"):
+        segment(tmp_path / "bad.xml")
+
+
+def test_no_sentence_of_ours_and_agricultural_is_not_culture() -> None:
+    from ccai.constitution.national import topics_of
+
+    assert "education" not in topics_of("The State shall organise agricultural and animal husbandry")
+    assert "education" in topics_of("Everyone has the right to take part in cultural life")
+
+
 def test_segmentation_finds_articles(shared_data: Path) -> None:
     root = shared_data / "constitutions"
     udhr = segment(root / BUNDLED["UDHR"][0])
@@ -59,7 +81,10 @@ def test_us_amendments_give_the_bill_of_rights(legal: dict[str, Constitution]) -
     us = {p.comparison.removeprefix("Choose the response that "): p for p in legal["US"].principles}
     cited = {text: [s.article for s in p.sources] for text, p in us.items()}
     assert cited["most respects freedom of speech, or of the press."] == ["Amendment 1"]
-    assert cited["most respects freedom of thought and belief."] == ["Amendment 1"]
+    # no pattern reads the religion clause: it is quoted whole and flagged, never replaced by our sentence
+    religion = [p for t, p in us.items() if "free exercise thereof" in t]
+    assert len(religion) == 1 and religion[0].metadata["rewrite"]["needs_wording"]
+    assert [s.article for s in religion[0].sources] == ["Amendment 1"]
     assert (
         "Amendment 4"
         in cited[
@@ -83,10 +108,13 @@ def test_us_amendments_give_the_bill_of_rights(legal: dict[str, Constitution]) -
         "religious instruction." in de
     )
     assert all(p.metadata["rewrite"]["rule"] != "duty" for c in ("DE", "ZA") for p in legal[c].principles)
-    assert principle_form("It shall be the duty of the Union to promote the Hindi language.")[0] == "topic"
-    assert (
-        principle_form("Citizens having a distinct language shall have the right to conserve the same.")[0]
-        == "topic"
+    assert principle_form("It shall be the duty of the Union to promote the Hindi language.")[0] == "quoted"
+    rule, predicate, *_ = principle_form(
+        "Citizens having a distinct language shall have the right to conserve the same."
+    )
+    assert rule == "quoted" and predicate == (
+        'best respects this provision: "Citizens having a distinct language shall have the right to '
+        'conserve the same"'
     )
 
 
@@ -166,3 +194,27 @@ def test_untranslated_and_missing_texts_refused(shared_data: Path, tmp_path: Pat
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(ConstitutionError, match="no articles"):
         from_text(tmp_path / "empty.txt", "XX")
+
+
+@pytest.mark.slow
+def test_labelled_from_text_sample(shared_data: Path) -> None:
+    """The hand-labelled principles (fixtures/from_text_sample) are still the rules' output, and at least
+    four in five of them say what their clause says (46 of 56 when labelled)."""
+    import csv
+
+    rows = list(
+        csv.DictReader((Path(__file__).parent / "fixtures" / "from_text_sample" / "labelled.csv").open())
+    )
+    assert len(rows) >= 50 and {r["label"] for r in rows} == {"yes", "no"}
+    worded = {}
+    for country, (relative, document) in BUNDLED.items():
+        built = from_text(shared_data / "constitutions" / relative, country, document)
+        for p in built.principles:
+            if p.metadata["rewrite"]["rule"] != "quoted":
+                worded[(country, p.comparison.removeprefix("Choose the response that "))] = p
+    labelled = {(r["country"], r["principle"]) for r in rows}
+    assert labelled == set(worded), "the rules changed: relabel the sample (see its README)"
+    for r in rows:
+        assert worded[(r["country"], r["principle"])].metadata["clause"] == r["clause"]
+    faithful = sum(r["label"] == "yes" for r in rows) / len(rows)
+    assert faithful >= 0.8, faithful
