@@ -26,7 +26,7 @@ from ccai.consultation.rules import RuleError
 from ccai.consultation.web import pages
 from ccai.consultation.web.deps import NeedLogin
 from ccai.consultation.web.fastvote import VoteFastPath
-from ccai.consultation.web.routes import admin, api, auth, participate, report
+from ccai.consultation.web.routes import admin, api, auth, participate, report, review
 
 MAX_BODY = 2 * 1024 * 1024  # bytes; the seed CSV upload is the largest legitimate body
 
@@ -176,7 +176,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     async def api_docs() -> HTMLResponse:
         return HTMLResponse(DOCS_PAGE)
 
-    for module in (api, participate, auth, admin, report):  # the vote endpoint matches first
+    for module in (api, participate, auth, admin, report, review):  # the vote endpoint matches first
         app.include_router(module.router)
     return app
 
