@@ -228,21 +228,34 @@ _CONSTITUTE_HEAD = re.compile(
 )
 
 
+#: the start of a schedule in a Constitute export ("FIFTH SCHEDULE. PROVISIONS AS TO ..."): its paragraphs
+#: are numbered from 1 again and must not be cited as the articles of the same numbers
+_SCHEDULE_HEAD = re.compile(
+    r"^(FIRST|SECOND|THIRD|FOURTH|FIFTH|SIXTH|SEVENTH|EIGHTH|NINTH|TENTH|ELEVENTH|TWELFTH) SCHEDULE\b"
+)
+
+
 def _constitute(path: Path, document: str) -> Iterator[Provision]:
     lines = _read_text(path).splitlines()
     lines = [x for x in lines if not x.startswith("About Constitute")]
-    article, body = None, []
+    article, body, schedule = None, [], None
     for line in lines[4:] + ["ARTICLE 0"]:
         head = _CONSTITUTE_HEAD.match(line.strip())
-        if head:
+        opens = _SCHEDULE_HEAD.match(line.strip())
+        if head or opens:
             if article:
                 for item in _with_lead_ins(body):
                     for sentence in _sentences(item):
                         yield Provision(document, article, sentence)
+            body = []
+        if opens:
+            schedule = f"{opens.group(1).title()} Schedule"
+            article = schedule
+        elif head:
             number = head.group(1) or head.group(3)
             title = (head.group(2) or head.group(4) or "").strip().title()
-            article = f"Article {number}" + (f" ({title})" if title else "")
-            body = []
+            cited = f"{schedule}, paragraph {number}" if schedule else f"Article {number}"
+            article = cited + (f" ({title})" if title else "")
         elif article and not (line.strip().isupper() and len(line.strip()) > 3):
             body.append(line)  # all-capital lines are part headings ("RIGHT TO EQUALITY"), not provisions
 
