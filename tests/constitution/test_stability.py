@@ -43,3 +43,25 @@ def test_thirds_of_the_ccai_participants_keep_most_principles(shared_data: Path)
     assert max(p.selected for p in geo.parts) / geo.whole_selected < 1.5
     assert max(p.selected for p in gac.parts) / gac.whole_selected > 2
     assert min(p.jaccard for p in geo.parts) > max(p.jaccard for p in gac.parts)
+
+
+def test_geomean_build_weighs_principles_and_the_merge_keeps_the_weight(shared_data: Path, embedder) -> None:
+    from ccai.constitution.build import build_constitution
+    from ccai.constitution.merge import merge_constitutions
+    from ccai.constitution.select import read_statements
+
+    table = with_consensus(read_statements(shared_data / "ccai" / "ccai_statement_reference.csv"), "geomean")
+    built = build_constitution(table, threshold=0.94, embedder=embedder).constitution
+    assert built.metadata["consensus"].startswith("geometric mean")
+    assert built.principles and all(p.weight is not None and p.weight >= 0.94 for p in built.principles)
+    plain = build_constitution(
+        read_statements(shared_data / "ccai" / "ccai_statement_reference.csv"),
+        threshold=0.9,
+        embedder=embedder,
+    ).constitution
+    assert all(p.weight is None for p in plain.principles)  # the paper's GAC gives no weight
+    a = built.model_copy(update={"metadata": {**built.metadata, "country": "AA"}})
+    merged = merge_constitutions([a], embedder=embedder).constitution
+    weight = {p.id: p.weight for p in built.principles}
+    for p in merged.principles:  # a merged principle weighs as its best-supported member
+        assert p.weight == max(weight[m.split(":", 1)[1]] for m in p.metadata["merged_from"])

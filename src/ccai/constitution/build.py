@@ -108,6 +108,7 @@ def build_constitution(
             threshold = _threshold_for_principles(statements, count, exclude, embedder, merge_similarity)
     selection = select_statements(statements, threshold=threshold, exclude=exclude)
     table = selection.statements
+    geomean = str(statements.attrs.get("consensus", "")).startswith("geometric mean")
     ids = [str(i) for i in table.index]
     texts = [clean(t) for t in table["text"]]
     wordings: dict[str, Wording] = {}
@@ -198,6 +199,9 @@ def build_constitution(
                 tags=assign_tags(comparison, polarity, rw.statement),
                 sources=[statement_source(m, table.loc[m], consultation, country) for m in ordered],
                 metadata=metadata,
+                # a consensus that does not fall with the number of groups is comparable across
+                # consultations, so it can weigh principles in a merge or in training (`weight`)
+                weight=round(float(table.loc[keep, "gac"]), 4) if geomean else None,
             )
         )
     constitution = Constitution(

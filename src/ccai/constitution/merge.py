@@ -161,6 +161,10 @@ def merge_constitutions(
                     "id": pid,
                     "sources": sources,
                     "tags": sorted(set(tags)),
+                    # the best-supported member's consensus weight (inputs built with --consensus geomean)
+                    "weight": max(
+                        (pool[m][1].weight for m in members if pool[m][1].weight is not None), default=None
+                    ),
                     "metadata": {
                         **rep.metadata,
                         "support": countries,
