@@ -56,8 +56,10 @@ def test_owner_reviews_merges_and_wordings_in_the_file(owner, moderator, review_
 
 def test_bad_edits_are_refused_and_the_file_is_left_alone(owner, moderator, review_file: Path) -> None:
     before = review_file.read_text()
-    bad = owner.post("/admin/review", {"mwording_r001": "be fair"})
+    bad = owner.post("/admin/review", {"mwording_r001": "be fair", "decision_r002": "reject"})
     assert bad.status_code == 400 and "Choose the response that" in bad.text
+    assert ">be fair</textarea>" in bad.text  # what was typed is shown again, to correct
+    assert 'value="reject" checked' in bad.text
     assert owner.post("/admin/review", {"keep_r001": "999"}).status_code == 400
     assert owner.post("/admin/review", {"decision_zz9": "reject"}).status_code == 400
     assert review_file.read_text() == before

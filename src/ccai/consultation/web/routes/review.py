@@ -26,7 +26,7 @@ def _path() -> Path | None:
     return Path(value) if value else None
 
 
-def _page(request: Request, status_code: int = 200, **extra):
+def _page(request: Request, status_code: int = 200, edits=None, **extra):
     from ccai.constitution.review_file import load_review
 
     path = _path()
@@ -43,6 +43,16 @@ def _page(request: Request, status_code: int = 200, **extra):
         m["members"] = [str(x) for x in m.get("members") or []]
         m["texts"] = {str(k): v for k, v in (m.get("texts") or {}).items()}
     wordings = [w for w in data["wordings"] if isinstance(w, dict)]
+    if edits is not None:  # a refused save shows what the person typed, not the file's old values
+        for m in merges:
+            mid = str(m.get("id"))
+            m["decision"] = edits.decisions.get(mid, m.get("decision", "accept"))
+            m["keep"] = edits.keep.get(mid, m.get("keep"))
+            if edits.merge_wordings.get(mid) is not None:
+                m["wording"] = edits.merge_wordings[mid]
+        for w in wordings:
+            if edits.statement_wordings.get(str(w.get("statement"))) is not None:
+                w["wording"] = edits.statement_wordings[str(w.get("statement"))]
     return render(
         request,
         "admin/review.html",
@@ -82,6 +92,6 @@ async def save_review(request: Request, user: OwnerFormDep):
     try:
         changed = apply_edits(path, edits, by=user.email)
     except ConstitutionError as exc:
-        return _page(request, status_code=400, error=str(exc))
+        return _page(request, status_code=400, edits=edits, error=str(exc))
     saved = f"{changed['decisions']} decision(s), {changed['wordings']} wording(s) changed"
     return RedirectResponse(f"/admin/review?saved={quote(saved)}", status_code=303)
