@@ -45,7 +45,9 @@ class ConstitutionConfig(StageConfig):
             raise ValueError("give exactly one of --threshold T (e.g. 0.723) or --count N (e.g. 75); in a "
                              "config set the other to null")
         if (self.rewriter == "lm") != (self.model is not None):
-            raise ValueError("--rewriter lm needs --model DIR (or 'smollm2'); --model needs --rewriter lm")
+            raise ValueError(
+                "--rewriter lm needs --model DIR ('smollm2' or openai:URL#MODEL); --model needs --rewriter lm"
+            )
         if self.lm_wording and self.rewriter != "lm":
             raise ValueError("--lm-wording needs --rewriter lm --model DIR")
         return self
