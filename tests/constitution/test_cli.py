@@ -43,7 +43,7 @@ def test_reproduce_prints_figures_next_to_paper(shared_data: Path, embedder, tmp
     assert (tmp_path / "ccai" / "compare_standard.html").is_file()
     legal = figures["avenue3"]
     assert set(legal["per_country_principles"]) == {"UDHR", "US", "ZA", "IN", "DE", "JP"}
-    assert legal["conflicts"] >= 1 and legal["global_principles"] > 0
+    assert legal["global_principles"] > 0
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["stage"] == "constitution" and "figures.json" in manifest["outputs"]
 

@@ -17,6 +17,28 @@ def legal(shared_data: Path) -> dict[str, Constitution]:
     return {c: from_text(root / rel, c, doc) for c, (rel, doc) in BUNDLED.items()}
 
 
+def test_udhr_xml_reads_as_the_articles_file(shared_data: Path, tmp_path: Path) -> None:
+    """The OHCHR XML gives the same provisions as the JSONL articles: element text, never tags."""
+    root = shared_data / "constitutions" / "udhr"
+    from_xml, from_jsonl = segment(root / "udhr_eng.xml"), segment(root / "udhr_eng_articles.jsonl")
+    assert [(p.article, p.text) for p in from_xml] == [(p.article, p.text) for p in from_jsonl]
+    assert not any("<" in p.text for p in from_xml)
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_text('<?xml version="1.0"?><!DOCTYPE u [<!ENTITY a "aaaa">]><udhr>&a;</udhr>')
+    with pytest.raises(ConstitutionError, match="DOCTYPE or entities"):
+        segment(bomb)
+    (tmp_path / "bad.xml").write_text("<udhr><article>")
+    with pytest.raises(ConstitutionError, match="not well-formed"):
+        segment(tmp_path / "bad.xml")
+
+
+def test_no_sentence_of_ours_and_agricultural_is_not_culture() -> None:
+    from ccai.constitution.national import topics_of
+
+    assert "education" not in topics_of("The State shall organise agricultural and animal husbandry")
+    assert "education" in topics_of("Everyone has the right to take part in cultural life")
+
+
 def test_segmentation_finds_articles(shared_data: Path) -> None:
     root = shared_data / "constitutions"
     udhr = segment(root / BUNDLED["UDHR"][0])
@@ -31,6 +53,10 @@ def test_segmentation_finds_articles(shared_data: Path) -> None:
         and p.text.startswith("All citizens shall have the right to freedom of speech and expression")
         for p in india
     )
+    # the schedules number their paragraphs from 1 again: cited as the schedule's, never as articles
+    cited = {p.article for p in india}
+    assert "Sixth Schedule, paragraph 21 (Amendment Of The Schedule)" in cited
+    assert not any(a.startswith("Article 21 (Amendment") for a in cited)
     za = segment(root / BUNDLED["ZA"][0])
     assert any(p.article == "Section 16 (Freedom of expression)" for p in za)
     us = segment(root / BUNDLED["US"][0])
@@ -59,7 +85,10 @@ def test_us_amendments_give_the_bill_of_rights(legal: dict[str, Constitution]) -
     us = {p.comparison.removeprefix("Choose the response that "): p for p in legal["US"].principles}
     cited = {text: [s.article for s in p.sources] for text, p in us.items()}
     assert cited["most respects freedom of speech, or of the press."] == ["Amendment 1"]
-    assert cited["most respects freedom of thought and belief."] == ["Amendment 1"]
+    # no pattern reads the religion clause: it is quoted whole and flagged, never replaced by our sentence
+    religion = [p for t, p in us.items() if "free exercise thereof" in t]
+    assert len(religion) == 1 and religion[0].metadata["rewrite"]["needs_wording"]
+    assert [s.article for s in religion[0].sources] == ["Amendment 1"]
     assert (
         "Amendment 4"
         in cited[
@@ -83,10 +112,13 @@ def test_us_amendments_give_the_bill_of_rights(legal: dict[str, Constitution]) -
         "religious instruction." in de
     )
     assert all(p.metadata["rewrite"]["rule"] != "duty" for c in ("DE", "ZA") for p in legal[c].principles)
-    assert principle_form("It shall be the duty of the Union to promote the Hindi language.")[0] == "topic"
-    assert (
-        principle_form("Citizens having a distinct language shall have the right to conserve the same.")[0]
-        == "topic"
+    assert principle_form("It shall be the duty of the Union to promote the Hindi language.")[0] == "quoted"
+    rule, predicate, *_ = principle_form(
+        "Citizens having a distinct language shall have the right to conserve the same."
+    )
+    assert rule == "quoted" and predicate == (
+        'best respects this provision: "Citizens having a distinct language shall have the right to '
+        'conserve the same"'
     )
 
 
@@ -113,30 +145,49 @@ def test_global_merge_with_udhr_base(legal: dict[str, Constitution], embedder) -
     top = max(merged.principles, key=lambda p: len(result.support[p.id]))
     assert {s.country for s in top.sources} >= set(result.support[top.id])
     assert sum(result.support_counts().values()) == len(merged)
-    assert result.conflicts and all(
-        c.reason == "collective good vs individual rights" for c in result.conflicts
-    )
-    assert merged.metadata["conflicts"] and merged.metadata["countries"] == countries
+    # a conflict needs evidence: a shared topic, opposite directions, sources on both sides
+    for c in result.conflicts:
+        assert c.topics and c.sources_a and c.sources_b and c.reason.startswith("opposite direction")
+    assert len(merged.metadata["conflicts"]) == len(result.conflicts)
+    assert merged.metadata["countries"] == countries
+    page = merged.to_html()
+    assert "Support by country" in page and f"Conflicts ({len(result.conflicts)})" in page
+    assert page.count('<tr><th scope="row">') == len(merged)
 
 
-def test_opposite_polarity_is_reported_not_merged(embedder) -> None:
-    def one(country: str, pid: str, text: str, polarity: str) -> Constitution:
+def test_conflicts_need_a_shared_topic_opposite_directions_and_sources_on_both_sides(embedder) -> None:
+    from ccai.constitution.model import StatementSource
+
+    def one(country: str, text: str, polarity: str, tags=("privacy",), sourced: bool = True) -> Constitution:
         p = Principle(
-            id=pid,
+            id=f"{country.lower()}1",
             comparison=f"Choose the response that {text}.",
             critique_request="c",
             revision_request="r",
+            tags=list(tags),
+            sources=[StatementSource(id="7", text=text, gac=0.8, country=country)] if sourced else [],
             metadata={"rewrite": {"polarity": polarity}},
         )
         return Constitution(name=country, principles=[p], metadata={"country": country})
 
-    a = one("AA", "a1", "most respects the choice to keep personal data private", "positive")
-    b = one("BB", "b1", "least respects the choice to keep personal data private", "negative")
+    a = one("AA", "most respects the choice to keep personal data private", "positive")
+    b = one("BB", "least respects the choice to keep personal data private", "negative")
     result = merge_constitutions([a, b], embedder=embedder)
-    assert len(result.constitution) == 2
-    assert [c.reason for c in result.conflicts] == [
-        "opposite polarity: one asks for what the other asks to avoid"
-    ]
+    assert len(result.constitution) == 2  # reported, not merged
+    [conflict] = result.conflicts
+    assert (
+        conflict.topics == ["privacy"] and conflict.countries_a == ["AA"] and conflict.countries_b == ["BB"]
+    )
+    assert len(conflict.sources_a) == 1 and conflict.sources_a[0].startswith("AA: statement 7")
+    page = result.constitution.to_html()
+    assert "Conflicts (1)" in page and "statement 7" in page
+    # no shared topic, or one side without a source: no evidence, no conflict
+    untagged = one("BB", "least respects the choice to keep personal data private", "negative", tags=())
+    assert merge_constitutions([a, untagged], embedder=embedder).conflicts == []
+    unsourced = one(
+        "BB", "least respects the choice to keep personal data private", "negative", sourced=False
+    )
+    assert merge_constitutions([a, unsourced], embedder=embedder).conflicts == []
 
 
 def test_untranslated_and_missing_texts_refused(shared_data: Path, tmp_path: Path) -> None:
@@ -147,3 +198,27 @@ def test_untranslated_and_missing_texts_refused(shared_data: Path, tmp_path: Pat
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(ConstitutionError, match="no articles"):
         from_text(tmp_path / "empty.txt", "XX")
+
+
+@pytest.mark.slow
+def test_labelled_from_text_sample(shared_data: Path) -> None:
+    """The hand-labelled principles (fixtures/from_text_sample) are still the rules' output, and at least
+    four in five of them say what their clause says (46 of 56 when labelled)."""
+    import csv
+
+    rows = list(
+        csv.DictReader((Path(__file__).parent / "fixtures" / "from_text_sample" / "labelled.csv").open())
+    )
+    assert len(rows) >= 50 and {r["label"] for r in rows} == {"yes", "no"}
+    worded = {}
+    for country, (relative, document) in BUNDLED.items():
+        built = from_text(shared_data / "constitutions" / relative, country, document)
+        for p in built.principles:
+            if p.metadata["rewrite"]["rule"] != "quoted":
+                worded[(country, p.comparison.removeprefix("Choose the response that "))] = p
+    labelled = {(r["country"], r["principle"]) for r in rows}
+    assert labelled == set(worded), "the rules changed: relabel the sample (see its README)"
+    for r in rows:
+        assert worded[(r["country"], r["principle"])].metadata["clause"] == r["clause"]
+    faithful = sum(r["label"] == "yes" for r in rows) / len(rows)
+    assert faithful >= 0.8, faithful

@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ccai.constitution.rewrite import (
-    PREFIX,
-    core_text,
-    rewrite_all_with_lm,
-    rewrite_statement,
-    rewrite_with_lm,
-    third_person,
-)
+from ccai.constitution.lm_check import rewrite_all_with_lm, rewrite_with_lm
+from ccai.constitution.rewrite import PREFIX, core_text, rewrite_statement, third_person
 from ccai.constitution.select import read_statements, select_statements
 from ccai.constitution.tags import assign_tags
 
@@ -115,11 +109,11 @@ def test_lm_rewriter_is_recorded_and_checked() -> None:
 
     def lm(batch: list[str]) -> list[str]:
         prompts.extend(batch)
-        return ["Choose the response that shows the most respect for the user\nextra line"] * len(batch)
+        return ["Choose the response that is respectful\nextra line"] * len(batch)
 
     rw = rewrite_with_lm("The AI should be respectful", lm)
-    assert rw.by == "lm" and rw.comparison == "Choose the response that shows the most respect for the user."
-    assert rw.metadata()["lm_answer"].startswith("Choose the response that shows")
+    assert rw.by == "lm" and rw.comparison == "Choose the response that is respectful."
+    assert rw.metadata()["lm_answer"].startswith("Choose the response that is respectful")
     assert "Statement: The AI should be respectful" in prompts[0]
     rejected = rewrite_with_lm(
         "The AI should be respectful", lambda b: ["Sure! Here is a principle:"] * len(b)
@@ -127,8 +121,68 @@ def test_lm_rewriter_is_recorded_and_checked() -> None:
     assert rejected.by == "rules (lm answer rejected)"
     assert rejected.comparison == "Choose the response that is most respectful."
     assert rejected.metadata()["lm_answer"] == "Sure! Here is a principle:"  # kept, never silent
+    assert rejected.metadata()["lm_rejected"][0].startswith("not a principle: does not open with")
     with pytest.raises(ValueError, match="1 answers for 2 prompts"):
         rewrite_all_with_lm(["The AI should be kind", "The AI should be fair"], lambda b: ["x"])
+
+
+@pytest.mark.parametrize(
+    ("statement", "answer", "reason"),
+    [
+        # the bundled model's answers that changed the meaning (issue 13)
+        (
+            "The AI should cite its sources",
+            "Choose the response that is not a source of information.",
+            "changes the polarity",
+        ),
+        (
+            "The AI should cite its sources",
+            "Choose the response that cites reliable sources.",
+            "adds words the source does not have: reliable",
+        ),
+        (
+            "The AI should not help with scams",
+            "Choose the response that helps with scams.",
+            "changes the polarity: the source asks to avoid something",
+        ),
+        (
+            "The AI should be honest and kind",
+            "Choose the response that is most honest.",
+            "drops words of the source: kind",
+        ),
+        ("The AI should be honest", "Choose the response that should be honest.", "restates the statement"),
+        ("The AI should be honest", "Choose the response that honest answers", "does not start with a verb"),
+        (
+            "The AI should be honest",
+            "Choose the response that Statement: be honest",
+            "carries a prompt label",
+        ),
+    ],
+)
+def test_lm_answers_that_change_the_meaning_are_rejected_with_the_reason(
+    statement: str, answer: str, reason: str
+) -> None:
+    rw = rewrite_with_lm(statement, lambda b: [answer] * len(b))
+    assert rw.by == "rules (lm answer rejected)" and rw.comparison == rewrite_statement(statement).comparison
+    assert any(reason in r for r in rw.lm_rejected), rw.lm_rejected
+
+
+def test_faithful_lm_answers_pass_the_checks() -> None:
+    for statement, answer in (
+        ("The AI should not help with scams", "Choose the response that refuses to help with scams"),
+        ("The AI should not help with scams", "Choose the response that is least likely to help with scams"),
+        ("The AI should be fair and impartial", "Choose the response that is most fair and impartial"),
+        ("The AI should tell the truth", "Choose the response that always tells the truth"),
+    ):
+        rw = rewrite_with_lm(statement, lambda b, a=answer: [a] * len(b))
+        assert rw.by == "lm" and not rw.lm_rejected, (statement, rw.lm_rejected)
+
+
+def test_a_rejected_answer_for_a_statement_the_rules_cannot_word_goes_to_review_with_its_reason() -> None:
+    statement = "Humans should be protected. The AI should help."
+    assert rewrite_statement(statement).needs_wording
+    rw = rewrite_with_lm(statement, lambda b: ["Choose the response that harms people"] * len(b))
+    assert rw.needs_wording and "the LM's answer was rejected" in (rw.reason or "")
 
 
 def test_rules_keep_english_grammatical() -> None:

@@ -39,18 +39,24 @@ def _backend_lm(model: str, max_new_tokens: int, seed: int):
 
 
 REWRITER_HELP = (
-    "'rules' (deterministic, default) or 'lm' (a local model via --model; every answer is kept on its "
-    "principle in metadata.rewrite.lm_answer, and answers that are not principles fall back to the rules, "
-    "marked)."
+    "'rules' (deterministic, default) or 'lm' (a model via --model; every answer is kept on its "
+    "principle in metadata.rewrite.lm_answer and checked: a principle, same polarity, adds and drops "
+    "nothing; a rejected answer falls back to the rules, with the reasons in metadata.rewrite.lm_rejected)."
 )
-MODEL_HELP = "With --rewriter lm: a Hugging Face model folder, or 'smollm2' (the bundled SmolLM2-135M)."
+MODEL_HELP = (
+    "With --rewriter lm: a Hugging Face model folder, 'smollm2' (the bundled SmolLM2-135M), or "
+    "openai:URL#MODEL (an OpenAI-compatible server, e.g. `ccai models serve`)."
+)
 
 
 def _check_rewriter(rewriter: str, model: str | None) -> None:
     if rewriter not in ("rules", "lm"):
         raise ValueError(f"--rewriter: expected 'rules' or 'lm', got {rewriter!r}")
     if (rewriter == "lm") != (model is not None):
-        raise ValueError("--rewriter lm needs --model DIR (or 'smollm2'), and --model needs --rewriter lm")
+        raise ValueError(
+            "--rewriter lm needs --model DIR (or 'smollm2', or openai:URL#MODEL), "
+            "and --model needs --rewriter lm"
+        )
 
 
 def _lm_progress(lm):
@@ -70,8 +76,16 @@ def _lm_progress(lm):
 
 
 def _lm_count(constitution) -> str:
-    by = [p.metadata.get("rewrite", {}).get("by") for p in constitution.principles]
-    return f"{by.count('lm')} of {len(by)} (others: answer rejected, rules kept; metadata.rewrite.lm_answer)"
+    from collections import Counter
+
+    rewrites = [p.metadata.get("rewrite", {}) for p in constitution.principles]
+    reasons = Counter(
+        r.split(":")[0] for rw in rewrites for r in rw.get("lm_rejected", []) or []
+    ).most_common()
+    used = sum(rw.get("by") == "lm" for rw in rewrites)
+    why = ", ".join(f"{reason} ({n})" for reason, n in reasons)
+    kept = "rejected answers kept the rules (metadata.rewrite.lm_rejected)"
+    return f"{used} of {len(rewrites)}; {kept}" + (f": {why}" if why else "")
 
 
 def _table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> None:
@@ -108,6 +122,12 @@ def register(app: typer.Typer) -> None:
             None, "--count", help="Make N principles: statements are taken in GAC order until merges leave N."
         ),
         exclude: list[str] = typer.Option([], "--exclude", help="Statement id to leave out (repeatable)."),
+        consensus: str = typer.Option(
+            "gac",
+            "--consensus",
+            help="'gac' (the paper's product over groups) or 'geomean' (geometric mean of the group agree "
+            "rates: one threshold means the same for any number of groups; 0.85 matches 0.723 at 2 groups).",
+        ),
         review: Path | None = typer.Option(
             None,
             "--review",
@@ -151,7 +171,8 @@ def register(app: typer.Typer) -> None:
             if (analysis is None) == (statements is None):
                 raise ValueError("give exactly one of --analysis DIR or --statements CSV")
             config = ConstitutionConfig(
-                threshold=threshold, count=count, exclude=exclude, review=str(review) if review else None,
+                threshold=threshold, count=count, exclude=exclude, consensus=consensus,
+                review=str(review) if review else None,
                 merge_similarity=merge_similarity, name=name, consultation=consultation, country=country,
                 rewriter=rewriter, model=model, lm_wording=lm_wording, max_new_tokens=max_new_tokens,
                 seed=seed,
@@ -171,7 +192,7 @@ def register(app: typer.Typer) -> None:
                     (
                         "statements selected",
                         f"{summary['statements_selected']} of {summary['statements_considered']}"
-                        f" (GAC >= {summary['threshold']:.3f})",
+                        f" ({'GAC' if consensus == 'gac' else 'geomean'} >= {summary['threshold']:.3f})",
                     ),
                     ("merges", f"{len(result.merges)} {state}"),
                     ("principles", summary["principles"]),
@@ -289,8 +310,8 @@ def register(app: typer.Typer) -> None:
         """Merge country constitutions into one global constitution (avenue 1).
 
         Duplicates across countries become one principle listing its supporting countries (each input's
-        metadata.country, else its name); conflicts (opposite polarity; collective good vs individual
-        rights) are reported and kept apart.
+        metadata.country, else its name); conflicts (same topic, opposite direction, sources on both sides)
+        are reported with their evidence and kept apart. The HTML has a country x principle support table.
 
         Example: ccai constitution merge us.json za.json in.json --base udhr.json --out runs/global
         """
@@ -441,6 +462,60 @@ def register(app: typer.Typer) -> None:
             approved = Constitution.load(file).approve(by=by, note=note)
             approved.save(file)
             out.print(f"{file}: {approved.review_line()} (content {approved.reviewed_content_hash[:16]})")
+
+    @command(group, "stability")
+    def stability(
+        export: Path | None = typer.Option(
+            None, "--export", help="A Polis export folder (default: the CCAI one under $CCAI_DATA_DIR)."
+        ),
+        votes_file: str = typer.Option(
+            "clean_votes.csv", "--votes-file", help="Its participant-votes file (CCAI: the cleaned 1,002)."
+        ),
+        parts: int = typer.Option(3, "--parts", help="Random parts of the participants (3: thirds)."),
+        consensus: str = typer.Option("geomean", "--consensus", help="'geomean' or 'gac' (the paper's)."),
+        threshold: float | None = typer.Option(None, "--threshold", help="Threshold (default 0.85)."),
+        count: int | None = typer.Option(None, "--count", help="Or: the threshold keeping N of the whole."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the split and of the clustering."),
+        json_out: Path | None = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+    ) -> None:
+        """Share of principles that survive resampling the same population (random parts re-analysed).
+
+        Each part is analysed as a new consultation (groups re-clustered) and selected with the same rule;
+        prints per part its groups, selection size, survival and Jaccard overlap with the whole.
+
+        Example: ccai constitution stability --parts 3 --consensus geomean --threshold 0.85
+        """
+        with user_errors():
+            import json
+
+            from ccai.constitution.select import GEOMEAN_THRESHOLD
+            from ccai.constitution.stability import participant_stability
+            from ccai.datasets import dataset_path
+            from ccai.formats.polis import read_polis_export
+
+            if threshold is None and count is None:
+                threshold = GEOMEAN_THRESHOLD if consensus == "geomean" else 0.723
+            folder = export or dataset_path("ccai_polis")
+            data = read_polis_export(folder, participants_votes=votes_file)
+            result = participant_stability(
+                data.votes, data.statements, parts=parts, consensus=consensus, threshold=threshold,
+                count=count, seed=seed,
+            )
+            _table(
+                f"stability over {parts} random parts ({consensus} >= {result.threshold:.3f}; whole: "
+                f"{result.whole_groups} groups, {result.whole_selected} principles)",
+                [
+                    (p.part, p.participants, p.groups, p.selected, f"{p.survival:.2f}", f"{p.jaccard:.2f}")
+                    for p in result.parts
+                ],
+                ("part", "participants", "groups", "selected", "survival", "jaccard"),
+            )
+            out.print(
+                f"mean survival {result.mean_survival:.2f}; kept by a majority of parts "
+                f"{result.majority_share:.2f}, by all {result.all_share:.2f}"
+            )
+            if json_out is not None:
+                json_out.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
 
     @command(group, "convert")
     def convert(

@@ -26,6 +26,7 @@ from ccai.constitution.dedup import (
     same_idea_matrix,
     write_review,
 )
+from ccai.constitution.lm_check import check_merge_wording, rewrite_all_with_lm
 from ccai.constitution.model import Constitution, Principle
 from ccai.constitution.rewrite import (
     CRIT,
@@ -35,7 +36,6 @@ from ccai.constitution.rewrite import (
     Rewrite,
     clean,
     core_text,
-    rewrite_all_with_lm,
     rewrite_statement,
 )
 from ccai.constitution.select import Selection, select_statements, statement_source, threshold_for_count
@@ -108,6 +108,7 @@ def build_constitution(
             threshold = _threshold_for_principles(statements, count, exclude, embedder, merge_similarity)
     selection = select_statements(statements, threshold=threshold, exclude=exclude)
     table = selection.statements
+    geomean = str(statements.attrs.get("consensus", "")).startswith("geometric mean")
     ids = [str(i) for i in table.index]
     texts = [clean(t) for t in table["text"]]
     wordings: dict[str, Wording] = {}
@@ -123,7 +124,14 @@ def build_constitution(
         priority = table["gac"].fillna(0).tolist()
         allowed = same_idea_matrix(cores, vectors, embedder, merge_similarity)
         merges = propose_merges(
-            ids, texts, vectors, merge_similarity, priority=priority, wording=lm_wording, allowed=allowed
+            ids,
+            texts,
+            vectors,
+            merge_similarity,
+            priority=priority,
+            wording=lm_wording,
+            allowed=allowed,
+            check_wording=check_merge_wording,
         )
     groups: list[tuple[list[str], Merge | None]] = []
     merged: set[str] = set()
@@ -191,6 +199,9 @@ def build_constitution(
                 tags=assign_tags(comparison, polarity, rw.statement),
                 sources=[statement_source(m, table.loc[m], consultation, country) for m in ordered],
                 metadata=metadata,
+                # a consensus that does not fall with the number of groups is comparable across
+                # consultations, so it can weigh principles in a merge or in training (`weight`)
+                weight=round(float(table.loc[keep, "gac"]), 4) if geomean else None,
             )
         )
     constitution = Constitution(
@@ -210,6 +221,7 @@ def build_constitution(
             },
             "merge": {"similarity": merge_similarity, "reviewed": reviewed, "embedder": "all-MiniLM-L6-v2"},
             "group_labelling": statements.attrs.get("group_labelling"),
+            "consensus": statements.attrs.get("consensus", "GAC (product of the per-group agree rates)"),
             "rewriter": f"lm ({lm_name or 'unnamed'})" if lm else "rules",
             "consultation": consultation,
             "country": country,

@@ -297,8 +297,13 @@ def propose_merges(
     priority: Sequence[float] | None = None,
     wording: Callable[[list[str]], str] | None = None,
     allowed: np.ndarray | None = None,
+    check_wording: Callable[[list[str], str], tuple[str | None, list[str]]] | None = None,
 ) -> list[Merge]:
     """Merges of two or more statements; ``keep`` is the member with the highest ``priority`` (e.g. GAC).
+
+    ``wording`` (an LM) may propose each merge's principle; ``check_wording`` (e.g.
+    :func:`ccai.constitution.lm_check.check_merge_wording`) says why a proposal is refused (default: only
+    when it is not a principle).
 
     ``allowed`` (from :func:`same_idea_matrix`) forbids pairs that would lose an idea; None allows all."""
     if not 0.0 < similarity <= 1.0:
@@ -320,11 +325,16 @@ def propose_merges(
         )
         if wording is not None:
             answer = wording([texts[i] for i in group])
-            merge.wording = merge.lm_proposal = principle_answer(answer)
+            if check_wording is None:
+                comparison = principle_answer(answer)
+                problems = [] if comparison else ["not a principle"]
+            else:
+                comparison, problems = check_wording([texts[i] for i in group], answer)
+            merge.wording = merge.lm_proposal = None if problems else comparison
             merge.wording_by = (
                 "lm (proposed; review before accepting)"
                 if merge.wording
-                else f"lm answer rejected (not a principle): {answer.strip()[:200]!r}"
+                else f"lm answer rejected ({'; '.join(problems)}): {answer.strip()[:200]!r}"
             )
         merges.append(merge)
     return merges

@@ -2,10 +2,11 @@
 
 The rules in :mod:`ccai.constitution.rewrite` are the default because they are deterministic and auditable. A
 language model can do freer rewrites; here it is a training backend (``ccai.models.backends``: a local
-Hugging Face model) asked greedily (temperature 0, fixed seed), so the same model gives the same principles.
-Nothing the model says is used silently: every answer is stored on its principle (``metadata.rewrite.
-lm_answer``) or merge (``wording_by`` in the review file), and an answer that is not in principle form is
-rejected in favour of the rule-based one, with the rejection recorded.
+Hugging Face model, or any OpenAI-compatible server as ``openai:URL#MODEL``) asked greedily (temperature 0,
+fixed seed), so the same model gives the same principles. Nothing the model says is used silently: every
+answer is stored on its principle (``metadata.rewrite.lm_answer``) or merge (``wording_by`` in the review
+file) and checked (:mod:`ccai.constitution.lm_check`); an answer that fails a check is rejected in favour of
+the rule-based one, with the reasons recorded.
 """
 
 from __future__ import annotations
@@ -69,9 +70,10 @@ class BackendLM:
         return self([MERGE_PROMPT.format(statements=listed)])[0]
 
 
-def load_backend_lm(model_dir: Path | str, max_new_tokens: int = 64, seed: int = 0) -> BackendLM:
-    """A local model folder (or 'smollm2', the bundled one) wrapped as the builder's LM."""
-    from ccai.models.backends import TransformersBackend
-    from ccai.models.prepare import resolve_model
+def load_backend_lm(model: Path | str, max_new_tokens: int = 64, seed: int = 0) -> BackendLM:
+    """The builder's LM over a local model folder, 'smollm2' (the bundled one) or ``openai:URL#MODEL`` (any
+    OpenAI-compatible server, e.g. ``ccai models serve``; the answer is not prefilled there, so the "is it
+    a principle" check sees the model's own first words)."""
+    from ccai.models.backends import make_backend
 
-    return BackendLM(TransformersBackend(resolve_model(model_dir)), max_new_tokens=max_new_tokens, seed=seed)
+    return BackendLM(make_backend(str(model)), max_new_tokens=max_new_tokens, seed=seed)

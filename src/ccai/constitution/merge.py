@@ -4,15 +4,20 @@ Principles from all inputs are pooled and clustered on their embeddings (complet
 A cluster becomes one principle, worded like its base-set member when it has one (else the first member), with
 every member's sources, and the countries that support it (from each input's ``metadata.country``).
 
-Conflicts are *reported*, never merged away. Two rules, both listed in the result with the pair and reason:
+Conflicts are *reported*, never merged away, and only with evidence on all three counts:
 
-* **opposite polarity**: one principle asks for what another asks to avoid, i.e. their texts are
-  near-identical (similarity >= ``contradiction_similarity``) once direction words are removed
-  (most/least/not/never/...), but their polarity differs;
-* **collective vs individual**: one principle is tagged ``collective-good`` and not ``individual-rights``, the
-  other the reverse, and they are about the same thing (similarity >= ``tension_similarity``).
+* **same topic**: the two principles share a topic tag (privacy, honesty, ...);
+* **opposite direction**: one asks for what the other asks to avoid: their polarity differs and their texts
+  are near-identical (similarity >= ``contradiction_similarity``) once direction words are removed
+  (most/least/not/never/...);
+* **support on both sides**: each principle comes from a different input and cites at least one source
+  (a statement or an article), so each side has someone behind it.
 
-Members of one cluster that conflict are split into separate principles.
+Each conflict carries its evidence (both texts, the shared topics, the similarity, the sources on each side),
+and the global HTML lists them. An earlier rule, "collective good vs individual rights" by keyword tags and a
+loose similarity (0.4), reported tensions such as freedom of expression vs the common good as conflicts; all
+three it found on the bundled texts were spurious, so it is gone. Members of one cluster that conflict are
+split into separate principles.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 
 from ccai.constitution.dedup import Embedder, cluster, cosine_matrix
-from ccai.constitution.model import Constitution, Principle
+from ccai.constitution.model import Constitution, Principle, _source_line
 from ccai.constitution.tags import predicate_text
 
 DEFAULT_MERGE_SIMILARITY = 0.7
@@ -38,7 +43,12 @@ class Conflict:
     countries_a: list[str]
     countries_b: list[str]
     reason: str
-    similarity: float
+    similarity: float  # of the texts without direction words
+    topics: list[str] = field(default_factory=list)  # the topic tags both share
+    text_a: str = ""
+    text_b: str = ""
+    sources_a: list[str] = field(default_factory=list)  # one line per source (statement or article)
+    sources_b: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -63,24 +73,20 @@ def _polarity(p: Principle) -> str:
     return "negative" if "avoids-undesired" in p.tags else "positive"
 
 
-def _side(p: Principle) -> str | None:
-    collective, individual = "collective-good" in p.tags, "individual-rights" in p.tags
-    if collective and not individual:
-        return "collective"
-    if individual and not collective:
-        return "individual"
-    return None
+def _shared_topics(p: Principle, q: Principle) -> list[str]:
+    from ccai.constitution.model import TOPIC_TAGS
+
+    return sorted(set(p.tags) & set(q.tags) & set(TOPIC_TAGS))
 
 
-def _conflict_reason(
-    p: Principle, q: Principle, sim: float, neutral_sim: float, contradiction: float, tension: float
-) -> str | None:
-    if _polarity(p) != _polarity(q) and neutral_sim >= contradiction:
-        return "opposite polarity: one asks for what the other asks to avoid"
-    sides = {_side(p), _side(q)}
-    if sides == {"collective", "individual"} and sim >= tension:
-        return "collective good vs individual rights"
-    return None
+def _conflict_reason(p: Principle, q: Principle, neutral_sim: float, contradiction: float) -> str | None:
+    """A reason when the pair conflicts with evidence (same topic, opposite direction, sources on both
+    sides); None otherwise."""
+    if _polarity(p) == _polarity(q) or neutral_sim < contradiction:
+        return None
+    if not _shared_topics(p, q) or not p.sources or not q.sources:
+        return None
+    return "opposite direction on the same topic: one asks for what the other asks to avoid"
 
 
 def merge_constitutions(
@@ -89,7 +95,6 @@ def merge_constitutions(
     embedder: Embedder | None = None,
     similarity: float = DEFAULT_MERGE_SIMILARITY,
     contradiction_similarity: float = 0.85,
-    tension_similarity: float = 0.4,
     name: str = "global",
 ) -> MergeResult:
     """Merge country constitutions (``metadata.country`` names each; else its name) over an optional base."""
@@ -108,7 +113,7 @@ def merge_constitutions(
     texts = [predicate_text(p.comparison).strip() for _, p in pool]
     vectors = embedder(texts)
     neutral = embedder([_DIRECTION.sub(" ", t) for t in texts])
-    sims, neutral_sims = cosine_matrix(vectors, vectors), cosine_matrix(neutral, neutral)
+    neutral_sims = cosine_matrix(neutral, neutral)
 
     conflicts_idx: list[tuple[int, int, str]] = []
     for i in range(len(pool)):
@@ -116,12 +121,7 @@ def merge_constitutions(
             if pool[i][0] == pool[j][0]:
                 continue  # conflicts are between inputs, not inside one
             reason = _conflict_reason(
-                pool[i][1],
-                pool[j][1],
-                float(sims[i, j]),
-                float(neutral_sims[i, j]),
-                contradiction_similarity,
-                tension_similarity,
+                pool[i][1], pool[j][1], float(neutral_sims[i, j]), contradiction_similarity
             )
             if reason:
                 conflicts_idx.append((i, j, reason))
@@ -161,6 +161,10 @@ def merge_constitutions(
                     "id": pid,
                     "sources": sources,
                     "tags": sorted(set(tags)),
+                    # the best-supported member's consensus weight (inputs built with --consensus geomean)
+                    "weight": max(
+                        (pool[m][1].weight for m in members if pool[m][1].weight is not None), default=None
+                    ),
                     "metadata": {
                         **rep.metadata,
                         "support": countries,
@@ -180,7 +184,12 @@ def merge_constitutions(
             countries_a=support[where[i]] or [country_of[pool[i][0]]],
             countries_b=support[where[j]] or [country_of[pool[j][0]]],
             reason=reason,
-            similarity=round(float(sims[i, j]), 4),
+            similarity=round(float(neutral_sims[i, j]), 4),
+            topics=_shared_topics(pool[i][1], pool[j][1]),
+            text_a=pool[i][1].comparison,
+            text_b=pool[j][1].comparison,
+            sources_a=[f"{country_of[pool[i][0]]}: {_source_line(s)}" for s in pool[i][1].sources],
+            sources_b=[f"{country_of[pool[j][0]]}: {_source_line(s)}" for s in pool[j][1].sources],
         )
         for i, j, reason in conflicts_idx
         if where[i] != where[j]

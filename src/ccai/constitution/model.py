@@ -378,6 +378,69 @@ class Constitution(_Strict):
             lines.append("")
         return "\n".join(lines)
 
+    def _global_html(self) -> str:
+        """For a merged (global) constitution: the country x principle support table and the conflicts with
+        their evidence; empty for any other constitution."""
+        countries = self.metadata.get("countries")
+        if not isinstance(countries, list) or not countries:
+            return ""
+        e = html.escape
+        base = self.metadata.get("base")
+        head = "".join(f'<th scope="col">{e(str(c))}</th>' for c in countries)
+        head += f'<th scope="col">base: {e(str(base))}</th>' if base else ""
+        body = []
+        for p in self.principles:
+            support = p.metadata.get("support") or []
+            cells = []
+            for c in countries:
+                refs = [
+                    s.article if isinstance(s, ArticleSource) else getattr(s, "id", "")
+                    for s in p.sources
+                    if s.country == c
+                ]
+                mark = "✓" if c in support else ""
+                title = f' title="{e("; ".join(str(r) for r in refs))}"' if refs else ""
+                cells.append(f"<td{title}>{mark}</td>")
+            if base:
+                cells.append(f"<td>{'✓' if p.metadata.get('in_base') else ''}</td>")
+            body.append(
+                f'<tr><th scope="row"><a href="#{e(p.id)}">{e(predicate_preview(p.comparison))}</a></th>'
+                f"{''.join(cells)}<td>{len(support)}</td></tr>"
+            )
+        table = (
+            '<section id="support"><h2>Support by country</h2><p>✓: the country&#39;s text or consultation '
+            'gave this principle (hover a mark for the articles); the count leaves out the base set.</p>'
+            '<div style="overflow-x:auto">'
+            f'<table class="support"><thead><tr><th scope="col">principle</th>{head}<th scope="col">countries'
+            f"</th></tr></thead><tbody>{''.join(body)}</tbody></table></div></section>"
+        )
+        conflicts = self.metadata.get("conflicts") or []
+        items = []
+        for c in conflicts:
+            if not isinstance(c, dict):
+                continue
+            sources = [
+                "".join(f"<li>{e(str(x))}</li>" for x in c.get(side) or [])
+                for side in ("sources_a", "sources_b")
+            ]
+            items.append(
+                f"<li><p><b>{e(str(c.get('reason', '')))}</b> (topics: {e(', '.join(c.get('topics') or []))};"
+                f" similarity without direction words {e(str(c.get('similarity', '')))})</p>"
+                f'<p><a href="#{e(str(c.get("a", "")))}">{e(str(c.get("a", "")))}</a> '
+                f"({e(', '.join(c.get('countries_a') or []))}): {e(str(c.get('text_a', '')))}</p>"
+                f"<ul>{sources[0]}</ul>"
+                f'<p><a href="#{e(str(c.get("b", "")))}">{e(str(c.get("b", "")))}</a> '
+                f"({e(', '.join(c.get('countries_b') or []))}): {e(str(c.get('text_b', '')))}</p>"
+                f"<ul>{sources[1]}</ul></li>"
+            )
+        listed = (
+            f"<ol>{''.join(items)}</ol>"
+            if items
+            else "<p>None: no two principles from different inputs share a topic, ask in opposite "
+            "directions about the same thing, and both cite sources.</p>"
+        )
+        return f'{table}<section id="conflicts"><h2>Conflicts ({len(items)})</h2>{listed}</section>'
+
     def to_html(self) -> str:
         """A self-contained page; every text is escaped (statements are participants' own words).
 
@@ -428,6 +491,10 @@ class Constitution(_Strict):
             "padding:0 4px;margin-right:4px;display:inline-block}.flag{color:#8a1c00;font-weight:bold}"
             "nav ol{columns:2 24rem;font-size:.9rem}section{border-top:1px solid #ccd;margin-top:1rem}"
             "a:focus,select:focus{outline:3px solid #1a5fb4}li{overflow-wrap:anywhere}"
+            ".support{border-collapse:collapse;font-size:.85rem}"
+            ".support td,.support th{border:1px solid #ccd;padding:2px 6px}.support td{text-align:center}"
+            ".support th[scope=row]{text-align:left;"
+            "font-weight:normal;min-width:14rem}"
             "</style></head><body>"
             f'<h1 id="top">{e(self.name)} <small>v{e(self.version)}</small></h1><p>{e(self.description)}</p>'
             f"<p>{len(self.principles)} principles · content hash <code>{self.content_hash[:16]}</code></p>"
@@ -437,6 +504,7 @@ class Constitution(_Strict):
             f'<option value="">(all tags)</option>{options}</select> <span id="shown" aria-live="polite">'
             f"{len(self.principles)} shown</span></p>"
             f'<nav aria-label="Principles"><h2>Contents</h2><ol>{"".join(nav)}</ol></nav>'
+            + self._global_html()
             + "".join(rows)
             + script
             + "</body></html>\n"

@@ -45,75 +45,27 @@ NORMATIVE = re.compile(
     r"|\bmust not\b|\bneither\b|shall make no law",
     re.IGNORECASE,
 )
-#: topic -> (keywords, comparison predicate, critique tail, revision tail); the sentences are used when the
-#: provision's own words fit no pattern (they are the project's words, not the documents')
-TOPICS: dict[str, tuple[str, str, str, str]] = {
+#: topic -> keywords: a clause must name one to be kept (assistant-relevant); the first named is its topic
+TOPICS: dict[str, str] = {
     "safety": (
-        r"(?<!wild )\blife\b|torture|cruel|inhuman|slavery|servitude|violence|security of (the )?person"
-        r"|physical integrity",
-        "is least likely to endanger anyone's life or safety",
-        "endangers anyone's life or safety",
-        "does not endanger anyone's life or safety",
+        r"(?<!wild )\blife\b|torture|cruel|inhuman|slavery|servitude|violence"
+        r"|security of (the )?person|physical integrity"
     ),
-    "equality": (
-        r"discriminat|\bequal|race|\bsex\b|gender|colour|ethnic|origin|disabilit|caste|creed",
-        "is least likely to discriminate unfairly between people",
-        "discriminates unfairly between people",
-        "does not discriminate unfairly between people",
-    ),
-    "expression": (
-        r"expression|\bspeech\b|opinion|\bpress\b|express|disseminat|peaceabl[ey] to assemble",
-        "most respects freedom of expression",
-        "disregards freedom of expression",
-        "respects freedom of expression",
-    ),
-    "belief": (
-        r"conscience|religio|belief|\bfaith\b|worship|creed|thought",
-        "most respects freedom of thought and belief",
-        "disregards freedom of thought or belief",
-        "respects freedom of thought and belief",
-    ),
+    "equality": (r"discriminat|\bequal|race|\bsex\b|gender|colour|ethnic|origin|disabilit|caste|creed"),
+    "expression": (r"expression|\bspeech\b|opinion|\bpress\b|express|disseminat|peaceabl[ey] to assemble"),
+    "belief": (r"conscience|religio|belief|\bfaith\b|worship|creed|thought"),
     "privacy": (
-        r"privacy|private life|correspondence|communication|secrecy|personal data|unreasonable searches",
-        "most respects privacy",
-        "intrudes on someone's privacy",
-        "respects privacy",
+        r"privacy|private life|correspondence|communication|secrecy|personal data"
+        r"|unreasonable searches"
     ),
-    "dignity": (
-        r"dignity|\bhonou?r\b|reputation|degrading|respected as individuals",
-        "most respects human dignity",
-        "disregards someone's dignity",
-        "respects human dignity",
-    ),
-    "children": (
-        r"\bchild|young persons|minors",
-        "most protects children",
-        "puts children at risk",
-        "protects children",
-    ),
-    "health": (
-        r"\bhealth|medical",
-        "most supports people's health",
-        "neglects people's health",
-        "supports people's health",
-    ),
-    "information": (
-        r"\binformation\b|inform himself|inform herself|accessible sources",
-        "most respects people's access to information",
-        "withholds information people have a right to",
-        "respects people's access to information",
-    ),
-    "education": (
-        r"educat|science|scientific|research|\barts?\b|culture|cultural|language",
-        "most supports education, science and culture",
-        "undermines education, science or culture",
-        "supports education, science and culture",
-    ),
+    "dignity": (r"dignity|\bhonou?r\b|reputation|degrading|respected as individuals"),
+    "children": (r"\bchild|young persons|minors"),
+    "health": (r"\bhealth|medical"),
+    "information": (r"\binformation\b|inform himself|inform herself|accessible sources"),
+    "education": (r"educat|science|scientific|research|\barts?\b|\bcultur|language"),
     "harmony": (
-        r"harmony|brotherhood|fraternity|public welfare|common good|solidarity|community|abjure violence",
-        "most supports harmony and the common good",
-        "undermines harmony or the common good",
-        "supports harmony and the common good",
+        r"harmony|brotherhood|fraternity|public welfare|common good|solidarity|community"
+        r"|abjure violence"
     ),
 }
 PROCEDURAL = re.compile(
@@ -196,6 +148,34 @@ def _udhr(path: Path) -> Iterator[Provision]:
                 yield Provision("Universal Declaration of Human Rights", citation, sentence)
 
 
+def _udhr_xml(path: Path) -> Iterator[Provision]:
+    """The OHCHR UDHR XML (``<udhr><preamble>…<article number="N"><para>…``): text of the elements, never
+    the tags. DTDs and entities are refused (no entity expansion from a file)."""
+    import xml.etree.ElementTree as ET
+
+    raw = _read_text(path)
+    if re.search(r"<!(DOCTYPE|ENTITY)", raw):
+        raise ConstitutionError(f"{path}: XML with a DOCTYPE or entities is refused")
+    try:
+        root = ET.fromstring(raw.encode("utf-8"))
+    except ET.ParseError as exc:
+        raise ConstitutionError(f"{path}: not well-formed XML ({exc})") from None
+    local = lambda el: el.tag.rsplit("}", 1)[-1]  # noqa: E731 - the tags carry the OHCHR namespace
+    title = next((el for el in root if local(el) == "title"), None)
+    document = " ".join((title.text or "").split()) if title is not None else "Universal Declaration"
+    for part in root:
+        if local(part) == "preamble":
+            citation = "Preamble"
+        elif local(part) == "article":
+            citation = f"Article {part.get('number', '?')}"
+        else:
+            continue
+        for para in part.iter():
+            if local(para) == "para":
+                for sentence in _sentences(" ".join("".join(para.itertext()).split())):
+                    yield Provision(document, citation, sentence)
+
+
 def _lii(path: Path) -> Iterator[Provision]:
     data = json.loads(_read_text(path))
     doc = "Constitution of the United States"
@@ -248,21 +228,34 @@ _CONSTITUTE_HEAD = re.compile(
 )
 
 
+#: the start of a schedule in a Constitute export ("FIFTH SCHEDULE. PROVISIONS AS TO ..."): its paragraphs
+#: are numbered from 1 again and must not be cited as the articles of the same numbers
+_SCHEDULE_HEAD = re.compile(
+    r"^(FIRST|SECOND|THIRD|FOURTH|FIFTH|SIXTH|SEVENTH|EIGHTH|NINTH|TENTH|ELEVENTH|TWELFTH) SCHEDULE\b"
+)
+
+
 def _constitute(path: Path, document: str) -> Iterator[Provision]:
     lines = _read_text(path).splitlines()
     lines = [x for x in lines if not x.startswith("About Constitute")]
-    article, body = None, []
+    article, body, schedule = None, [], None
     for line in lines[4:] + ["ARTICLE 0"]:
         head = _CONSTITUTE_HEAD.match(line.strip())
-        if head:
+        opens = _SCHEDULE_HEAD.match(line.strip())
+        if head or opens:
             if article:
                 for item in _with_lead_ins(body):
                     for sentence in _sentences(item):
                         yield Provision(document, article, sentence)
+            body = []
+        if opens:
+            schedule = f"{opens.group(1).title()} Schedule"
+            article = schedule
+        elif head:
             number = head.group(1) or head.group(3)
             title = (head.group(2) or head.group(4) or "").strip().title()
-            article = f"Article {number}" + (f" ({title})" if title else "")
-            body = []
+            cited = f"{schedule}, paragraph {number}" if schedule else f"Article {number}"
+            article = cited + (f" ({title})" if title else "")
         elif article and not (line.strip().isupper() and len(line.strip()) > 3):
             body.append(line)  # all-capital lines are part headings ("RIGHT TO EQUALITY"), not provisions
 
@@ -284,6 +277,8 @@ def segment(path: Path | str, document: str | None = None) -> list[Provision]:
     name = path.name.lower()
     if name.endswith(".jsonl"):
         provisions = list(_udhr(path))
+    elif name.endswith(".xml"):
+        provisions = list(_udhr_xml(path))
     elif name.endswith(".json"):
         provisions = list(_lii(path))
     elif name.endswith(".md"):
@@ -298,7 +293,7 @@ def segment(path: Path | str, document: str | None = None) -> list[Provision]:
 
 
 # ---- selection and rewriting ------------------------------------------------------------------------------
-_COMPILED_TOPICS = {name: re.compile(spec[0], re.IGNORECASE) for name, spec in TOPICS.items()}
+_COMPILED_TOPICS = {name: re.compile(rule, re.IGNORECASE) for name, rule in TOPICS.items()}
 _GROUNDS = re.compile(
     r"discriminat|on (?:the )?grounds? (?:only )?of|on account of|without distinction", re.IGNORECASE
 )
@@ -365,6 +360,8 @@ def _trim(phrase: str, words: int = 16) -> str:
     return " ".join(tokens).rstrip(",")
 
 
+#: the rule of a clause no pattern reads: quoted whole, flagged for a person's wording
+QUOTED = "quoted"
 _RIGHTS_RULES = ("right", "freedom", "inviolable", "due-process", "equal-protection")
 
 
@@ -430,9 +427,16 @@ def principle_form(text: str) -> tuple[str, str, str, str, str]:
         )
     if re.search(r"\bequal protection of the laws?\b", text, re.IGNORECASE):
         return _respects("equal-protection", "everyone's right to the equal protection of the law")
-    _, predicate, critique, revision = TOPICS[topics_of(text)[0]]
-    polarity = "negative" if predicate.startswith("is least") else "positive"
-    return ("topic", predicate, f"{CRIT} {critique}", f"{REV} {revision}", polarity)
+    # no pattern reads it: the clause itself, quoted, for a person to word (never a sentence of ours)
+    quoted = text.strip().rstrip(".;,:")
+    polarity = "negative" if re.search(r"\b(not|no|never|nor)\b", quoted, re.IGNORECASE) else "positive"
+    return (
+        QUOTED,
+        f'best respects this provision: "{quoted}"',
+        f'{CRIT} goes against this provision: "{quoted}"',
+        f'{REV} respects this provision: "{quoted}"',
+        polarity,
+    )
 
 
 def from_text(
@@ -445,7 +449,8 @@ def from_text(
     """Candidate principles from one legal text; every principle cites the article(s) it came from.
 
     ``lm`` (optional, e.g. :class:`ccai.constitution.lm.BackendLM`) rewords each principle from its first
-    clause; its answer is kept in ``metadata.rewrite.lm_answer`` and used only when it is a principle.
+    clause; its answer is kept in ``metadata.rewrite.lm_answer`` and used only when it passes
+    :func:`ccai.constitution.lm_check.check_answer` (else the reasons are in ``lm_rejected``).
     """
     path = Path(path)
     if path.is_file() and len(_PORTUGUESE.findall(_read_text(path)[:20_000])) > 5:
@@ -485,7 +490,19 @@ def from_text(
                 tags=tags,
                 sources=[source],
                 metadata={
-                    "rewrite": {"rule": rule, "polarity": polarity, "by": "rules"},
+                    "rewrite": {
+                        "rule": rule,
+                        "polarity": polarity,
+                        "by": "rules",
+                        **(
+                            {
+                                "needs_wording": True,
+                                "reason": "no rule reads this clause: quoted whole for a person to word",
+                            }
+                            if rule == QUOTED
+                            else {}
+                        ),
+                    },
                     "topics": topics_of(clause),
                     "clause": clause,
                 },
@@ -512,6 +529,7 @@ def from_text(
 
 def _reword_with_lm(principles: list[Principle], lm: LMRewriter) -> list[Principle]:
     from ccai.constitution.lm import LEGAL_PROMPT, ask
+    from ccai.constitution.lm_check import check_answer
 
     prompts = [
         LEGAL_PROMPT.format(article=p.sources[0].article, text=p.metadata["clause"]) for p in principles
@@ -519,9 +537,11 @@ def _reword_with_lm(principles: list[Principle], lm: LMRewriter) -> list[Princip
     out = []
     for principle, answer in zip(principles, ask(lm, prompts), strict=True):
         rewrite = {**principle.metadata["rewrite"], "lm_answer": answer}
+        # checked against the clause: a principle, same polarity, no words the clause does not have
+        _, problems = check_answer(principle.metadata["clause"], answer, drops=False)
         forms = lm_forms(answer)
-        if forms is None:
-            rewrite["by"] = "rules (lm answer rejected)"
+        if forms is None or problems:
+            rewrite.update(by="rules (lm answer rejected)", lm_rejected=problems)
             out.append(principle.model_copy(update={"metadata": {**principle.metadata, "rewrite": rewrite}}))
             continue
         comparison, critique, revision = forms

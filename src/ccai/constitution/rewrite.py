@@ -24,8 +24,9 @@ changed.
 
 Each comes with a critique request and a revision request in the same words. An LM rewriter (a callable
 ``prompts -> answers``, e.g. :class:`ccai.constitution.lm.BackendLM` over a training backend) may be passed
-instead; its answer is checked and kept as ``metadata.rewrite.lm_answer`` with ``by = "lm"``; the rule-based
-form is used, and marked, when the answer is not a principle: never silently.
+instead; its answer is checked (:mod:`ccai.constitution.lm_check`: a principle, same polarity, adds and drops
+nothing) and kept as ``metadata.rewrite.lm_answer``; the rule-based form is used, marked, with the reasons in
+``metadata.rewrite.lm_rejected``, when the answer fails a check: never silently.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class Rewrite:
     lm_answer: str | None = None  # what an LM rewriter said, kept whether it was used or rejected
     reason: str | None = None  # why the rules (or the LM) could not be used: the review shows it
     typos: tuple[tuple[str, str | None], ...] = field(default=())  # (word, suggestion): flagged only
+    lm_rejected: tuple[str, ...] = field(default=())  # why the LM's answer was not used (lm_check)
 
     @property
     def needs_wording(self) -> bool:
@@ -107,6 +109,8 @@ class Rewrite:
         extra: dict[str, object] = {} if self.lm_answer is None else {"lm_answer": self.lm_answer}
         if self.reason:
             extra["reason"] = self.reason
+        if self.lm_rejected:
+            extra["lm_rejected"] = list(self.lm_rejected)
         if self.typos:
             extra["typos"] = {w: s for w, s in self.typos}
         if self.needs_wording:
@@ -563,36 +567,3 @@ def lm_forms(answer: str) -> tuple[str, str, str] | None:
         return None
     tail = comparison[len(PREFIX) : -1]
     return comparison, f"{CRIT} is not one that {tail}.", f"{REV} is the response that {tail}."
-
-
-def rewrite_all_with_lm(statements: list[str], lm: LMRewriter) -> list[Rewrite]:
-    """Ask ``lm`` (one batch) for each statement's comparison form; the raw answer is kept on the rewrite, and
-    the rule-based form is used, marked as such, when the answer is not a principle."""
-    from ccai.constitution.lm import LM_PROMPT, ask
-
-    rules = [rewrite_statement(s) for s in statements]
-    answers = ask(lm, [LM_PROMPT.format(statement=r.statement) for r in rules])
-    out = []
-    for rule_form, answer in zip(rules, answers, strict=True):
-        forms = lm_forms(answer)
-        if forms is None:
-            out.append(replace(rule_form, by="rules (lm answer rejected)", lm_answer=answer))
-            continue
-        comparison, critique, revision = forms
-        out.append(
-            replace(
-                rule_form,
-                comparison=comparison,
-                critique_request=critique,
-                revision_request=revision,
-                rule="lm",
-                by="lm",
-                lm_answer=answer,
-            )
-        )
-    return out
-
-
-def rewrite_with_lm(statement: str, lm: LMRewriter) -> Rewrite:
-    """One statement through :func:`rewrite_all_with_lm`."""
-    return rewrite_all_with_lm([statement], lm)[0]

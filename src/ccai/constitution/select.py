@@ -125,6 +125,43 @@ def read_statements(path: Path | str, group_labels: str = "realigned") -> pd.Dat
     return out
 
 
+#: consensus measures a selection may rank by: the paper's GAC (product over groups: falls with the number of
+#: groups k) or the geometric mean of the per-group agree rates (GAC ** (1 / k): the same scale for any k)
+CONSENSUS = ("gac", "geomean")
+#: the geometric-mean threshold equal to the paper's 0.723 for its two groups (sqrt(0.723))
+GEOMEAN_THRESHOLD = 0.85
+
+
+def geomean_consensus(group_agree: dict[str, float]) -> float:
+    """Geometric mean of the per-group agree rates (agree / seen); NaN with no group (0 if any group is 0)."""
+    rates = list(group_agree.values())
+    if not rates:
+        return math.nan
+    if min(rates) <= 0:
+        return 0.0
+    return math.exp(sum(math.log(r) for r in rates) / len(rates))
+
+
+def with_consensus(statements: pd.DataFrame, consensus: str = "gac") -> pd.DataFrame:
+    """The table ranked by ``consensus``: 'gac' as read, or 'geomean' (its ``gac`` column replaced by the
+    geometric mean of ``group_agree``, the product kept as ``gac_product``).
+
+    Why: the paper's GAC is a product over groups, so a consultation (or a resample of one) clustered into
+    5 groups passes far fewer statements at 0.723 than one with 2. Across consultations, or resamples, the
+    geometric mean keeps one threshold meaning one thing. The measure is in ``attrs['consensus']``."""
+    if consensus not in CONSENSUS:
+        raise ValueError(f"consensus: expected one of {', '.join(CONSENSUS)}, got {consensus!r}")
+    out = statements.copy()
+    out.attrs = dict(statements.attrs)
+    if consensus == "geomean":
+        out["gac_product"] = out["gac"]
+        out["gac"] = [round(geomean_consensus(g), 6) for g in out["group_agree"]]
+        out.attrs["consensus"] = "geometric mean of the per-group agree rates"
+    else:
+        out.attrs.setdefault("consensus", "GAC (product of the per-group agree rates)")
+    return out
+
+
 @dataclass
 class Selection:
     """The statements chosen, how, and those left out (so the choice can be audited)."""

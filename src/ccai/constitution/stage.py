@@ -28,6 +28,9 @@ class ConstitutionConfig(StageConfig):
     exclude: list[str] = Field(default_factory=list, description="statement ids to leave out")
     review: str | None = Field(None, description="merge review YAML (default OUT/review.yaml)")
     merge_similarity: float = Field(DEFAULT_MERGE_SIMILARITY, gt=0, le=1)
+    consensus: Literal["gac", "geomean"] = Field(
+        "gac", description="rank by the paper's GAC or the geometric mean of group agree rates (k-free)"
+    )
     name: str = "public"
     consultation: str | None = Field(None, description="consultation label for the sources")
     country: str | None = None
@@ -42,7 +45,9 @@ class ConstitutionConfig(StageConfig):
             raise ValueError("give exactly one of --threshold T (e.g. 0.723) or --count N (e.g. 75); in a "
                              "config set the other to null")
         if (self.rewriter == "lm") != (self.model is not None):
-            raise ValueError("--rewriter lm needs --model DIR (or 'smollm2'); --model needs --rewriter lm")
+            raise ValueError(
+                "--rewriter lm needs --model DIR ('smollm2' or openai:URL#MODEL); --model needs --rewriter lm"
+            )
         if self.lm_wording and self.rewriter != "lm":
             raise ValueError("--lm-wording needs --rewriter lm --model DIR")
         return self
@@ -63,7 +68,7 @@ def run(
     """
     from ccai.constitution.build import build_constitution
     from ccai.constitution.dedup import default_embedder
-    from ccai.constitution.select import read_statements
+    from ccai.constitution.select import read_statements, with_consensus
     from ccai.constitution.standard import standard_constitution
     from ccai.constitution.study import write_all_formats, write_public
     from ccai.manifest import RunDir
@@ -71,7 +76,7 @@ def run(
     source, out = Path(inputs), Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a folder; choose another output folder")
-    table = read_statements(source)
+    table = with_consensus(read_statements(source), config.consensus)
     review = Path(config.review) if config.review else out / "review.yaml"
     csv_path = source / "statements.csv" if source.is_dir() else source
     run_dir = RunDir.create(out, config.model_dump(), seed=config.seed,

@@ -29,7 +29,7 @@ from ccai.consultation.web import pages
 from ccai.consultation.web.deps import NeedLogin
 from ccai.consultation.web.fastnext import NextFastPath
 from ccai.consultation.web.fastvote import VoteFastPath
-from ccai.consultation.web.routes import admin, api, auth, chat, judging, participate, report
+from ccai.consultation.web.routes import admin, api, auth, chat, judging, participate, report, review
 
 MAX_BODY = 2 * 1024 * 1024  # bytes; the seed CSV upload is the largest legitimate body
 
@@ -201,7 +201,8 @@ def create_app(settings: WebSettings) -> FastAPI:
     async def api_docs() -> HTMLResponse:
         return HTMLResponse(DOCS_PAGE)
 
-    for module in (api, participate, auth, admin, report, judging, chat):  # the vote endpoint matches first
+    # api first: its vote endpoint must match before the pages' routes
+    for module in (api, participate, auth, admin, report, judging, chat, review):
         app.include_router(module.router)
     return app
 
