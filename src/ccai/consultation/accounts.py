@@ -23,7 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from ccai.consultation.counters import MemoryLog, RedisLog
-from ccai.consultation.rules import Conflict, Forbidden, RuleError, TooMany
+from ccai.consultation.rules import Conflict, Forbidden, NotFound, RuleError, TooMany
 from ccai.consultation.store import LoginSession, User, now_ms, token_digest
 
 ROLES = ("owner", "moderator")
@@ -39,14 +39,73 @@ def create_user(db: Session, email: str, password: str, role: str) -> User:
         raise RuleError("invalid_email", f"not an email address: {email!r}")
     if role not in ROLES:
         raise RuleError("invalid_role", f"role must be one of {ROLES}, got {role!r}")
-    if len(password) < 8:
-        raise RuleError("weak_password", "the password needs at least 8 characters")
+    _check_password(password)
     if db.scalar(sa.select(User.id).where(User.email == email)) is not None:
         raise Conflict("user_exists", f"a user with email {email} already exists")
     user = User(email=email, password_hash=_hasher.hash(password), role=role)
     db.add(user)
     db.flush()
     return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise RuleError("weak_password", "the password needs at least 8 characters")
+
+
+def list_users(db: Session) -> list[User]:
+    """Every account, owners first, then by email (the owners' users page)."""
+    return list(db.scalars(sa.select(User).order_by(User.role.desc(), User.email)))
+
+
+def get_user(db: Session, user_id: int) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise NotFound("unknown_user", f"no user with id {user_id}")
+    return user
+
+
+def _owners(db: Session) -> int:
+    return db.scalar(sa.select(sa.func.count()).select_from(User).where(User.role == "owner")) or 0
+
+
+def set_role(db: Session, acting: User, user_id: int, role: str) -> User:
+    """Change a user's role; the last owner cannot be demoted (nobody could then manage accounts)."""
+    require_role(acting, "owner")
+    if role not in ROLES:
+        raise RuleError("invalid_role", f"role must be one of {ROLES}, got {role!r}")
+    user = get_user(db, user_id)
+    if user.role == "owner" and role != "owner" and _owners(db) <= 1:
+        raise Conflict("last_owner", "This is the last owner: make another user owner first.")
+    user.role = role
+    db.flush()
+    return user
+
+
+def set_password(db: Session, acting: User, user_id: int, password: str) -> User:
+    """An owner sets a new password (same rule as ``ccai users create``); the user's sessions end."""
+    require_role(acting, "owner")
+    _check_password(password)
+    user = get_user(db, user_id)
+    user.password_hash = _hasher.hash(password)
+    if user.id != acting.id:  # others are logged out everywhere; the owner keeps their own session
+        db.execute(sa.delete(LoginSession).where(LoginSession.user_id == user.id))
+    db.flush()
+    return user
+
+
+def delete_user(db: Session, acting: User, user_id: int) -> None:
+    """Delete an account (its sessions go with it; conversations and moderation keep no owner link).
+    Owners cannot delete themselves, nor the last owner."""
+    require_role(acting, "owner")
+    user = get_user(db, user_id)
+    if user.id == acting.id:
+        raise Conflict("delete_self", "You cannot delete your own account.")
+    if user.role == "owner" and _owners(db) <= 1:
+        raise Conflict("last_owner", "This is the last owner: make another user owner first.")
+    db.execute(sa.delete(LoginSession).where(LoginSession.user_id == user.id))
+    db.delete(user)
+    db.flush()
 
 
 def authenticate(db: Session, email: str, password: str) -> User | None:

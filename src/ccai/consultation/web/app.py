@@ -29,7 +29,17 @@ from ccai.consultation.web import pages
 from ccai.consultation.web.deps import NeedLogin
 from ccai.consultation.web.fastnext import NextFastPath
 from ccai.consultation.web.fastvote import VoteFastPath
-from ccai.consultation.web.routes import admin, api, auth, chat, judging, participate, report, review
+from ccai.consultation.web.routes import (
+    admin,
+    api,
+    auth,
+    chat,
+    judging,
+    participate,
+    report,
+    review,
+    users,
+)
 
 MAX_BODY = 2 * 1024 * 1024  # bytes; the seed CSV upload is the largest legitimate body
 
@@ -202,7 +212,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         return HTMLResponse(DOCS_PAGE)
 
     # api first: its vote endpoint must match before the pages' routes
-    for module in (api, participate, auth, admin, report, judging, chat, review):
+    for module in (api, participate, auth, users, admin, report, judging, chat, review):
         app.include_router(module.router)
     return app
 

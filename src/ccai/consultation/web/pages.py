@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -29,6 +30,7 @@ def render_markdown(text: str) -> Markup:
 
 
 templates.env.filters["markdown"] = render_markdown
+templates.env.filters["day"] = lambda ms: time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
 
 
 def sign(secret: str, value: str) -> str:
@@ -62,7 +64,7 @@ def page_path(request: Request) -> str:
 
 def back_link(path: str) -> str:
     """Where a refused form sends people back to: its conversation (participant or admin page), else home."""
-    match = re.match(r"^(/admin)?/c/(\d+)", path)
+    match = re.match(r"^(/admin)?/c/(\d+)|^/admin/users", path)
     return match.group(0) if match else ("/admin" if path.startswith("/admin") else "/")
 
 
