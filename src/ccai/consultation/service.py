@@ -60,6 +60,8 @@ CONFIG_FIELDS = {
     "seed_first": bool,
     "xid_required": bool,
     "use_xid_allowlist": bool,
+    "is_archived": bool,
+    "is_private": bool,
 }
 
 
@@ -73,6 +75,8 @@ def configure(conversation: Conversation, values: dict[str, object]) -> Conversa
         ):
             raise RuleError("invalid_field", f"{name} must be {CONFIG_FIELDS[name].__name__}, got {value!r}")
         setattr(conversation, name, value)
+    if conversation.is_archived:  # archived means closed: no new participants, votes or statements
+        conversation.is_open = False
     if not (conversation.topic or "").strip() or len(conversation.topic) > 300:
         raise RuleError("invalid_field", "topic must have 1 to 300 characters")
     if not 0 <= conversation.unlock_threshold <= 10_000:
@@ -83,6 +87,18 @@ def configure(conversation: Conversation, values: dict[str, object]) -> Conversa
         if len(getattr(conversation, name) or "") > 20_000:
             raise RuleError("invalid_field", f"{name} is longer than 20000 characters")
     return conversation
+
+
+def listed_conversations(db: Session, limit: int = 200) -> list[Conversation]:
+    """The public list: neither archived nor private (those are reached only by their link); open first."""
+    return list(
+        db.scalars(
+            sa.select(Conversation)
+            .where(Conversation.is_archived.is_(False), Conversation.is_private.is_(False))
+            .order_by(Conversation.is_open.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def create_conversation(db: Session, owner: User, values: dict[str, object]) -> Conversation:

@@ -79,6 +79,10 @@ class Conversation(Base):
     xid_required: Mapped[bool] = mapped_column(Boolean, default=False)
     use_xid_allowlist: Mapped[bool] = mapped_column(Boolean, default=False)
     url: Mapped[str] = mapped_column(String(500), default="")
+    # archived: closed and off the public list, its report still reachable by link; private: off the
+    # public list, reachable only by its link (migration 0005)
+    is_archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa.false())
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa.false())
     import_meta: Mapped[str] = mapped_column(Text, default="")  # JSON: generation + file layout of an import
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
@@ -100,6 +104,8 @@ CONVERSATION_DEFAULTS: dict[str, object] = {
     "xid_required": False,
     "use_xid_allowlist": False,
     "url": "",
+    "is_archived": False,
+    "is_private": False,
     "import_meta": "",
     "statements_version": 0,
 }

@@ -24,7 +24,15 @@ from ccai.consultation.web.pages import render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 TABS = {"pending": Moderation.PENDING, "accepted": Moderation.ACCEPTED, "rejected": Moderation.REJECTED}
-CHECKBOXES = ("is_open", "strict_moderation", "seed_first", "xid_required", "use_xid_allowlist")
+CHECKBOXES = (
+    "is_open",
+    "strict_moderation",
+    "seed_first",
+    "xid_required",
+    "use_xid_allowlist",
+    "is_private",
+    "is_archived",
+)
 Text = Annotated[str, Form(max_length=20_000)]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
@@ -59,9 +58,7 @@ def _page(
 
 @router.get("/")
 def index(request: Request, db: DbDep):
-    order = (Conversation.is_open.desc(), Conversation.id.desc())
-    conversations = db.scalars(sa.select(Conversation).order_by(*order).limit(200)).all()
-    return render(request, "index.html", conversations=conversations)
+    return render(request, "index.html", conversations=service.listed_conversations(db))
 
 
 @router.get("/lang/{code}")
