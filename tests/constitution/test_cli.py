@@ -104,7 +104,11 @@ def test_from_text_merge_compare_show_convert(shared_data: Path, embedder, tmp_p
     assert "support counts" in output
     assert Constitution.load(tmp_path / "g" / "global.json").metadata["countries"] == ["JP", "ZA"]
     output = ccai("compare", tmp_path / "jp.yaml", tmp_path / "u.json", "--html", tmp_path / "c.html")
-    assert "covered by" in output and (tmp_path / "c.html").read_text().startswith("<!doctype html>")
+    assert (
+        "covered by" in output
+        and "matched pairs" in output
+        and (tmp_path / "c.html").read_text().startswith("<!doctype html>")
+    )
     output = ccai("show", tmp_path / "u.json", "--sources")
     assert "Article 19" in output
     ccai("convert", tmp_path / "jp.yaml", tmp_path / "jp.json")

@@ -67,3 +67,59 @@ def test_matching_is_one_to_one_and_html_agrees_with_summary(embedder) -> None:
     assert page.count("<td>p0</td>") == 2 and result.summary()["matched_pairs"] == 1
     marked = mark_inspired_by_standard(result)
     assert [p.id for p in marked.principles if "inspired-by-standard" in p.tags] == ["p0"]
+
+
+def test_principle_clauses_split_several_ideas() -> None:
+    from ccai.constitution.clauses import principle_clauses
+
+    whole, *ideas = principle_clauses(
+        "Please choose the response that is the most helpful, honest, and harmless."
+    )
+    assert whole.startswith("Please choose") and ideas == [
+        "the most helpful",
+        "the most honest",
+        "the most harmless",
+    ]
+    assert principle_clauses("Choose the response that is as harmless and ethical as possible.")[1:] == [
+        "is as harmless as possible",
+        "is as ethical as possible",
+    ]
+    # a list whose last item is a longer phrase is left whole; a one-idea principle is only its core
+    assert (
+        principle_clauses(
+            "Choose the response that is least likely to assist with fraud, theft or other crimes."
+        )[1:]
+        == []
+    )
+    assert principle_clauses("Choose the response that is most truthful about what it believes.")[1:] == [
+        "is most truthful about what it believes",
+        "is most truthful",
+    ]
+
+
+def test_cai_paper_matches_standard_clause_by_clause(embedder, cai_paper: Constitution) -> None:
+    result = compare(cai_paper, standard_constitution(), embedder)
+    clauses = {(a, b): (ca, cb) for a, b, _, ca, cb in result.matched_clauses()}
+    assert clauses[("cai-paper-01", "std-21")] == ("the most honest", "is most truthful")  # honest ~ truthful
+    assert ("cai-paper-03", "std-51") in clauses  # "as helpful as possible" ~ "as helpful as it can"
+    pairs = result.summary()["pairs"]
+    assert [(p["a"], p["b"]) for p in pairs] == [(a, b) for a, b, _ in result.matched_pairs()]
+    page = result.to_html()
+    assert "clause: <mark>the most honest</mark>" in page
+
+
+def test_no_hub_match_between_control_and_violence(embedder) -> None:
+    a = Constitution(
+        name="a",
+        principles=[
+            Principle(
+                id=f"p{i}",
+                comparison=f"Choose the response that is least likely to {t}.",
+                critique_request="c",
+                revision_request="r",
+            )
+            for i, t in enumerate(["control humans", "condone violent behavior"])
+        ],
+    )
+    pairs = {(x, y) for x, y, _ in compare(a, standard_constitution(), embedder).matched_pairs()}
+    assert ("p0", "std-01") not in pairs and ("p1", "std-01") in pairs

@@ -171,10 +171,19 @@ def register(app: typer.Typer) -> None:
             if (analysis is None) == (statements is None):
                 raise ValueError("give exactly one of --analysis DIR or --statements CSV")
             config = ConstitutionConfig(
-                threshold=threshold, count=count, exclude=exclude, consensus=consensus,
+                threshold=threshold,
+                count=count,
+                exclude=exclude,
+                consensus=consensus,
                 review=str(review) if review else None,
-                merge_similarity=merge_similarity, name=name, consultation=consultation, country=country,
-                rewriter=rewriter, model=model, lm_wording=lm_wording, max_new_tokens=max_new_tokens,
+                merge_similarity=merge_similarity,
+                name=name,
+                consultation=consultation,
+                country=country,
+                rewriter=rewriter,
+                model=model,
+                lm_wording=lm_wording,
+                max_new_tokens=max_new_tokens,
                 seed=seed,
             )
             source = analysis if analysis is not None else statements
@@ -408,6 +417,17 @@ def register(app: typer.Typer) -> None:
             )
             rows = [(t, f"{x:.0%}", f"{y:.0%}") for t, (x, y) in comparison.tag_table().items() if x or y]
             _table("tags", rows, ("tag", ca.name, cb.name))
+            from rich.markup import escape
+
+            pairs = [
+                (x, escape(xa), y, escape(yb), f"{sim:.3f}")
+                for x, y, sim, xa, yb in comparison.matched_clauses()
+            ]
+            _table(
+                "matched pairs (the clause of each that matched)",
+                pairs,
+                (ca.name, "clause", cb.name, "clause", "sim"),
+            )
             if html_out:
                 html_out.write_text(comparison.to_html())
                 out.print(f"report: {html_out}")
@@ -498,8 +518,13 @@ def register(app: typer.Typer) -> None:
             folder = export or dataset_path("ccai_polis")
             data = read_polis_export(folder, participants_votes=votes_file)
             result = participant_stability(
-                data.votes, data.statements, parts=parts, consensus=consensus, threshold=threshold,
-                count=count, seed=seed,
+                data.votes,
+                data.statements,
+                parts=parts,
+                consensus=consensus,
+                threshold=threshold,
+                count=count,
+                seed=seed,
             )
             _table(
                 f"stability over {parts} random parts ({consensus} >= {result.threshold:.3f}; whole: "
