@@ -317,7 +317,7 @@ def adherence_view(results: dict[str, Any]) -> list[dict[str, Any]]:
         groups = c["groups"]
         by_group = [
             {
-                "group": g,
+                "group": _group(g),
                 "cells": [_rate(c["by_group"].get(m, {}).get("groups", {}).get(g)) for m in challengers],
             }
             for g in groups
