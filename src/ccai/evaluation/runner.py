@@ -117,16 +117,44 @@ def training_provenance(spec: str) -> dict[str, str]:
 
 
 def judge_conflicts(judge: str, entries: list[ModelEntry]) -> list[str]:
-    """Why ``judge`` is not independent of the contestants (empty when it is)."""
-    who = _identity(judge)
+    """Why ``judge`` is not independent of the contestants (empty when it is).
+
+    A served judge is also compared by the folder its server reports (``ccai models serve`` lists it as
+    ``root`` in ``/v1/models``): the bundled model behind a URL is still the bundled model.
+    """
+    names = {_identity(judge)}
+    names |= {_identity(root) for root in [served_root(judge)] if root}
     reasons = []
     for entry in entries:
-        if entry.identity == who:
-            reasons.append(f"the judge {judge!r} is the contestant {entry.label!r}")
+        identities = {entry.identity} | {_identity(r) for r in [served_root(entry.spec)] if r}
+        if identities & names:
+            same = "" if entry.identity == _identity(judge) else " (the same model files behind the server)"
+            reasons.append(f"the judge {judge!r} is the contestant {entry.label!r}{same}")
         feedback = training_provenance(entry.spec).get("feedback_model")
-        if feedback and _identity(feedback) == who:
+        if feedback and _identity(feedback) in names:
             reasons.append(f"the judge {judge!r} is the RL feedback model {entry.label!r} was trained toward")
     return reasons
+
+
+def served_root(spec: str, timeout: float = 5.0) -> str | None:
+    """The model folder an OpenAI-compatible server reports for ``openai:URL#NAME`` (None if it does not)."""
+    if not spec.startswith("openai:") or "#" not in spec:
+        return None
+    url, _, name = spec.removeprefix("openai:").partition("#")
+    try:
+        import httpx
+
+        listing = httpx.get(url.rstrip("/") + "/models", timeout=timeout).json()
+        for model in listing.get("data", []):
+            if (
+                model.get("id") == name
+                and isinstance(model.get("root"), str)
+                and model["root"].startswith("/")
+            ):
+                return model["root"]
+    except Exception:  # noqa: BLE001 - a server that does not say is simply not matched
+        return None
+    return None
 
 
 def check_judge(config: EvalConfig, entries: list[ModelEntry]) -> list[str]:
