@@ -346,8 +346,9 @@ def _by_group(
             continue
         spread: dict[str, Any] = {}
         if len(figures) >= 2:
-            best = max(figures, key=lambda g: figures[g]["value"])
-            worst = min(figures, key=lambda g: figures[g]["value"])
+            # two distinct groups, even on a tie
+            ranked = sorted(figures, key=lambda g: (figures[g]["value"], g))
+            worst, best = ranked[0], ranked[-1]
             gap = figures[best]["draws"] - figures[worst]["draws"]
             low, high = _interval(list(gap))
             spread = {
