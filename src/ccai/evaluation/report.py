@@ -14,6 +14,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 TEMPLATES = Path(__file__).with_name("templates")
 SIDE_BY_SIDE_ROWS = 40
+#: fewest prompts behind a win rate before the report colours it better / worse
+MIN_COLOURED = 5
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -294,7 +296,9 @@ def _rate(figure: dict[str, Any] | None) -> dict[str, str]:
     low, high = figure.get("low"), figure.get("high")
     interval = f"[{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
     side = ""
-    if low is not None and low > 0.5:
+    if figure.get("n", MIN_COLOURED) < MIN_COLOURED:
+        pass  # a percentile bootstrap over two or three prompts says little; no colour for it
+    elif low is not None and low > 0.5:
         side = "better"
     elif high is not None and high < 0.5:
         side = "worse"
