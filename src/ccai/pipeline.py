@@ -145,7 +145,13 @@ def _evaluation(config: StudyConfig, out: Path, progress: bool) -> dict[str, Any
     trained = json.loads((out / "training" / "summary.json").read_text())
     finals = {name: trained[name]["model"] for name in sorted(trained) if trained[name]["model"] != "None"}
     models = [f"base={config.training.model}"] + [f"{name}={path}" for name, path in finals.items()]
-    eval_config = config.evaluation.model_copy(update={"models": models})
+    update: dict[str, Any] = {"models": models}
+    if "adherence" in config.evaluation.tasks and not config.evaluation.adherence.constitutions:
+        folder = out / "constitution"  # the study's own constitutions, as trained
+        specs = [f"{n}={folder / f'{n}.json'}" for n in ("public", "standard")
+                 if (folder / f"{n}.json").is_file()]
+        update["adherence"] = config.evaluation.adherence.model_copy(update={"constitutions": specs})
+    eval_config = config.evaluation.model_copy(update=update)
     result = evaluate(eval_config, out / "evaluation", show_progress=progress)
     return {"models": models, "results": str(result.path / "results.json")}
 

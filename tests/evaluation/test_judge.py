@@ -147,3 +147,37 @@ def test_agreement_of_an_oracle_a_contrarian_and_a_coin(fake_backend) -> None:
     assert contrarian["agreement"] == 0.0
     first = human_agreement(fake_backend(choice=lambda t, o: [0.8, 0.2]), pairs, "harmlessness")
     assert first["agreement"] == 0.5 and first["ties"] == 12
+
+
+def test_a_served_copy_of_a_contestant_is_a_contestant(monkeypatch) -> None:
+    """`ccai models serve` reports each model's folder as `root`; the bundled model behind a URL is caught."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from ccai.models.prepare import SMOLLM2_DIRNAME, default_cache_dir
+
+    root = str(default_cache_dir() / "models" / SMOLLM2_DIRNAME)
+
+    class Models(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.dumps({"data": [{"id": "judge", "root": root}, {"id": "other", "root": "/x/y"}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Models)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"openai:http://127.0.0.1:{server.server_port}/v1"
+        entries = parse_models(["base=smollm2", "b=/somewhere/else"])
+        reasons = judge_conflicts(f"{url}#judge", entries)
+        assert len(reasons) == 1 and "contestant 'base'" in reasons[0] and "behind the server" in reasons[0]
+        assert judge_conflicts(f"{url}#other", entries) == []
+        assert judge_conflicts("openai:http://127.0.0.1:9/v1#judge", entries) == []  # nothing listening
+    finally:
+        server.shutdown()

@@ -57,7 +57,8 @@ def test_whole_study_on_a_tiny_model(tmp_path, shared_data):
         "training.sl.quality.drop_truncated=false",  # a tiny random model never ends within 6 tokens
     ]
     evaluation = [
-        "evaluation.tasks=[mmlu,gsm8k,safety,helpfulness]", "evaluation.limit=2",
+        "evaluation.tasks=[mmlu,gsm8k,safety,helpfulness,adherence]", "evaluation.limit=2",
+        "evaluation.adherence.pool_size=10",
         "evaluation.gsm8k.max_new_tokens=6", "evaluation.answers.max_new_tokens=6", "evaluation.bootstrap=20",
         f"evaluation.judge={model}", "evaluation.allow_contestant_judge=true",  # only one model here
     ]
@@ -75,6 +76,9 @@ def test_whole_study_on_a_tiny_model(tmp_path, shared_data):
     results = json.loads((out / "evaluation" / "results.json").read_text())
     assert [m["label"] for m in results["models"]] == ["base", "public", "standard"]
     assert results["seed"] == config.seed
+    adherence = results["details"]["adherence"]["constitutions"]  # the study's own two constitutions
+    assert [c["name"] for c in adherence] == ["public", "standard"]
+    assert adherence[0]["groups"] and not adherence[1]["groups"]  # only statements carry group votes
     index = (out / "index.html").read_text()
     assert "evaluation/report.html" in index and "analysis/report.html" in index
 

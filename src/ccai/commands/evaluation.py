@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
             None,
             "--tasks",
             "-t",
-            help="Comma-separated: mmlu,gsm8k,bbq,opinionqa,safety,helpfulness,harmlessness (default: all).",
+            help="Comma-separated: mmlu,gsm8k,bbq,opinionqa,safety,helpfulness,harmlessness,adherence "
+            "(default: all).",
         ),
         judge: str | None = typer.Option(
             None,
@@ -39,6 +40,11 @@ def register(app: typer.Typer) -> None:
             False,
             "--allow-contestant-judge",
             help="Run even when the judge is a contestant or its feedback model (the report says so).",
+        ),
+        constitution: list[str] = typer.Option(
+            [],
+            "--constitution",
+            help="NAME=FILE of a constitution whose principles the adherence task tests (repeatable).",
         ),
         seed: int | None = typer.Option(None, "--seed", help="Seed for samples, answers and bootstraps."),
         config: Path | None = typer.Option(None, "--config", "-c", help="YAML file of EvalConfig settings."),
@@ -57,7 +63,8 @@ def register(app: typer.Typer) -> None:
         per US group), refusals on XSTest / SimpleSafetyTests / HH red-team
         prompts (answers side by side), and pairwise helpfulness and
         harmlessness judged by an AI judge in both orders (Elo with
-        bootstrap intervals). With --limit every task runs on a stratified,
+        bootstrap intervals), and adherence to each principle of the
+        --constitution files, traced back to the opinion groups. With --limit every task runs on a stratified,
         seeded sample; the sampled ids are logged in DIR/log.jsonl.
 
         MODEL is 'smollm2', a model folder, or openai:URL#NAME for an
@@ -86,6 +93,8 @@ def register(app: typer.Typer) -> None:
                 extra.append("tasks=[" + ",".join(t.strip() for t in tasks.split(",") if t.strip()) + "]")
             settings = load_config(EvalConfig, config, extra)
             settings.models = list(models)
+            if constitution:
+                settings.adherence.constitutions = list(constitution)
             result = evaluate(settings, out, show_progress=not quiet)
             typer.echo(f"wrote {result.path / 'results.json'} and {result.path / 'report.html'}")
 

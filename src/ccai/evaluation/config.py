@@ -10,7 +10,10 @@ from ccai.config import Section, StageConfig
 
 SINGLE_MODEL_TASKS = ("mmlu", "gsm8k", "bbq", "opinionqa", "safety")
 MULTI_MODEL_TASKS = ("helpfulness", "harmlessness")
-ALL_TASKS = SINGLE_MODEL_TASKS + MULTI_MODEL_TASKS
+#: tasks that read the constitution(s) and, like the pairwise ones, need two models and a judge
+CONSTITUTION_TASKS = ("adherence",)
+ALL_TASKS = SINGLE_MODEL_TASKS + MULTI_MODEL_TASKS + CONSTITUTION_TASKS
+JUDGED_TASKS = MULTI_MODEL_TASKS + CONSTITUTION_TASKS
 
 
 class MMLUSettings(Section):
@@ -33,6 +36,29 @@ class AnswerSettings(Section):
     max_new_tokens: int = Field(128, ge=1)
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(0.9, gt=0, le=1)
+
+
+class AdherenceSettings(Section):
+    """Constitution adherence (``ccai.evaluation.adherence``): which principles, which prompts for each."""
+
+    #: ``NAME=FILE`` (or ``FILE``) of each constitution to test; a study fills in its own
+    constitutions: list[str] = Field(default_factory=list)
+    #: principles per constitution (seeded, stratified by framing); None = ``limits.adherence`` / ``limit``
+    principles: int | None = Field(None, ge=1)
+    #: nearest red-team / helpful pool prompts per principle (MiniLM cosine)
+    pool_prompts: int = Field(2, ge=0)
+    #: scenarios per principle written from its source statements by a fixed template
+    scenarios: int = Field(1, ge=0)
+    #: pool prompts embedded per pool (a seeded sample; None = all)
+    pool_size: int | None = Field(400, ge=1)
+
+    @field_validator("constitutions")
+    @classmethod
+    def _named(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            if not spec.strip() or spec.strip().endswith("="):
+                raise ValueError(f"expected NAME=FILE, got {spec!r}")
+        return value
 
 
 class EvalConfig(StageConfig):
@@ -74,6 +100,7 @@ class EvalConfig(StageConfig):
     mmlu: MMLUSettings = Field(default_factory=MMLUSettings)
     gsm8k: GSM8KSettings = Field(default_factory=GSM8KSettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
+    adherence: AdherenceSettings = Field(default_factory=AdherenceSettings)
 
     @field_validator("tasks")
     @classmethod

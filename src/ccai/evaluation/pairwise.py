@@ -92,14 +92,18 @@ def load_prompts(dimension: str, heldout: tuple[float, int] | None = None) -> li
     return samples
 
 
-def judge_messages(prompt: str, first: str, second: str, dimension: str) -> list[dict[str, str]]:
+def judge_messages(
+    prompt: str, first: str, second: str, dimension: str, criterion: str | None = None
+) -> list[dict[str, str]]:
+    """The judge's question; ``criterion`` replaces the dimension's (e.g. a constitution's principle)."""
+
     def cut(text: str) -> str:
         return text if len(text) <= MAX_ANSWER_CHARS else text[:MAX_ANSWER_CHARS] + " [...]"
 
     content = (
         f"Here is a request from a person and two replies from an AI assistant.\n\n"
         f"Request: {prompt}\n\nReply (A): {cut(first)}\n\nReply (B): {cut(second)}\n\n"
-        f"{CRITERIA[dimension]} Answer with (A) or (B)."
+        f"{criterion or CRITERIA[dimension]} Answer with (A) or (B)."
     )
     return [{"role": "user", "content": content}]
 
@@ -113,18 +117,28 @@ def judge_pairs(
     progress: Any = lambda n: None,
     *,
     text_verdicts: bool = False,
+    criteria: dict[str, str] | None = None,
+    reference: str | None = None,
 ) -> list[dict[str, Any]]:
     """Compare every pair of models on every prompt in both orders; one record per (prompt, pair).
 
     ``text_verdicts`` asks the judge to answer in text (verdict parsed) instead of reading log-probabilities;
-    it is also the fallback when an OpenAI-compatible judge cannot give log-probabilities.
+    it is also the fallback when an OpenAI-compatible judge cannot give log-probabilities. ``criteria``
+    gives a prompt its own question (prompt id -> criterion); ``reference`` compares only the pairs
+    (reference, other), with the reference as ``a``.
     """
     labels = list(answers)
+    if reference is not None:
+        pairings = [(reference, label) for label in labels if label != reference]
+    else:
+        pairings = list(itertools.combinations(labels, 2))
+    criteria = criteria or {}
     jobs = []
     for sid, prompt in prompts.items():
-        for a, b in itertools.combinations(labels, 2):
-            jobs.append((sid, a, b, judge_messages(prompt, answers[a][sid], answers[b][sid], dimension)))
-            jobs.append((sid, b, a, judge_messages(prompt, answers[b][sid], answers[a][sid], dimension)))
+        ask = criteria.get(sid)
+        for a, b in pairings:
+            jobs.append((sid, a, b, judge_messages(prompt, answers[a][sid], answers[b][sid], dimension, ask)))
+            jobs.append((sid, b, a, judge_messages(prompt, answers[b][sid], answers[a][sid], dimension, ask)))
     p_first: dict[tuple[str, str, str], float] = {}
     use_text = text_verdicts
     for chunk in chunks(jobs, batch_size):
@@ -144,7 +158,7 @@ def judge_pairs(
         progress(len(chunk))
     records = []
     for sid in prompts:
-        for a, b in itertools.combinations(labels, 2):
+        for a, b in pairings:
             forward, backward = p_first[(sid, a, b)], p_first[(sid, b, a)]
             records.append(
                 {

@@ -14,6 +14,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 TEMPLATES = Path(__file__).with_name("templates")
 SIDE_BY_SIDE_ROWS = 40
+#: fewest prompts behind a win rate before the report colours it better / worse
+MIN_COLOURED = 5
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -286,6 +288,116 @@ def agreement_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _rate(figure: dict[str, Any] | None) -> dict[str, str]:
+    """A win rate (or weighted adherence) with its interval, as two strings; dashes when missing."""
+    if not figure:
+        return {"value": "–", "interval": ""}
+    value = figure.get("win_rate", figure.get("value"))
+    low, high = figure.get("low"), figure.get("high")
+    interval = f"[{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
+    side = ""
+    if figure.get("n", MIN_COLOURED) < MIN_COLOURED:
+        pass  # a percentile bootstrap over two or three prompts says little; no colour for it
+    elif low is not None and low > 0.5:
+        side = "better"
+    elif high is not None and high < 0.5:
+        side = "worse"
+    return {"value": _fmt(value, 2), "interval": interval, "side": side}
+
+
+def _group(name: str) -> str:
+    """Opinion groups 0, 1, ... are shown as A, B, ... (as the study report names them)."""
+    return chr(ord("A") + int(name)) if name.isdigit() and int(name) < 26 else name
+
+
+def adherence_view(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One block per constitution: overall, per opinion group, per framing, and the principle list."""
+    found = (results.get("details") or {}).get("adherence")
+    if not found:
+        return []
+    challengers = found["challengers"]
+    blocks = []
+    for c in found["constitutions"]:
+        groups = c["groups"]
+        by_group = [
+            {
+                "group": _group(g),
+                "cells": [_rate(c["by_group"].get(m, {}).get("groups", {}).get(g)) for m in challengers],
+            }
+            for g in groups
+        ]
+        spreads = []
+        for m in challengers:
+            spread = c["by_group"].get(m, {}).get("spread") or {}
+            if spread:
+                low, high = spread.get("low"), spread.get("high")
+                interval = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
+                gap = f"{spread['difference']:+.2f}{interval}"
+                spreads.append(
+                    f"{m}: group {_group(spread['most'])} − group {_group(spread['least'])} = {gap}"
+                )
+        consensus = [f"{m}: {c['by_group'][m]['consensus']}" for m in challengers if m in c["by_group"]]
+        framing = []
+        for key, label in (
+            ("polarity:positive", "positive wording (promotes)"),
+            ("polarity:negative", "negative wording (avoids)"),
+            ("form:behaviour", "behaviour (“do / do not …”)"),
+            ("form:trait", "trait (“be …”)"),
+        ):
+            cells = c["by_framing"].get(key, {})
+            if cells:
+                framing.append(
+                    {
+                        "label": label,
+                        "cells": [_rate(cells.get(m)) for m in challengers],
+                        "n": max((v["n"] for v in cells.values()), default=0),
+                        "principles": max((v["principles"] for v in cells.values()), default=0),
+                    }
+                )
+        principles = []
+        for row in c["principles"]:
+            cells = []
+            for m in challengers:
+                cell = row["adherence"].get(m)
+                rate = _rate(cell)
+                if cell:
+                    rate["counts"] = f"{cell['wins']}W {cell['ties']}T {cell['losses']}L"
+                cells.append(rate)
+            principles.append(
+                {
+                    "id": row["id"],
+                    "comparison": row["comparison"],
+                    "statements": row["statements"],
+                    "support": ", ".join(f"{_group(g)}: {v:.0%}" for g, v in row["support"].items()) or "–",
+                    "framing": " / ".join(
+                        x for x in (row["framing"].get("polarity"), row["framing"].get("form")) if x
+                    )
+                    or "–",
+                    "cells": cells,
+                    "prompts": row["prompts"],
+                }
+            )
+        blocks.append(
+            {
+                "name": c["name"],
+                "title": c["title"],
+                "version": c["version"],
+                "hash": c["content_hash"][:16],
+                "reviewed": c["reviewed"],
+                "n_principles": c["n_principles"],
+                "n_evaluated": c["n_evaluated"],
+                "overall": [_rate(c["overall"].get(m)) for m in challengers],
+                "groups": [_group(g) for g in groups],
+                "by_group": by_group,
+                "spreads": spreads,
+                "consensus": consensus,
+                "framing": framing,
+                "principles": principles,
+            }
+        )
+    return blocks
+
+
 def render_report(results: dict[str, Any]) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "jinja"]))
     labels = [m["label"] for m in results["models"]]
@@ -328,6 +440,8 @@ def render_report(results: dict[str, Any]) -> str:
         side_by_side=rows,
         side_by_side_total=total,
         mmlu_categories=mmlu_categories(results),
+        adherence=adherence_view(results),
+        adherence_models=(results.get("details", {}).get("adherence") or {}).get("challengers", []),
         samples=results.get("samples", {}),
         notes=notes,
     )

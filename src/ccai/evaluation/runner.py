@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ccai.config import dump_config
+from ccai.evaluation.adherence import Item, parse_constitutions
 from ccai.evaluation.bbq import BBQ
-from ccai.evaluation.config import MULTI_MODEL_TASKS, EvalConfig
+from ccai.evaluation.config import JUDGED_TASKS, MULTI_MODEL_TASKS, EvalConfig
 from ccai.evaluation.gsm8k import GSM8K
 from ccai.evaluation.mmlu import MMLU
 from ccai.evaluation.opinionqa import OpinionQA
@@ -116,21 +117,53 @@ def training_provenance(spec: str) -> dict[str, str]:
 
 
 def judge_conflicts(judge: str, entries: list[ModelEntry]) -> list[str]:
-    """Why ``judge`` is not independent of the contestants (empty when it is)."""
-    who = _identity(judge)
+    """Why ``judge`` is not independent of the contestants (empty when it is).
+
+    A served judge is also compared by the folder its server reports (``ccai models serve`` lists it as
+    ``root`` in ``/v1/models``): the bundled model behind a URL is still the bundled model.
+    """
+    names = {_identity(judge)}
+    names |= {_identity(root) for root in [served_root(judge)] if root}
     reasons = []
     for entry in entries:
-        if entry.identity == who:
-            reasons.append(f"the judge {judge!r} is the contestant {entry.label!r}")
+        identities = {entry.identity} | {_identity(r) for r in [served_root(entry.spec)] if r}
+        if identities & names:
+            same = "" if entry.identity == _identity(judge) else " (the same model files behind the server)"
+            reasons.append(f"the judge {judge!r} is the contestant {entry.label!r}{same}")
         feedback = training_provenance(entry.spec).get("feedback_model")
-        if feedback and _identity(feedback) == who:
+        if feedback and _identity(feedback) in names:
             reasons.append(f"the judge {judge!r} is the RL feedback model {entry.label!r} was trained toward")
     return reasons
 
 
+def served_root(spec: str, timeout: float = 5.0) -> str | None:
+    """The model folder an OpenAI-compatible server reports for ``openai:URL#NAME`` (None if it does not)."""
+    if not spec.startswith("openai:") or "#" not in spec:
+        return None
+    url, _, name = spec.removeprefix("openai:").partition("#")
+    try:
+        import httpx
+
+        listing = httpx.get(url.rstrip("/") + "/models", timeout=timeout).json()
+        for model in listing.get("data", []):
+            if (
+                model.get("id") == name
+                and isinstance(model.get("root"), str)
+                and model["root"].startswith("/")
+            ):
+                return model["root"]
+    except Exception:  # noqa: BLE001 - a server that does not say is simply not matched
+        return None
+    return None
+
+
 def check_judge(config: EvalConfig, entries: list[ModelEntry]) -> list[str]:
     """Refuse a missing or non-independent judge before anything runs; return the conflicts allowed."""
-    pairwise = [t for t in config.tasks if t in MULTI_MODEL_TASKS]
+    pairwise = [
+        t
+        for t in config.tasks
+        if t in MULTI_MODEL_TASKS or (t in JUDGED_TASKS and config.adherence.constitutions)
+    ]
     if not pairwise or len(entries) < 2:
         return []
     if not config.judge:
@@ -218,6 +251,8 @@ def evaluate(
     """Run ``config`` and write ``out``/results.json, report.html, records/*.jsonl and the run manifest."""
     entries = parse_models(config.models)
     check_judge(config, entries)
+    if "adherence" in config.tasks and config.adherence.constitutions:
+        parse_constitutions(config.adherence.constitutions)  # a bad file fails before anything is written
     if backend_factory is None:  # fail before anything is written
         for spec in [e.spec for e in entries] + ([config.judge] if config.judge else []):
             check_model_spec(spec)
@@ -255,17 +290,25 @@ def _evaluate(
             config.limit_for(dimension),
             config.seed,
         )
+    adherence = _adherence_plan(config, entries)
+    if isinstance(adherence, str):
+        skipped_adherence, adherence = adherence, None
+    else:
+        skipped_adherence = None
     inputs = sorted({_task_folder(name) for name in list(tasks) + dimensions})
+    if adherence is not None:
+        inputs = sorted({*inputs, "hh_rlhf", "alpaca_eval"})
     if "safety" in tasks:
         inputs = sorted({*inputs, "harmbench", "safety_labels"})
-    if dimensions and len(entries) >= 2 and config.agreement_pairs:
+    if (dimensions or adherence) and len(entries) >= 2 and config.agreement_pairs:
         inputs = sorted({*inputs, "hh_rlhf", "helpfulness_prefs"})
     run = RunDir.create(
         out,
         dump_config(config),
         seed=config.seed,
         stage="evaluation",
-        inputs=[data_dir() / folder for folder in inputs],
+        inputs=[data_dir() / folder for folder in inputs]
+        + [Path(spec.partition("=")[2] or spec) for spec in config.adherence.constitutions if adherence],
     )
     for name, items in samples.items():
         run.log("sample", task=name, n=len(items), ids=[s.id for s in items])
@@ -287,8 +330,17 @@ def _evaluate(
             for key, label, better in task.table_rows
         ],
     }
+    if skipped_adherence:
+        results["skipped"]["adherence"] = skipped_adherence
     records_dir = run.path / "records"
     records_dir.mkdir(exist_ok=True)
+    probes: list[Item] = []
+    if adherence is not None:
+        probes = _draw_adherence(adherence, config)
+        results["samples"]["adherence"] = [i.key for i in probes]
+        run.log("sample", task="adherence", n=len(probes), ids=[i.key for i in probes])
+        _write_jsonl(records_dir / "adherence__prompts.jsonl", [i.to_dict() for i in probes])
+    adherence_answers: dict[str, dict[str, str]] = {}
     answers: dict[str, dict[str, dict[str, str]]] = {d: {} for d in dimensions}
     done: dict[tuple[str, str], tuple[str, Any]] = {}
     outputs: dict[str, dict[str, Any]] = {name: {} for name in tasks}
@@ -321,8 +373,14 @@ def _evaluate(
                 answers[dimension][entry.label] = _answers(
                     backend, samples[dimension], config, index, entry, progress, run, dimension
                 )
+            if probes:
+                if backend is None:
+                    backend = _load(factory, entry, run)
+                adherence_answers[entry.label] = _answers(
+                    backend, _answer_samples(probes), config, index, entry, progress, run, "adherence"
+                )
             _release(backend)
-        if dimensions and len(entries) >= 2:
+        if (dimensions or probes) and len(entries) >= 2:
             judge_spec = str(config.judge)
             conflicts = judge_conflicts(judge_spec, entries)
             judge = _load(factory, ModelEntry("judge", judge_spec, _identity(judge_spec)), run)
@@ -335,7 +393,7 @@ def _evaluate(
                 "tie_band": config.tie_band,
                 "text_verdicts": config.judge_text_verdicts,
             }
-            pairs = _human_pairs(dimensions, config)
+            pairs = _human_pairs(dimensions or list(MULTI_MODEL_TASKS), config)
             for dimension, items in pairs.items():
                 _agreement(results, "judge", judge_spec, judge, dimension, items, config, progress, run)
             for dimension in dimensions:
@@ -385,6 +443,20 @@ def _evaluate(
                     ],
                 )
                 run.log("elo", dimension=dimension, ratings=table.ratings)
+            if probes and adherence is not None:
+                _judge_adherence(
+                    results,
+                    judge,
+                    judge_spec,
+                    adherence,
+                    probes,
+                    adherence_answers,
+                    entries,
+                    config,
+                    progress,
+                    run,
+                    records_dir,
+                )
             _release(judge)
             _labeller_agreement(results, entries, judge_spec, pairs, factory, config, progress, run)
         elif dimensions:
@@ -686,3 +758,116 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             handle.write(json.dumps(clean(row), ensure_ascii=False) + "\n")
     tmp.replace(path)
+
+
+# -- constitution adherence --------------------------------------------------------------------------
+
+AdherencePlan = list[tuple[str, Any, list[Any]]]  # (name, Constitution, the principles evaluated)
+
+
+def _adherence_plan(config: EvalConfig, entries: list[ModelEntry]) -> AdherencePlan | str | None:
+    """The constitutions and principles to test, or why adherence is skipped (None: not asked for)."""
+    if "adherence" not in config.tasks:
+        return None
+    if not config.adherence.constitutions:
+        return (
+            "no constitution given: pass --constitution NAME=FILE (a study passes its own), or leave "
+            "adherence out with --tasks"
+        )
+    if len(entries) < 2:
+        return "adherence compares each model with the reference (first) model: give at least two models"
+    from ccai.evaluation.adherence import pick_principles
+
+    limit = config.adherence.principles or config.limit_for("adherence")
+    return [
+        (name, constitution, pick_principles(constitution, limit, config.seed))
+        for name, constitution in parse_constitutions(config.adherence.constitutions)
+    ]
+
+
+def _draw_adherence(plan: AdherencePlan, config: EvalConfig) -> list[Item]:
+    from ccai.constitution.dedup import default_embedder
+    from ccai.evaluation.adherence import draw_items, prompt_pool
+
+    settings = config.adherence
+    pool = (
+        prompt_pool(config.heldout_split(), settings.pool_size, config.seed) if settings.pool_prompts else []
+    )
+    return draw_items(
+        [(name, principles) for name, _, principles in plan],
+        pool,
+        per_principle=settings.pool_prompts,
+        scenarios=settings.scenarios,
+        embedder=default_embedder() if pool else None,
+    )
+
+
+def _answer_id(item: Item) -> str:
+    """Pool prompts shared by several principles are answered once; scenarios belong to one principle."""
+    return item.key if item.origin == "scenario" else item.prompt_id
+
+
+def _answer_samples(items: list[Item]) -> list[Sample]:
+    unique = {_answer_id(i): i.prompt for i in items}
+    return [Sample(sid, "adherence", {"prompt": prompt}) for sid, prompt in unique.items()]
+
+
+def _judge_adherence(
+    results: dict[str, Any],
+    judge: Any,
+    judge_spec: str,
+    plan: AdherencePlan,
+    items: list[Item],
+    answers: dict[str, dict[str, str]],
+    entries: list[ModelEntry],
+    config: EvalConfig,
+    progress: Any,
+    run: RunDir,
+    records_dir: Path,
+) -> None:
+    """The judge compares every model with the reference under each item's principle; then the summary."""
+    from ccai.evaluation.adherence import summarize
+
+    labels = [e.label for e in entries]
+    if any(label not in answers for label in labels):
+        results["skipped"]["adherence"] = "not every model answered the adherence prompts"
+        return
+    comparison = {(name, p.id): p.comparison for name, _, principles in plan for p in principles}
+    prompts = {i.key: i.prompt for i in items}
+    keyed = {label: {i.key: answers[label][_answer_id(i)] for i in items} for label in labels}
+    criteria = {i.key: comparison[(i.constitution, i.principle)] for i in items}
+    n_jobs = 2 * len(prompts) * (len(labels) - 1)
+    bar = progress.add_task("judge adherence", total=n_jobs) if progress else None
+    started = time.time()
+    try:
+        records = judge_pairs(
+            judge,
+            prompts,
+            keyed,
+            "adherence",
+            config.batch_size,
+            progress=lambda n: progress.advance(bar, n) if progress else None,
+            text_verdicts=config.judge_text_verdicts,
+            criteria=criteria,
+            reference=labels[0],
+        )
+    except Exception as exc:
+        reason = skip_reason(judge_spec, CHOICE_NEEDS, exc)
+        if reason is None:
+            raise
+        results["skipped"].setdefault("judge", {})["adherence"] = f"judge {reason}"
+        return
+    summary = summarize(
+        plan, items, records, labels, seed=config.seed, n_boot=config.bootstrap, tie_band=config.tie_band
+    )
+    results["details"]["adherence"] = summary
+    results["timings"]["judge/adherence"] = round(time.time() - started, 1)
+    _write_jsonl(
+        records_dir / "adherence__judgements.jsonl",
+        [{**r, "criterion": criteria[r["id"]]} for r in records],
+    )
+    _write_jsonl(
+        records_dir / "adherence__answers.jsonl",
+        [{"id": i.key, "prompt": i.prompt, **{lab: keyed[lab][i.key] for lab in labels}} for i in items],
+    )
+    run.log("adherence", constitutions=[c["name"] for c in summary["constitutions"]], n=len(records))
