@@ -13,5 +13,8 @@ __version__ = "0.1.0"
 # user, the spawned side-by-side run processes) imports this package before any model library.
 _os.environ.setdefault("HF_HUB_OFFLINE", "1")
 _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Offline, the hub's and transformers' bars only report loading weights from disk ("Loading weights"), noise
+# between ccai's own progress lines; a user can still turn them on with HF_HUB_DISABLE_PROGRESS_BARS=0.
+_os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 __all__ = ["__version__"]
