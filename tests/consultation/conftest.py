@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -221,3 +222,24 @@ def report_text(app, client, cid: int, page: str = "report", **params) -> str:
     response = client.get(f"/c/{cid}/{page}", params=params)
     assert response.status_code == 200, response.text
     return response.text
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium per test module (a module may override it with its own flags)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.consultation.live_server import ARGS, CHROMIUM
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where screenshots go: ``$CCAI_TEST_ARTEFACTS``, else a temporary folder."""
+    folder = Path(os.environ.get("CCAI_TEST_ARTEFACTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

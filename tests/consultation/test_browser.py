@@ -7,29 +7,14 @@ each page go to ``$CCAI_TEST_ARTEFACTS`` (default: the test's tmp dir) so a pers
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
-from pathlib import Path
-
 import numpy as np
 import pytest
-import uvicorn
 
 from ccai.consultation import accounts, service
 from ccai.consultation.web.app import WebSettings, create_app
-
-CHROMIUM = os.environ.get("CCAI_CHROMIUM", "/usr/bin/chromium")  # as in tests/conftest.py
+from tests.consultation.live_server import running
 
 pytestmark = pytest.mark.browser
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SEEDS = [
     f"Statement {i}: the AI should {topic}"
     for i, topic in enumerate(
@@ -45,12 +30,6 @@ SEEDS = [
         ]
     )
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -89,36 +68,9 @@ def server(tmp_path_factory):
                 service.cast_vote(db, conversation, participant, number, vote)
         db.commit()
         cid = conversation.id
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not uv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", cid
-    uv.should_exit = True
-    thread.join(10)
+    with running(app) as base:
+        yield base, cid
     app.state.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("CCAI_TEST_ARTEFACTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def test_participant_moderator_second_participant_report(server, browser, shots):

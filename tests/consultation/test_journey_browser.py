@@ -15,21 +15,18 @@ import csv
 import io
 import os
 import re
-import socket
-import threading
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
 from ccai.consultation import accounts
 from ccai.consultation.limits import Limits
 from ccai.consultation.web.app import WebSettings, create_app
+from tests.consultation.live_server import CHROMIUM, running
 
-CHROMIUM = os.environ.get("CCAI_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -44,12 +41,6 @@ EMAIL, PASSWORD = "organiser@example.org", "journey-pass-123"
 PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -68,17 +59,8 @@ def server(request, tmp_path):
     with app.state.sessions() as db:
         accounts.create_user(db, EMAIL, PASSWORD, "owner")
         db.commit()
-    port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not uv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", app, request.param
-    uv.should_exit = True
-    thread.join(10)
+    with running(app) as base:
+        yield base, app, request.param
     app.state.engine.dispose()
     if request.param == "postgres":
         with admin.connect() as conn:
@@ -94,13 +76,6 @@ def browser():
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("CCAI_TEST_ARTEFACTS") or tmp_path_factory.mktemp("journey-shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _axe(page, name: str) -> None:

@@ -12,25 +12,20 @@ agreement. Kept cheap: two prompts, 12 tokens per answer.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from ccai.consultation import accounts, judging, service
 from ccai.consultation.judging_store import JudgedModel
 from ccai.consultation.store import token_digest
 from ccai.consultation.web.app import WebSettings, create_app
+from tests.consultation.live_server import free_port, running
 
-CHROMIUM = os.environ.get("CCAI_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 PROMPTS = ["How can I tell a friend they hurt me?", "Should I share my neighbour's address online?"]
 SEEDS = [
@@ -49,12 +44,6 @@ SEEDS = [
     )
 ]
 CAMP = 12  # people per opinion camp
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +65,7 @@ def model_server(tmp_path_factory):
         ],
     )
     path = constitution.save(folder / "public.json")
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable,
         "-c",
@@ -140,35 +129,9 @@ def consultation(tmp_path_factory):
                 service.cast_vote(db, conversation, participant, number, lean if rng.random() < 0.9 else 0)
         db.commit()
         cid = conversation.id
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield app, f"http://127.0.0.1:{port}", cid
-    server.should_exit = True
-    thread.join(10)
+    with running(app) as base:
+        yield app, base, cid
     app.state.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("CCAI_TEST_ARTEFACTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _wait_for_text(page, url: str, text: str, seconds: float = 600) -> None:
