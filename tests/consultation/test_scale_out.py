@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from ccai.consultation import accounts, jobs, service, store
 from ccai.consultation.counters import RedisLog
+from tests.consultation.live_server import free_port
 
 REDIS_URL = os.environ.get("CCAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct horse battery"
@@ -39,14 +39,8 @@ def _redis_or_skip():
         pytest.skip(f"Redis not reachable at {REDIS_URL}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start(env: dict) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "uvicorn", "ccai.consultation.web.server:app_from_env", "--factory"]
     command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(command, env=os.environ | env, start_new_session=True)
