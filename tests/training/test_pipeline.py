@@ -270,6 +270,25 @@ def test_recorded_64_prompt_run_matches_its_config():
         assert done["sl_train"]["loss_after"] < done["sl_train"]["loss_before"]
 
 
+def test_recorded_issue_15_run_matches_its_config():
+    """The timed run with the helpfulness arm, the gates and packed pair rows: the same config, every key."""
+    from ccai.config import load_config
+    from ccai.training.config import TrainingConfig
+
+    root = Path(__file__).parents[2] / "docs" / "runs" / "train-all-64"
+    config = load_config(TrainingConfig, root / "measure.yaml")
+    for name in ("public", "standard"):
+        folder = root / "issue-15-2026-12-03" / name
+        stored = yaml.safe_load((folder / "config.yaml").read_text())
+        for section in ("data", "sl", "rl"):
+            assert stored[section] == getattr(config, section).model_dump(mode="json"), section
+        done = json.loads((folder / "state.json").read_text())["done"]
+        labels = done["rl_labels"]
+        assert labels["ai_harmless_pairs"] == 64 and labels["human_helpful_pairs"] == 43
+        assert done["pm_train"]["heldout_helpful_pairs"] == done["pm_train"]["heldout_harmless_pairs"] == 32
+        assert sum(done["sl_data"]["rows_dropped"].values()) + done["sl_data"]["sft_rows"] == 80
+
+
 def test_a_draft_constitution_is_refused_unless_accepted(tiny_model, tmp_path):
     """No person approved it: training says so and stops, or trains when told and the card says so."""
     from ccai.config import load_config

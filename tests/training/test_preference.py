@@ -9,7 +9,14 @@ import torch
 
 from ccai.formats.hf import assistant, user
 from ccai.training.config import RLConfig
-from ccai.training.preference import _trainer_classes, soft_bce, training_targets
+from ccai.training.preference import (
+    FIRST,
+    SECOND,
+    SHARED,
+    _trainer_classes,
+    soft_bce,
+    training_targets,
+)
 
 
 def test_soft_bce_is_dpo_at_p1_and_flat_at_its_target():
@@ -117,8 +124,9 @@ def test_reference_log_probs_are_computed_once_per_pair(tiny_model, tmp_path):
 def test_soft_dpo_batches_honour_max_length(tiny_model, tmp_path):
     """rl.train.max_length bounds every batch (TRL's own collator got it; ours did not, issue 15 item 4)."""
     long = {
-        "prompt": user("Tell me a story about " + "a very long winding road, " * 30),
-        "chosen": assistant("Once upon a time " * 20),
+        # a short prompt (TRL drops rows whose prompt alone fills max_length) and a long reply
+        "prompt": user("Tell me a story about a very long winding road."),
+        "chosen": assistant("Once upon a time there was a road. " * 30),
         "rejected": assistant("No."),
         "target": 0.7,
     }
@@ -127,7 +135,10 @@ def test_soft_dpo_batches_honour_max_length(tiny_model, tmp_path):
     full = tokenizer.apply_chat_template(long["prompt"] + long["chosen"], tokenize=False)
     assert len(tokenizer(full, add_special_tokens=False)["input_ids"]) > 128  # would exceed the limit
     batch = next(iter(trainer.get_train_dataloader()))
-    assert batch["input_ids"].shape[1] <= 128
+    segments = batch["segments"]  # a packed row holds both sequences: each is bounded
+    for reply in (FIRST, SECOND):
+        assert int(((segments == SHARED) | (segments == reply)).sum(-1).max()) <= 128
+    assert int(((segments == SHARED) | (segments == FIRST)).sum(-1).max()) == 128  # the long one was cut
     assert torch.isfinite(trainer.compute_loss(trainer.model, batch))
 
 
@@ -204,3 +215,47 @@ def test_revision_pairs_prefer_the_accepted_revision():
     )
     assert pairs[0]["source"] == "revision" and pairs[0]["soft_label"] == 1.0
     assert helpful_count(60, 0.4) == 40 and helpful_count(60, 0.0) == 0
+
+
+def test_pack_pair_shares_the_prefix_and_restarts_positions():
+    from ccai.training.preference import pack_pair
+
+    row = pack_pair([5, 6, 7, 8], [5, 6, 9], [0, 0, 1, 1], [0, 0, 1])
+    assert row["ids"] == [5, 6, 7, 8, 9]
+    assert row["segments"] == [SHARED, SHARED, FIRST, FIRST, SECOND]
+    assert row["positions"] == [0, 1, 2, 3, 2]
+    assert row["predictor"] == [-1, 0, 1, 2, 1]  # the second reply is predicted from the prompt's end
+    assert row["completion"] == [0, 0, 1, 1, 1]
+    assert row["ends"] == [3, 4]
+    # one sequence a prefix of the other: each still keeps a token of its own
+    assert pack_pair([1, 2], [1, 2, 3])["segments"] == [SHARED, FIRST, SECOND, SECOND]
+    assert pack_pair([1], [2])["positions"] == [0, 0]
+    with pytest.raises(ValueError, match="at least one token"):
+        pack_pair([], [1])
+
+
+def test_packed_scores_equal_separate_forward_passes(tiny_model):
+    """Packed, padded, batched pairs give each sequence the score of its own forward pass."""
+    from transformers import AutoModelForSequenceClassification
+
+    from ccai.models.prepare import load_tokenizer
+    from ccai.training.preference import pm_accuracy, score_pairs
+
+    tokenizer = load_tokenizer(tiny_model)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_model), num_labels=1).eval()
+    model.config.pad_token_id = tokenizer.pad_token_id
+    rows = [*ROWS, {**ROWS[0], "prompt": user("A much longer question, " * 6), "chosen": assistant("ok")}]
+
+    def ids(row, side):
+        text = tokenizer.apply_chat_template(row["prompt"] + row[side], tokenize=False)
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    pairs = [(ids(r, "chosen"), ids(r, "rejected")) for r in rows]
+    packed = score_pairs(model, pairs, tokenizer.pad_token_id, batch_size=3)
+    with torch.no_grad():
+        for (a, b), (score_a, score_b) in zip(pairs, packed, strict=True):
+            assert float(model(input_ids=torch.tensor([a])).logits[0, 0]) == pytest.approx(score_a, abs=1e-4)
+            assert float(model(input_ids=torch.tensor([b])).logits[0, 0]) == pytest.approx(score_b, abs=1e-4)
+    expected = sum(a > b for a, b in packed) / len(rows)
+    assert pm_accuracy(model, tokenizer, rows, max_length=512) == expected
