@@ -1,20 +1,27 @@
 """The judging round end to end: a real ``ccai models serve`` process, the consultation app, chromium.
 
-The model server (a subprocess, as an organiser would run it) serves the bundled SmolLM2-135M twice: as
-``base`` and as ``public``, the same weights prompted with a small constitution (``--constitution``). An
-organiser, in the browser, names both models, adds two prompts, has the answers generated in the background,
-names the base model as AI judge, and opens the round. Participants from two opinion camps (they voted on
-the statements beforehand) judge in the browser at phone and desktop widths; the rest of each camp judges
-through the service. The report page then shows win rates for each opinion group and the AI judge's
-agreement. Kept cheap: two prompts, 12 tokens per answer.
+The model server (a subprocess, as an organiser would run it) serves two models: the bundled SmolLM2-135M
+as ``base`` and, as ``public``, a copy of it *trained* on a small constitution by ccai's own training entry
+(``ccai.training.train.train``, SL-CAI only: critiques and revisions of four prompts, then six steps of LoRA
+SFT merged into a plain model folder with its card). The training runs once per cache
+(``$CCAI_CACHE_DIR/test-models``: once per session in CI, whose caches start empty; reused with
+``CCAI_TEST_WARM_CACHE=1``); about three minutes on two loaded CPU cores. An organiser, in the browser, names
+both models, adds two prompts, has the answers generated in the background, names the base model as AI
+judge, and opens the round. Participants from two opinion camps (they voted on the statements beforehand)
+judge in the browser at phone and desktop widths; the rest of each camp judges through the service. The
+report page then shows win rates for each opinion group and the AI judge's agreement. Kept cheap: two
+prompts, 12 tokens per answer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -46,25 +53,75 @@ SEEDS = [
 CAMP = 12  # people per opinion camp
 
 
-@pytest.fixture(scope="module")
-def model_server(tmp_path_factory):
-    """``ccai models serve -m base=smollm2 -m public=smollm2 --constitution public=FILE`` on a free port."""
+#: the training run behind the served ``public`` model: small, seeded, and still every step of SL-CAI
+TRAINING = [
+    "seed=0",
+    "threads=2",
+    "data.red_team_prompts=3",
+    "data.helpful_prompts=1",
+    "sl.generation.max_new_tokens=24",
+    "sl.quality.drop_truncated=false",  # 24-token answers are cut off; the test needs rows, not polish
+    "sl.train.epochs=3",
+    "sl.train.batch_size=2",
+    "sl.train.learning_rate=1e-3",  # far from the base in a dozen steps: its answers must differ
+    "sl.train.max_length=256",
+    "sl.train.save_steps=100",
+    "rl.method=none",
+]
+PRINCIPLES = ["is kind and honest", "protects other people's privacy"]
+
+
+def _constitution():
     from ccai.constitution import Constitution, Principle
 
-    folder = tmp_path_factory.mktemp("served")
-    constitution = Constitution(
+    return Constitution(
         name="public test",
         principles=[
             Principle(
                 id=f"p{k}",
                 comparison=f"Choose the response that {w}.",
-                critique_request="c",
-                revision_request="r",
+                critique_request=f"Identify how the last response fails to be one that {w}.",
+                revision_request=f"Rewrite the response so that it {w}.",
             )
-            for k, w in enumerate(["is kind and honest", "protects other people's privacy"])
+            for k, w in enumerate(PRINCIPLES)
         ],
-    )
-    path = constitution.save(folder / "public.json")
+    ).approve(by="ccai tests")
+
+
+@pytest.fixture(scope="session")
+def trained_copy() -> Path:
+    """SmolLM2 trained (SL-CAI, LoRA merged) on the test constitution: a model folder with ``README.md``.
+
+    Built once into ``$CCAI_CACHE_DIR/test-models/judging-<hash of the settings>`` through
+    :func:`ccai.files.cached_dir` (a lock and an atomic rename, so a cut-short run is never reused).
+    """
+    from ccai.config import load_config
+    from ccai.files import cached_dir
+    from ccai.models.prepare import default_cache_dir, is_model_dir
+    from ccai.training.config import TrainingConfig
+    from ccai.training.train import train
+
+    constitution = _constitution()
+    key = hashlib.sha256(json.dumps([TRAINING, constitution.content_hash]).encode()).hexdigest()[:12]
+    target = default_cache_dir() / "test-models" / f"judging-{key}"
+
+    def build(folder: Path) -> None:
+        path = constitution.save(folder / "public.json")
+        config = load_config(TrainingConfig, None, TRAINING)
+        started = time.time()
+        train(config, path, folder / "run", stages=("sl",), progress=False)
+        (folder / "seconds.txt").write_text(f"{time.time() - started:.1f}\n")
+
+    def complete(folder: Path) -> bool:
+        return is_model_dir(folder / "run" / "sl" / "model") and (folder / "seconds.txt").is_file()
+
+    return cached_dir(target, build, complete) / "run" / "sl" / "model"
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory, trained_copy):
+    """``ccai models serve -m base=smollm2 -m public=TRAINED`` on a free port."""
+    folder = tmp_path_factory.mktemp("served")
     port = free_port()
     command = [
         sys.executable,
@@ -75,9 +132,7 @@ def model_server(tmp_path_factory):
         "-m",
         "base=smollm2",
         "-m",
-        "public=smollm2",
-        "--constitution",
-        f"public={path}",
+        f"public={trained_copy}",
         "--port",
         str(port),
         "--max-tokens",
@@ -147,6 +202,23 @@ def _preferred(app, cid: int) -> dict[str, str]:
     with app.state.sessions() as db:
         labels = {m.id: m.label for m in judging.models(db, cid)}
         return {a.text: labels[a.model_id] for a in judging.answers(db, cid).values()}
+
+
+def test_served_public_model_is_the_trained_copy(model_server, trained_copy):
+    """The server's ``public`` is the trained folder: a card naming SL-CAI, weights moved from the base."""
+    from safetensors.torch import load_file
+
+    from ccai.models.prepare import prepare_smollm2
+
+    listed = {m["id"]: m for m in httpx.get(f"{model_server}/models", timeout=10).json()["data"]}
+    assert Path(listed["public"]["root"]) == trained_copy and not listed["public"]["system_prompt"]
+    card = (trained_copy / "README.md").read_text()
+    assert "SL-CAI model (public test)" in card and "constitution_name: public test" in card
+    state = json.loads((trained_copy.parent.parent / "state.json").read_text())
+    assert state["done"]["sl_train"]["steps"] >= 4, state["done"]["sl_train"]
+    key = "model.layers.10.mlp.down_proj.weight"
+    base, trained = (load_file(str(p / "model.safetensors"))[key] for p in (prepare_smollm2(), trained_copy))
+    assert not (base == trained).all()
 
 
 def test_organiser_opens_round_people_judge_report_shows_groups(model_server, consultation, browser, shots):
