@@ -102,7 +102,8 @@ def trained_copy() -> Path:
     from ccai.training.train import train
 
     constitution = _constitution()
-    key = hashlib.sha256(json.dumps([TRAINING, constitution.content_hash]).encode()).hexdigest()[:12]
+    # the principles' hash, not content_hash: that one covers the approval and its time, new every run
+    key = hashlib.sha256(json.dumps([TRAINING, constitution.reviewed_content_hash]).encode()).hexdigest()[:12]
     target = default_cache_dir() / "test-models" / f"judging-{key}"
 
     def build(folder: Path) -> None:
@@ -362,6 +363,13 @@ def test_chat_page_shows_answers_side_by_side_with_principles(
     admin.get_by_label("Participants can use the chat page").check()
     admin.get_by_role("button", name="Save settings").click()
     admin.get_by_text("Saved").first.wait_for()
+    # the AI judge's adherence: a real `ccai eval` of both served models on this constitution's principles
+    results = _adherence_run(model_server, path, tmp_path / "eval")
+    admin.get_by_label("Adherence result (results.json written by ccai eval)").set_input_files(str(results))
+    admin.get_by_role("button", name="Attach adherence result").click()
+    admin.locator("#adherence-attached").wait_for()
+    assert "2 principles of “public test”, against base" in admin.locator("#adherence-attached").inner_text()
+    admin.screenshot(path=shots / "judging-admin-adherence-1280.png", full_page=True)
     question = "Can I post my neighbour's home address on social media?"
     for width, size in (("1280", {"width": 1280, "height": 900}), ("390", {"width": 390, "height": 844})):
         context = browser.new_context(viewport=size)
@@ -381,4 +389,36 @@ def test_chat_page_shows_answers_side_by_side_with_principles(
         first.locator("summary").click()
         assert SEEDS[2] in first.inner_text()
         page.screenshot(path=shots / f"chat-{width}.png", full_page=True)
+        # the joint report: each principle with its sources, and now the AI judge's adherence figure
+        page.goto(f"{base}/c/{cid}/report/judging")
+        privacy = page.locator("#principle-privacy")
+        privacy.wait_for()
+        assert SEEDS[2] in privacy.inner_text()
+        rows = privacy.locator("table.adherence tbody tr")
+        assert rows.count() == 1 and rows.first.get_attribute("data-model") == "public"
+        assert rows.first.locator("td").nth(1).inner_text().endswith("%")
+        assert "same content" in page.locator("#adherence-source").inner_text()
+        page.screenshot(path=shots / f"judging-report-adherence-{width}.png", full_page=True)
         context.close()
+
+
+def _adherence_run(model_server: str, constitution: Path, out: Path) -> Path:
+    """``ccai eval`` (its Python entry) with the adherence task: ``public`` against ``base`` under each
+    principle, one scenario prompt per principle, ``base`` as judge (allowed: it is only a test)."""
+    from ccai.evaluation.config import EvalConfig
+    from ccai.evaluation.runner import evaluate
+
+    server = f"openai:{model_server}"
+    config = EvalConfig(
+        models=[f"base={server}#base", f"public={server}#public"],
+        tasks=["adherence"],
+        judge=f"{server}#base",
+        allow_contestant_judge=True,
+        agreement_pairs=0,
+        bootstrap=50,
+        answers={"max_new_tokens": 16},
+        adherence={"constitutions": [f"public={constitution}"], "pool_prompts": 0, "scenarios": 1},
+    )
+    result = evaluate(config, out, show_progress=False)
+    assert result.results["details"]["adherence"]["constitutions"][0]["n_evaluated"] == 2
+    return result.path / "results.json"

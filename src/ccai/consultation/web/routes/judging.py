@@ -91,7 +91,9 @@ def judging_report_page(request: Request, conversation: ConversationDep, db: DbD
     report = judging_report.build(db, conversation, live, request.app.state.settings.seed)
     constitution = chat.attached(db, conversation.id)
     finder = chat_routes.finder(request) if constitution is not None else None
-    groups, principles = principles_report.build(db, conversation, constitution, finder, live)
+    summary = principles_report.stored_adherence(judging.settings(db, conversation.id).adherence)
+    adherence, matched = principles_report.match_adherence(summary, constitution)
+    groups, principles = principles_report.build(db, conversation, constitution, finder, live, adherence)
     db.rollback()
     return render(
         request,
@@ -102,6 +104,8 @@ def judging_report_page(request: Request, conversation: ConversationDep, db: DbD
         constitution=constitution,
         principle_groups=groups,
         principles=principles,
+        adherence=summary,
+        adherence_match=matched,
     )
 
 
@@ -131,6 +135,7 @@ def admin_page(request: Request, user: UserDep, conversation: ConversationDep, d
         missing=len(prompts) * len(models) - len(stored),
         running=conversation.id in _jobs(request),
         constitution=chat.attached(db, conversation.id),
+        adherence=principles_report.stored_adherence(found.adherence),
     )
 
 
