@@ -314,6 +314,41 @@ def test_report_win_rates_per_opinion_group_ratings_and_ai_agreement(owner, visi
     assert "for another constitution" in page and 'class="adherence"' not in page
 
 
+def test_report_is_built_once_per_state_of_its_inputs(owner, visitor, app):
+    """A second view with nothing new reuses the built report; a judgment, a new verdict or an attached
+    adherence result makes the next view build it again."""
+    cid = _setup(owner)
+    owner.post(f"/admin/c/{cid}/judging/generate")
+    _enable(owner, cid)
+    person = visitor(cid)
+    assert _judge(person, "a")[0].status_code == 303
+    cache = app.state.judging_reports
+    person.client.get(f"/c/{cid}/report/judging")
+    app.state.jobs.join()  # the opinion groups, computed by the worker
+    first = person.client.get(f"/c/{cid}/report/judging").text
+    builds = cache.builds
+    again = person.client.get(f"/c/{cid}/report/judging").text
+    assert cache.builds == builds and again == first
+    assert _judge(person, "b")[0].status_code == 303  # the next item
+    assert "2 judgments by 1 people" in person.client.get(f"/c/{cid}/report/judging").text
+    assert cache.builds == builds + 1
+    with app.state.sessions() as db:  # an AI-judge verdict arrives
+        ids = {m.label: m.id for m in judging.models(db, cid)}
+        prompt = judging.prompts(db, cid)[0]
+        db.add(
+            JudgeVerdict(
+                prompt_id=prompt.id,
+                first_id=ids["base"],
+                second_id=ids["public"],
+                p_first_wins=0.2,
+                judge="openai:x#j",
+            )
+        )
+        db.commit()
+    assert "openai:x#j" in person.client.get(f"/c/{cid}/report/judging").text
+    assert cache.builds == builds + 2
+
+
 def _adherence_results(constitution) -> bytes:
     """A `ccai eval` results.json whose adherence section comes from the real summary code: model
     ``public`` against ``base`` wins 3 of 4 privacy prompts and 1 of 4 cooking prompts (honesty not run)."""
