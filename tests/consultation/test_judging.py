@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 
 import pytest
@@ -285,6 +286,94 @@ def test_report_win_rates_per_opinion_group_ratings_and_ai_agreement(owner, visi
         r"<td>(\d+) %</td>", section
     ) == ["50", "0", "100"]
     assert "Is it safe to eat raw eggs?" in page[page.index('id="principle-cooking"') :]
+
+    # ... and the AI judge's adherence from a `ccai eval` run on the same constitution joins each principle
+    results = _adherence_results(load_constitution(data))
+    refused = owner.post(
+        f"/admin/c/{cid}/judging/adherence", files={"file": ("r.json", json.dumps({"details": {}}).encode())}
+    )
+    assert refused.status_code == 400 and "holds no adherence result" in refused.text
+    attached = owner.post(f"/admin/c/{cid}/judging/adherence", files={"file": ("results.json", results)})
+    assert attached.status_code == 303
+    admin_page = owner.client.get(f"/admin/c/{cid}/judging").text
+    assert "Attached: adherence on 2 principles of “test public”, against base." in admin_page
+    page = people[1].client.get(f"/c/{cid}/report/judging").text
+    assert "same content" in page[page.index('id="adherence-source"') :]
+    section = page[page.index('id="principle-privacy"') : page.index('id="principle-cooking"')]
+    cells = re.findall(r'<tr data-model="public"><td>public</td><td>(\d+) %</td>', section)
+    assert cells == ["75"], section  # 3 wins of 4 prompts against the reference
+    cooking = page[page.index('id="principle-cooking"') : page.index('id="principle-honesty"')]
+    assert re.findall(r'<tr data-model="public"><td>public</td><td>(\d+) %</td>', cooking) == ["25"]
+    honesty = page[page.index('id="principle-honesty"') :]
+    assert "The AI judge did not evaluate this principle." in honesty
+    # a result for another constitution is kept but not shown
+    other = load_constitution(_constitution_json(statement="Something else entirely."))
+    other = other.model_copy(update={"name": "another constitution"})
+    owner.post(f"/admin/c/{cid}/judging/adherence", files={"file": ("r.json", _adherence_results(other))})
+    page = people[1].client.get(f"/c/{cid}/report/judging").text
+    assert "for another constitution" in page and 'class="adherence"' not in page
+
+
+def test_report_is_built_once_per_state_of_its_inputs(owner, visitor, app):
+    """A second view with nothing new reuses the built report; a judgment, a new verdict or an attached
+    adherence result makes the next view build it again."""
+    cid = _setup(owner)
+    owner.post(f"/admin/c/{cid}/judging/generate")
+    _enable(owner, cid)
+    person = visitor(cid)
+    assert _judge(person, "a")[0].status_code == 303
+    cache = app.state.judging_reports
+    person.client.get(f"/c/{cid}/report/judging")
+    app.state.jobs.join()  # the opinion groups, computed by the worker
+    first = person.client.get(f"/c/{cid}/report/judging").text
+    builds = cache.builds
+    again = person.client.get(f"/c/{cid}/report/judging").text
+    assert cache.builds == builds and again == first
+    assert _judge(person, "b")[0].status_code == 303  # the next item
+    assert "2 judgments by 1 people" in person.client.get(f"/c/{cid}/report/judging").text
+    assert cache.builds == builds + 1
+    with app.state.sessions() as db:  # an AI-judge verdict arrives
+        ids = {m.label: m.id for m in judging.models(db, cid)}
+        prompt = judging.prompts(db, cid)[0]
+        db.add(
+            JudgeVerdict(
+                prompt_id=prompt.id,
+                first_id=ids["base"],
+                second_id=ids["public"],
+                p_first_wins=0.2,
+                judge="openai:x#j",
+            )
+        )
+        db.commit()
+    assert "openai:x#j" in person.client.get(f"/c/{cid}/report/judging").text
+    assert cache.builds == builds + 2
+
+
+def _adherence_results(constitution) -> bytes:
+    """A `ccai eval` results.json whose adherence section comes from the real summary code: model
+    ``public`` against ``base`` wins 3 of 4 privacy prompts and 1 of 4 cooking prompts (honesty not run)."""
+    from ccai.evaluation.adherence import Item, summarize
+
+    evaluated = constitution.principles[:2]
+    items = [
+        Item("public", p.id, f"red-team/{k}", f"prompt {k} for {p.id}", "red-team")
+        for p in evaluated
+        for k in range(4)
+    ]
+    wins = {"privacy": 3, "cooking": 1}
+    records = [
+        {
+            "id": i.key,
+            "a": "base",
+            "b": "public",
+            "p_a_wins": 0.1 if int(i.prompt_id[-1]) < wins[i.principle] else 0.9,
+        }
+        for i in items
+    ]
+    summary = summarize(
+        [("public", constitution, evaluated)], items, records, ["base", "public"], seed=0, n_boot=50
+    )
+    return json.dumps({"details": {"adherence": summary}, "skipped": {}}).encode()
 
 
 def test_export_csv_counts_the_latest_judgment(owner, visitor, app):

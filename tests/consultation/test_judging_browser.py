@@ -1,20 +1,27 @@
 """The judging round end to end: a real ``ccai models serve`` process, the consultation app, chromium.
 
-The model server (a subprocess, as an organiser would run it) serves the bundled SmolLM2-135M twice: as
-``base`` and as ``public``, the same weights prompted with a small constitution (``--constitution``). An
-organiser, in the browser, names both models, adds two prompts, has the answers generated in the background,
-names the base model as AI judge, and opens the round. Participants from two opinion camps (they voted on
-the statements beforehand) judge in the browser at phone and desktop widths; the rest of each camp judges
-through the service. The report page then shows win rates for each opinion group and the AI judge's
-agreement. Kept cheap: two prompts, 12 tokens per answer.
+The model server (a subprocess, as an organiser would run it) serves two models: the bundled SmolLM2-135M
+as ``base`` and, as ``public``, a copy of it *trained* on a small constitution by ccai's own training entry
+(``ccai.training.train.train``, SL-CAI only: critiques and revisions of four prompts, then six steps of LoRA
+SFT merged into a plain model folder with its card). The training runs once per cache
+(``$CCAI_CACHE_DIR/test-models``: once per session in CI, whose caches start empty; reused with
+``CCAI_TEST_WARM_CACHE=1``); about three minutes on two loaded CPU cores. An organiser, in the browser, names
+both models, adds two prompts, has the answers generated in the background, names the base model as AI
+judge, and opens the round. Participants from two opinion camps (they voted on the statements beforehand)
+judge in the browser at phone and desktop widths; the rest of each camp judges through the service. The
+report page then shows win rates for each opinion group and the AI judge's agreement. Kept cheap: two
+prompts, 12 tokens per answer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -46,25 +53,76 @@ SEEDS = [
 CAMP = 12  # people per opinion camp
 
 
-@pytest.fixture(scope="module")
-def model_server(tmp_path_factory):
-    """``ccai models serve -m base=smollm2 -m public=smollm2 --constitution public=FILE`` on a free port."""
+#: the training run behind the served ``public`` model: small, seeded, and still every step of SL-CAI
+TRAINING = [
+    "seed=0",
+    "threads=2",
+    "data.red_team_prompts=3",
+    "data.helpful_prompts=1",
+    "sl.generation.max_new_tokens=24",
+    "sl.quality.drop_truncated=false",  # 24-token answers are cut off; the test needs rows, not polish
+    "sl.train.epochs=3",
+    "sl.train.batch_size=2",
+    "sl.train.learning_rate=1e-3",  # far from the base in a dozen steps: its answers must differ
+    "sl.train.max_length=256",
+    "sl.train.save_steps=100",
+    "rl.method=none",
+]
+PRINCIPLES = ["is kind and honest", "protects other people's privacy"]
+
+
+def _constitution():
     from ccai.constitution import Constitution, Principle
 
-    folder = tmp_path_factory.mktemp("served")
-    constitution = Constitution(
+    return Constitution(
         name="public test",
         principles=[
             Principle(
                 id=f"p{k}",
                 comparison=f"Choose the response that {w}.",
-                critique_request="c",
-                revision_request="r",
+                critique_request=f"Identify how the last response fails to be one that {w}.",
+                revision_request=f"Rewrite the response so that it {w}.",
             )
-            for k, w in enumerate(["is kind and honest", "protects other people's privacy"])
+            for k, w in enumerate(PRINCIPLES)
         ],
-    )
-    path = constitution.save(folder / "public.json")
+    ).approve(by="ccai tests")
+
+
+@pytest.fixture(scope="session")
+def trained_copy() -> Path:
+    """SmolLM2 trained (SL-CAI, LoRA merged) on the test constitution: a model folder with ``README.md``.
+
+    Built once into ``$CCAI_CACHE_DIR/test-models/judging-<hash of the settings>`` through
+    :func:`ccai.files.cached_dir` (a lock and an atomic rename, so a cut-short run is never reused).
+    """
+    from ccai.config import load_config
+    from ccai.files import cached_dir
+    from ccai.models.prepare import default_cache_dir, is_model_dir
+    from ccai.training.config import TrainingConfig
+    from ccai.training.train import train
+
+    constitution = _constitution()
+    # the principles' hash, not content_hash: that one covers the approval and its time, new every run
+    key = hashlib.sha256(json.dumps([TRAINING, constitution.reviewed_content_hash]).encode()).hexdigest()[:12]
+    target = default_cache_dir() / "test-models" / f"judging-{key}"
+
+    def build(folder: Path) -> None:
+        path = constitution.save(folder / "public.json")
+        config = load_config(TrainingConfig, None, TRAINING)
+        started = time.time()
+        train(config, path, folder / "run", stages=("sl",), progress=False)
+        (folder / "seconds.txt").write_text(f"{time.time() - started:.1f}\n")
+
+    def complete(folder: Path) -> bool:
+        return is_model_dir(folder / "run" / "sl" / "model") and (folder / "seconds.txt").is_file()
+
+    return cached_dir(target, build, complete) / "run" / "sl" / "model"
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory, trained_copy):
+    """``ccai models serve -m base=smollm2 -m public=TRAINED`` on a free port."""
+    folder = tmp_path_factory.mktemp("served")
     port = free_port()
     command = [
         sys.executable,
@@ -75,9 +133,7 @@ def model_server(tmp_path_factory):
         "-m",
         "base=smollm2",
         "-m",
-        "public=smollm2",
-        "--constitution",
-        f"public={path}",
+        f"public={trained_copy}",
         "--port",
         str(port),
         "--max-tokens",
@@ -147,6 +203,23 @@ def _preferred(app, cid: int) -> dict[str, str]:
     with app.state.sessions() as db:
         labels = {m.id: m.label for m in judging.models(db, cid)}
         return {a.text: labels[a.model_id] for a in judging.answers(db, cid).values()}
+
+
+def test_served_public_model_is_the_trained_copy(model_server, trained_copy):
+    """The server's ``public`` is the trained folder: a card naming SL-CAI, weights moved from the base."""
+    from safetensors.torch import load_file
+
+    from ccai.models.prepare import prepare_smollm2
+
+    listed = {m["id"]: m for m in httpx.get(f"{model_server}/models", timeout=10).json()["data"]}
+    assert Path(listed["public"]["root"]) == trained_copy and not listed["public"]["system_prompt"]
+    card = (trained_copy / "README.md").read_text()
+    assert "SL-CAI model (public test)" in card and "constitution_name: public test" in card
+    state = json.loads((trained_copy.parent.parent / "state.json").read_text())
+    assert state["done"]["sl_train"]["steps"] >= 4, state["done"]["sl_train"]
+    key = "model.layers.10.mlp.down_proj.weight"
+    base, trained = (load_file(str(p / "model.safetensors"))[key] for p in (prepare_smollm2(), trained_copy))
+    assert not (base == trained).all()
 
 
 def test_organiser_opens_round_people_judge_report_shows_groups(model_server, consultation, browser, shots):
@@ -290,6 +363,13 @@ def test_chat_page_shows_answers_side_by_side_with_principles(
     admin.get_by_label("Participants can use the chat page").check()
     admin.get_by_role("button", name="Save settings").click()
     admin.get_by_text("Saved").first.wait_for()
+    # the AI judge's adherence: a real `ccai eval` of both served models on this constitution's principles
+    results = _adherence_run(model_server, path, tmp_path / "eval")
+    admin.get_by_label("Adherence result (results.json written by ccai eval)").set_input_files(str(results))
+    admin.get_by_role("button", name="Attach adherence result").click()
+    admin.locator("#adherence-attached").wait_for()
+    assert "2 principles of “public test”, against base" in admin.locator("#adherence-attached").inner_text()
+    admin.screenshot(path=shots / "judging-admin-adherence-1280.png", full_page=True)
     question = "Can I post my neighbour's home address on social media?"
     for width, size in (("1280", {"width": 1280, "height": 900}), ("390", {"width": 390, "height": 844})):
         context = browser.new_context(viewport=size)
@@ -309,4 +389,36 @@ def test_chat_page_shows_answers_side_by_side_with_principles(
         first.locator("summary").click()
         assert SEEDS[2] in first.inner_text()
         page.screenshot(path=shots / f"chat-{width}.png", full_page=True)
+        # the joint report: each principle with its sources, and now the AI judge's adherence figure
+        page.goto(f"{base}/c/{cid}/report/judging")
+        privacy = page.locator("#principle-privacy")
+        privacy.wait_for()
+        assert SEEDS[2] in privacy.inner_text()
+        rows = privacy.locator("table.adherence tbody tr")
+        assert rows.count() == 1 and rows.first.get_attribute("data-model") == "public"
+        assert rows.first.locator("td").nth(1).inner_text().endswith("%")
+        assert "same content" in page.locator("#adherence-source").inner_text()
+        page.screenshot(path=shots / f"judging-report-adherence-{width}.png", full_page=True)
         context.close()
+
+
+def _adherence_run(model_server: str, constitution: Path, out: Path) -> Path:
+    """``ccai eval`` (its Python entry) with the adherence task: ``public`` against ``base`` under each
+    principle, one scenario prompt per principle, ``base`` as judge (allowed: it is only a test)."""
+    from ccai.evaluation.config import EvalConfig
+    from ccai.evaluation.runner import evaluate
+
+    server = f"openai:{model_server}"
+    config = EvalConfig(
+        models=[f"base={server}#base", f"public={server}#public"],
+        tasks=["adherence"],
+        judge=f"{server}#base",
+        allow_contestant_judge=True,
+        agreement_pairs=0,
+        bootstrap=50,
+        answers={"max_new_tokens": 16},
+        adherence={"constitutions": [f"public={constitution}"], "pool_prompts": 0, "scenarios": 1},
+    )
+    result = evaluate(config, out, show_progress=False)
+    assert result.results["details"]["adherence"]["constitutions"][0]["n_evaluated"] == 2
+    return result.path / "results.json"

@@ -50,6 +50,7 @@ SETTING_DEFAULTS: dict[str, object] = {
     "max_tokens": 128,
     "judge_spec": "",
     "constitution": "",
+    "adherence": "",
     "generating": "",
 }
 

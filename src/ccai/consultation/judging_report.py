@@ -11,15 +11,20 @@ decision picks the same model, half when its decision is a tie.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ccai.consultation import judging, live_report
-from ccai.consultation.judging_store import JudgeVerdict, JudgingPrompt
+from ccai.consultation.judging_store import JudgedModel, JudgeVerdict, JudgingPrompt, Judgment
 from ccai.consultation.store import Conversation
 
 ALL = "all"
@@ -157,3 +162,81 @@ def _verdicts(db: Session, conversation_id: int) -> dict[tuple[int, str, str], t
         out[(v.prompt_id, first, second)] = (v.p_first_wins, v.judge)
         out[(v.prompt_id, second, first)] = (1 - v.p_first_wins, v.judge)
     return out
+
+
+def fingerprint(db: Session, conversation: Conversation, live: live_report.LiveReport) -> tuple:
+    """What the judgments report of a conversation is computed from, in a few cheap aggregate queries.
+
+    Judgments are an append-only log (count and highest id move with every new one, and with every deletion
+    of a participant); verdicts can be overwritten by a later AI-judge run, so their probabilities are
+    summed in; the prompts, the models, the attached constitution and adherence result, the statement votes
+    and moderation (``live_report.version``: the principles' support) and the kept live report (its opinion
+    groups) complete the inputs.
+    """
+    conversation_id = conversation.id
+    judged = db.execute(
+        sa.select(sa.func.count(), sa.func.max(Judgment.id)).where(
+            Judgment.conversation_id == conversation_id
+        )
+    ).one()
+    prompt_ids = sa.select(JudgingPrompt.id).where(JudgingPrompt.conversation_id == conversation_id)
+    verdicts = db.execute(
+        sa.select(
+            sa.func.count(), sa.func.max(JudgeVerdict.id), sa.func.sum(JudgeVerdict.p_first_wins)
+        ).where(JudgeVerdict.prompt_id.in_(prompt_ids))
+    ).one()
+    prompts = db.execute(
+        sa.select(sa.func.count(), sa.func.max(JudgingPrompt.id)).where(
+            JudgingPrompt.conversation_id == conversation_id
+        )
+    ).one()
+    models = tuple(
+        db.execute(
+            sa.select(JudgedModel.id, JudgedModel.label)
+            .where(JudgedModel.conversation_id == conversation_id)
+            .order_by(JudgedModel.id)
+        ).all()
+    )
+    settings = judging.settings(db, conversation_id)
+    attached = hashlib.sha256(f"{settings.constitution}\0{settings.adherence}".encode()).hexdigest()
+    return (
+        conversation_id,
+        tuple(judged),
+        tuple(verdicts),
+        tuple(prompts),
+        models,
+        attached,
+        live_report.version(db, conversation),
+        live.status,
+        live.computed_ms,
+        len(live.groups),
+    )
+
+
+class ReportCache:
+    """The last built judgments reports of this process, by :func:`fingerprint` (least recently used out).
+
+    Why: the report fits Bradley–Terry ratings with 200 resamples and embeds every principle and prompt
+    with MiniLM; a page view that finds nothing new since the last one should cost the fingerprint's
+    queries, not that. Each server process keeps its own (a miss in another process builds it again).
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple, Any] = OrderedDict()
+        self.lock = threading.Lock()
+        self.builds = 0  # how many times a report was built (tests read it)
+
+    def get(self, key: tuple, build: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
+        value = build()  # outside the lock: two first requests may both build; both results are equal
+        with self.lock:
+            self.builds += 1
+            self.entries[key] = value
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return value

@@ -37,6 +37,7 @@ class JudgingSettings(Base):
     max_tokens: Mapped[int] = mapped_column(Integer, default=128)
     judge_spec: Mapped[str] = mapped_column(String(500), default="")  # openai:URL#NAME of the AI judge
     constitution: Mapped[str] = mapped_column(Text, default="")  # JSON of an attached constitution
+    adherence: Mapped[str] = mapped_column(Text, default="")  # JSON: `ccai eval`'s adherence summary
     generating: Mapped[str] = mapped_column(Text, default="")  # what the background step last said
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ccai.consultation import accounts, jobs, store
+from ccai.consultation import accounts, jobs, judging_report, store
 from ccai.consultation.counters import make_log
 from ccai.consultation.limits import Limits, RateLimiter
 from ccai.consultation.routing import RoutingCache
@@ -186,6 +186,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     )
     # next-statement tallies kept per worker (routing.py); off: every request recounts (the bench's baseline)
     app.state.routing = RoutingCache() if settings.routing_cache else None
+    app.state.judging_reports = judging_report.ReportCache()  # built reports by their inputs
 
     _add_error_pages(app)
     if settings.fast_votes:

@@ -6,6 +6,7 @@ which costs far more than a vote); the organiser's page is behind the login. Not
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, UploadFile
@@ -110,5 +111,18 @@ def attach_constitution(user: OwnerFormDep, conversation: ConversationDep, db: D
         file.file.read(chat.MAX_CONSTITUTION_BYTES + 1), file.filename or "file"
     )
     judging.settings(db, conversation.id).constitution = constitution.to_json()
+    db.commit()
+    return RedirectResponse(f"/admin/c/{conversation.id}/judging?saved=1", status_code=303)
+
+
+@router.post("/admin/c/{conversation_id}/judging/adherence")
+def attach_adherence(user: OwnerFormDep, conversation: ConversationDep, db: DbDep, file: UploadFile):
+    """The adherence result of a ``ccai eval`` run (its results.json), joined into the report's principles."""
+    from ccai.consultation import principles_report
+
+    summary = principles_report.load_adherence(
+        file.file.read(principles_report.MAX_ADHERENCE_BYTES + 1), file.filename or "file"
+    )
+    judging.settings(db, conversation.id).adherence = json.dumps(summary)
     db.commit()
     return RedirectResponse(f"/admin/c/{conversation.id}/judging?saved=1", status_code=303)

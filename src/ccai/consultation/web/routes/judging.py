@@ -88,21 +88,27 @@ def judge(
 @router.get("/c/{conversation_id}/report/judging")
 def judging_report_page(request: Request, conversation: ConversationDep, db: DbDep):
     live = jobs.current_report(db, conversation, request.app.state.jobs)
-    report = judging_report.build(db, conversation, live, request.app.state.settings.seed)
-    constitution = chat.attached(db, conversation.id)
-    finder = chat_routes.finder(request) if constitution is not None else None
-    groups, principles = principles_report.build(db, conversation, constitution, finder, live)
+
+    def build() -> dict:
+        report = judging_report.build(db, conversation, live, request.app.state.settings.seed)
+        constitution = chat.attached(db, conversation.id)
+        finder = chat_routes.finder(request) if constitution is not None else None
+        summary = principles_report.stored_adherence(judging.settings(db, conversation.id).adherence)
+        adherence, matched = principles_report.match_adherence(summary, constitution)
+        groups, principles = principles_report.build(db, conversation, constitution, finder, live, adherence)
+        return {
+            "report": report,
+            "constitution": constitution,
+            "principle_groups": groups,
+            "principles": principles,
+            "adherence": summary,
+            "adherence_match": matched,
+        }
+
+    key = judging_report.fingerprint(db, conversation, live)
+    built = request.app.state.judging_reports.get(key, build)
     db.rollback()
-    return render(
-        request,
-        "judging_report.html",
-        conversation=conversation,
-        report=report,
-        live=live,
-        constitution=constitution,
-        principle_groups=groups,
-        principles=principles,
-    )
+    return render(request, "judging_report.html", conversation=conversation, live=live, **built)
 
 
 # ---------------------------------------------------------------- organisers
@@ -131,6 +137,7 @@ def admin_page(request: Request, user: UserDep, conversation: ConversationDep, d
         missing=len(prompts) * len(models) - len(stored),
         running=conversation.id in _jobs(request),
         constitution=chat.attached(db, conversation.id),
+        adherence=principles_report.stored_adherence(found.adherence),
     )
 
 
