@@ -35,6 +35,7 @@ from ccai.consultation.web.routes import (
     auth,
     chat,
     judging,
+    organise,
     participate,
     report,
     review,
@@ -197,7 +198,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         return pages.render(request, "api_docs.html", operations=apidocs.operations(app.openapi()))
 
     # api first: its vote endpoint must match before the pages' routes
-    for module in (api, participate, auth, users, admin, report, judging, chat, review):
+    for module in (api, participate, auth, users, organise, admin, report, judging, chat, review):
         app.include_router(module.router)
     return app
 
