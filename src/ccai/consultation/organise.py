@@ -68,7 +68,9 @@ class StatementTable:
 def _check_choice(value: str, allowed, field: str) -> str:
     if value not in allowed:
         names = ", ".join(allowed)
-        raise RuleError("invalid_choice", f"{field}: choose one of {names}", field=field, allowed=names)
+        raise RuleError(
+            "invalid_choice", f"{field}: choose one of {names}", field=field, allowed=names, value=value[:40]
+        )
     return value
 
 

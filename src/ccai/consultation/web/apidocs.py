@@ -75,7 +75,9 @@ def _notes(schema: dict) -> str:
     for key, word in (("minimum", "≥"), ("maximum", "≤")):
         if key in schema:
             value = schema[key]
-            parts.append(f"{word} {value:g}" if isinstance(value, float) else f"{word} {value}")
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            parts.append(f"{word} {value}")
     for key, word in (("minLength", "min length"), ("maxLength", "max length")):
         if key in schema:
             parts.append(f"{word} {schema[key]}")

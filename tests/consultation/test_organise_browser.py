@@ -1,0 +1,114 @@
+"""The organiser's new pages in Debian's chromium, at 1280 and 390 px: API reference, statement table,
+question edit, delete confirmation, with axe-core (no serious or critical violations) and the keyboard.
+
+Screenshots go to ``$CCAI_TEST_ARTEFACTS`` (default: a temporary folder), under ``organise-<db>``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.consultation.conftest import PASSWORD
+from tests.consultation.live_server import running
+from tests.consultation.test_journey_browser import DESKTOP, PHONE, _axe, _shoot
+from tests.consultation.test_organise import _populated, _rows_of
+
+pytestmark = pytest.mark.browser
+
+
+def test_organiser_pages_in_the_browser(app, owner, visitor, browser, shots, database_url):
+    kind = "postgres" if database_url.startswith("postgresql") else "sqlite"
+    shots = shots / f"organise-{kind}"
+    shots.mkdir(exist_ok=True)
+    cid = _populated(owner, visitor)
+    with running(app) as base:
+        # bypass_csp only so axe-core can be injected; the pages themselves run no inline script
+        context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+        page = context.new_page()
+        messages, failed = [], []
+        page.on("console", lambda m: messages.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+
+        page.goto(f"{base}/api/docs")
+        page.get_by_role("heading", name="API reference", level=1).wait_for()
+        assert page.locator("section.operation").count() >= 8
+        assert not [u for u in requests if not u.startswith(base)]  # nothing from another origin
+        assert all(u.endswith("/favicon.ico") for u in failed), failed  # (the app has no icon)
+        # no CSP refusal, no script error (chromium's own favicon request answers 404: the app has none)
+        assert not [m for m in messages if "status of 404" not in m], messages
+        _axe(page, "API reference")
+        _shoot(page, shots, "api-docs")
+
+        page.set_viewport_size(DESKTOP)
+        page.goto(f"{base}/login?next=/admin/c/{cid}/statements")
+        page.get_by_label("Email").fill(owner.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("heading", name="Statements", level=1).wait_for()
+        _axe(page, "statement table")
+        _shoot(page, shots, "statements")
+        # the filter by keyboard: status, then Enter in the search box
+        page.set_viewport_size(DESKTOP)
+        page.get_by_label("Status").select_option("rejected")
+        page.get_by_label("Text contains").fill("parks")
+        page.get_by_label("Text contains").press("Enter")
+        page.wait_for_url(re.compile(r"status=rejected"))
+        assert page.locator("tbody tr").count() == 1
+        assert page.get_by_label("Text contains").input_value() == "parks"
+        page.goto(f"{base}/admin/c/{cid}/statements?sort=bogus&q=kept")
+        assert page.get_by_role("alert").inner_text().startswith("Order: “bogus” is not one of the options")
+        assert page.get_by_label("Order").get_attribute("aria-invalid") == "true"
+        _axe(page, "statement table, refused filter")
+        _shoot(page, shots, "statements-refused")
+
+        page.set_viewport_size(DESKTOP)
+        page.goto(f"{base}/admin/c/{cid}")
+        _axe(page, "conversation page")
+        _shoot(page, shots, "admin-conversation")
+        page.set_viewport_size(DESKTOP)
+        page.get_by_role("link", name="Edit question: Are you 18?").click()
+        page.get_by_role("heading", name="Edit question").wait_for()
+        page.get_by_label("Choices (one per line)").fill("no\nmaybe")
+        page.get_by_label("Answers that admit").fill("no")
+        page.get_by_role("button", name="Save question").click()
+        page.get_by_role("alert").wait_for()
+        assert "yes was already chosen" in page.get_by_role("alert").inner_text()
+        assert page.get_by_label("Choices (one per line)").input_value() == "no\nmaybe"  # draft kept
+        _axe(page, "question edit, refused")
+        _shoot(page, shots, "question-refused")
+        page.set_viewport_size(DESKTOP)
+        page.get_by_label("Choices (one per line)").fill("yes\nno\nrather not say")
+        page.get_by_label("Answers that admit").fill("yes")
+        page.get_by_label("Question", exact=True).press("Enter")  # Enter in the text box saves
+        page.get_by_text("Saved.").wait_for()
+        assert "rather not say" in page.locator("#questions").inner_text()
+        page.get_by_role("button", name="Move up: Region?").click()
+        page.get_by_text("Saved.").wait_for()
+        items = page.locator("ol.questions > li").all_inner_texts()
+        assert "Region?" in items[0] and "Are you 18?" in items[1]
+
+        before = _rows_of(app, cid)
+        page.get_by_role("link", name="Delete…").click()
+        page.get_by_role("heading", name="Delete this conversation", level=1).wait_for()
+        _axe(page, "delete page")
+        _shoot(page, shots, "delete")
+        page.set_viewport_size(PHONE)
+        page.get_by_label("To confirm, type the conversation's title:").fill("Parks for every")
+        page.get_by_label("To confirm, type the conversation's title:").press("Enter")
+        page.get_by_role("alert").wait_for()
+        assert _rows_of(app, cid) == before  # a wrong title deletes nothing
+        assert (
+            page.get_by_label("To confirm, type the conversation's title:").input_value() == "Parks for every"
+        )
+        _axe(page, "delete page, refused")
+        _shoot(page, shots, "delete-refused")
+        page.get_by_label("To confirm, type the conversation's title:").fill("Parks for everyone")
+        page.get_by_role("button", name="Delete this conversation for good").click()
+        page.get_by_text("The conversation was deleted.").wait_for()
+        assert set(_rows_of(app, cid).values()) == {0}
+        _shoot(page, shots, "admin-after-delete")
+        context.close()
