@@ -23,8 +23,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from ccai.consultation.counters import MemoryLog, RedisLog
-from ccai.consultation.rules import Conflict, Forbidden, NotFound, RuleError, TooMany
-from ccai.consultation.store import LoginSession, User, now_ms, token_digest
+from ccai.consultation.rules import Conflict, Forbidden, Gone, NotFound, RuleError, TooMany
+from ccai.consultation.store import Invite, LoginSession, User, now_ms, token_digest
 
 ROLES = ("owner", "moderator")
 SESSION_DAYS = 14
@@ -233,3 +233,84 @@ def end_session(db: Session, token: str) -> None:
 def require_role(user: User, *roles: str) -> None:
     if user.role not in roles:
         raise Forbidden("forbidden", f"this needs the role {' or '.join(roles)}; you are {user.role}")
+
+
+# ---------------------------------------------------------------- web invites
+
+INVITE_DAYS = (1, 3, 7, 14, 30)
+
+
+def create_invite(db: Session, acting: User, role: str, days: int, note: str = "") -> str:
+    """A single-use invite for an account of ``role``, valid ``days``; returns the raw token (shown once:
+    only its hash is stored, like session tokens, so a database reader cannot use it)."""
+    require_role(acting, "owner")
+    if role not in ROLES:
+        raise RuleError("invalid_role", f"role must be one of {ROLES}, got {role!r}", field="role")
+    if days not in INVITE_DAYS:
+        raise RuleError(
+            "invalid_days", f"days must be one of {INVITE_DAYS}", field="days", allowed=INVITE_DAYS
+        )
+    if len(note.strip()) > 200:
+        raise RuleError("note_too_long", "note: at most 200 characters", field="note")
+    token = secrets.token_urlsafe(32)
+    db.add(
+        Invite(
+            token_hash=token_digest(token),
+            role=role,
+            note=note.strip(),
+            created_by=acting.id,
+            created_ms=now_ms(),
+            expires_ms=now_ms() + days * 86_400_000,
+        )
+    )
+    db.flush()
+    return token
+
+
+def list_invites(db: Session) -> list[Invite]:
+    """Invites not yet used and not expired, newest first (the users page)."""
+    return list(
+        db.scalars(
+            sa.select(Invite)
+            .where(Invite.used_ms.is_(None), Invite.expires_ms > now_ms())
+            .order_by(Invite.id.desc())
+        )
+    )
+
+
+def revoke_invite(db: Session, acting: User, invite_id: int) -> None:
+    require_role(acting, "owner")
+    if db.execute(sa.delete(Invite).where(Invite.id == invite_id, Invite.used_ms.is_(None))).rowcount != 1:
+        raise NotFound("no_invite", f"No open invite {invite_id}.")
+
+
+def find_invite(db: Session, token: str) -> Invite:
+    """The invite behind ``token`` if it can still be used; otherwise why not (404 unknown, 410 used or
+    expired, so the person is told to ask for a new link rather than retry)."""
+    invite = db.scalar(sa.select(Invite).where(Invite.token_hash == token_digest(token[:100])))
+    if invite is None:
+        raise NotFound("invite_unknown", "This invite link is not valid (it may have been withdrawn).")
+    if invite.used_ms is not None:
+        raise Gone("invite_used", "This invite link has been used already; ask for a new one.")
+    if invite.expires_ms <= now_ms():
+        raise Gone("invite_expired", "This invite link has expired; ask for a new one.")
+    return invite
+
+
+def accept_invite(db: Session, token: str, email: str, password: str) -> User:
+    """Create the invited account and spend the invite, in the caller's one transaction.
+
+    The invite is claimed by one conditional UPDATE (unused and unexpired), so two people opening the
+    same link at once cannot both get an account: the second finds it used. A refused email or password
+    raises before the claim commits, and the caller's rollback leaves the invite usable.
+    """
+    invite = find_invite(db, token)
+    user = create_user(db, email, password, invite.role)
+    claimed = db.execute(
+        sa.update(Invite)
+        .where(Invite.id == invite.id, Invite.used_ms.is_(None), Invite.expires_ms > now_ms())
+        .values(used_ms=now_ms(), used_by=user.id)
+    ).rowcount
+    if claimed != 1:
+        raise Gone("invite_used", "This invite link has been used already; ask for a new one.")
+    return user

@@ -104,7 +104,9 @@ class SecurityHeaders:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        framing = b"'none'" if scope["path"].startswith(("/admin", "/login", "/api/docs")) else b"*"
+        framing = (
+            b"'none'" if scope["path"].startswith(("/admin", "/login", "/api/docs", "/invite/")) else b"*"
+        )
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
