@@ -112,3 +112,47 @@ def test_organiser_pages_in_the_browser(app, owner, visitor, browser, shots, dat
         assert set(_rows_of(app, cid).values()) == {0}
         _shoot(page, shots, "admin-after-delete")
         context.close()
+
+
+def test_invite_pages_in_the_browser(app, owner, browser, shots, database_url):
+    """The users page's invite form and the invite page, by keyboard, with axe, at 1280 and 390 px."""
+    kind = "postgres" if database_url.startswith("postgresql") else "sqlite"
+    shots = shots / f"organise-{kind}"
+    shots.mkdir(exist_ok=True)
+    with running(app) as base:
+        context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+        page = context.new_page()
+        page.goto(f"{base}/login?next=/admin/users")
+        page.get_by_label("Email").fill(owner.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("heading", name="Invite someone").wait_for()
+        page.get_by_label("Valid for").select_option("3")
+        page.get_by_label("For whom (a note for you, optional)").fill("Sam from the council")
+        page.get_by_label("For whom (a note for you, optional)").press("Enter")
+        link = page.get_by_label("Send this link to the person").input_value()
+        assert "/invite/" in link and "Sam from the council" in page.locator("#invites").inner_text()
+        _axe(page, "users page with an invite")
+        _shoot(page, shots, "users-invite")
+
+        guest = browser.new_context(viewport=PHONE, bypass_csp=True).new_page()
+        guest.goto(link)
+        guest.get_by_role("heading", name="Create your account").wait_for()
+        guest.get_by_label("Email").fill(f"sam-{kind}@example.org")
+        guest.get_by_label("Choose a password").fill("short")
+        guest.get_by_label("Choose a password").press("Enter")  # the browser's minlength check stops it
+        assert guest.get_by_role("alert").count() == 0
+        guest.locator("#password").evaluate("e => e.removeAttribute('minlength')")
+        guest.get_by_label("Choose a password").press("Enter")
+        guest.get_by_role("alert").wait_for()
+        assert guest.get_by_label("Email").input_value() == f"sam-{kind}@example.org"
+        _axe(guest, "invite page, refused")
+        _shoot(guest, shots, "invite-refused")
+        guest.set_viewport_size(PHONE)
+        guest.get_by_label("Choose a password").fill("a long enough password")
+        guest.get_by_role("button", name="Create account and log in").click()
+        guest.get_by_role("heading", name="Conversations").wait_for()
+        guest.goto(link)
+        assert "used already" in guest.get_by_role("alert").inner_text()
+        _shoot(guest, shots, "invite-used")
+        context.close()
