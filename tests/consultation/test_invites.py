@@ -114,3 +114,78 @@ def test_one_invite_one_account(app, owner):
             second.rollback()
             won_twice, code = False, exc.code
     assert not won_twice and code == "invite_used"
+
+
+def test_moderator_of_one_conversation(app, owner, visitor, count):
+    """A member moderates the conversations granted to them and sees no other admin page."""
+    from tests.consultation.conftest import login, make_user
+
+    mine = owner.new_conversation("Theirs to moderate")
+    other = owner.new_conversation("Not theirs")
+    owner.seed(mine, "A seed here")
+    owner.seed(other, "A seed there")
+    member = login(app, make_user(app, "member"))
+    assert member.client.get(f"/admin/c/{mine}").status_code == 403  # no grant yet
+    with app.state.sessions() as db:
+        uid = db.scalar(sa.select(accounts.User.id).where(accounts.User.email == member.email))
+    page = owner.client.get(f"/admin/c/{mine}")
+    assert f'<option value="{uid}">{member.email}</option>' in page.text
+    assert owner.post(f"/admin/c/{mine}/moderators", {"user_id": str(uid)}).status_code == 303
+    listing = member.client.get("/admin")
+    assert (
+        listing.status_code == 200
+        and "Theirs to moderate" in listing.text
+        and "Not theirs" not in listing.text
+    )
+    for path in (f"/admin/c/{mine}", f"/admin/c/{mine}/moderate", f"/admin/c/{mine}/statements"):
+        assert member.client.get(path).status_code == 200, path
+    assert member.post(f"/admin/c/{mine}/statements/0", {"op": "reject", "reason": "test"}).status_code == 303
+    for path in (
+        f"/admin/c/{other}",
+        f"/admin/c/{other}/moderate",
+        f"/admin/c/{other}/export.zip",
+        f"/admin/c/{other}/judging",
+        "/admin/users",
+        "/admin/review",
+    ):
+        assert member.client.get(path).status_code == 403, path
+    refused = member.post(f"/admin/c/{other}/statements/0", {"op": "reject", "reason": "test"})
+    assert refused.status_code == 403 and "not this one" in refused.text
+    assert member.post("/admin/conversations", {"topic": "Mine now"}).status_code == 403
+    assert member.client.get(f"/admin/c/{mine}/delete").status_code == 403  # owners only
+    # granting is for members only; removing the grant closes the door again
+    with app.state.sessions() as db:
+        moderator = db.scalar(sa.select(accounts.User).where(accounts.User.email == owner.email))
+        try:
+            accounts.grant(db, moderator, mine)
+            raise AssertionError("an owner got a per-conversation grant")
+        except accounts.RuleError as exc:
+            assert exc.code == "not_member"
+    assert owner.post(f"/admin/c/{mine}/moderators/{uid}/remove").status_code == 303
+    assert member.client.get(f"/admin/c/{mine}").status_code == 403
+    assert count("conversation_roles", user_id=uid) == 0
+
+
+def test_invite_to_moderate_one_conversation(app, owner, count):
+    cid = owner.new_conversation("Invite-only moderation")
+    missing = owner.post("/admin/users/invites", {"role": "member", "days": "7", "note": "no conversation"})
+    assert (
+        missing.status_code == 400
+        and 'id="invite-conversation" name="conversation" aria-invalid="true"' in missing.text
+    )
+    assert 'value="no conversation"' in missing.text
+    made = owner.post("/admin/users/invites", {"role": "member", "days": "7", "conversation": str(cid)})
+    assert made.status_code == 201 and "(Invite-only moderation)" in made.text
+    token = re.search(r'id="new-link" readonly value="[^"]*/invite/([^"]+)"', made.text).group(1)
+    client = TestClient(app)
+    email = f"one-{uuid.uuid4().hex[:6]}@example.org"
+    assert _accept(app, token, email, "long enough pass", client).status_code == 303
+    assert "Invite-only moderation" in client.get("/admin").text
+    assert client.get(f"/admin/c/{cid}/moderate").status_code == 200
+    assert count("users", email=email, role="member") == 1
+    # deleting the conversation takes its grants with it
+    assert owner.post(f"/admin/c/{cid}/delete", {"confirm": "Invite-only moderation"}).status_code == 303
+    assert count("conversation_roles", conversation_id=cid) == 0
+    assert (
+        client.get("/admin").status_code == 200 and "Invite-only moderation" not in client.get("/admin").text
+    )

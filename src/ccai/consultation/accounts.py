@@ -1,12 +1,14 @@
 """Moderator and owner accounts: argon2 password hashes, login sessions with a CSRF token each.
 
-Roles: an **owner** creates and configures conversations (and can do everything a moderator can);
-a **moderator** seeds and moderates statements. Session tokens live in an HTTP-only cookie and only
-their sha256 is stored, like participant tokens. Expired sessions are deleted at each login.
+Roles: an **owner** creates and configures conversations (and can do everything a moderator can); a
+**moderator** seeds and moderates statements in every conversation; a **member** only in the conversations
+``conversation_roles`` grants them (a moderator of one conversation), and sees no other. Session tokens live
+in an HTTP-only cookie and only their sha256 is stored, like participant tokens. Expired sessions are
+deleted at each login.
 
-Password guessing is slowed by :class:`LoginLimiter`: failed logins are counted per account and per
-client as salted digests (never in the database: no IP address is stored), in this process's memory or,
-with ``CCAI_REDIS_URL``, in Redis shared by every server process (``counters.py``).
+Password guessing is slowed by :class:`LoginLimiter`: failed logins are counted per account and per client
+as salted digests (never in the database: no IP address is stored), in this process's memory or, with
+``CCAI_REDIS_URL``, in Redis shared by every server process (``counters.py``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from sqlalchemy.orm import Session
 
 from ccai.consultation.counters import MemoryLog, RedisLog
 from ccai.consultation.rules import Conflict, Forbidden, Gone, NotFound, RuleError, TooMany
-from ccai.consultation.store import Invite, LoginSession, User, now_ms, token_digest
+from ccai.consultation.store import ConversationRole, Invite, LoginSession, User, now_ms, token_digest
 
-ROLES = ("owner", "moderator")
+ROLES = ("owner", "moderator", "member")
+# the pages a member may open: the admin list, and the admin pages of a conversation they were granted
+_MEMBER_OPEN = ("/admin", "/admin/", "/logout")
+_CONVERSATION_PATH = re.compile(r"^/admin/c/(\d{1,10})(?:/|$)")
 SESSION_DAYS = 14
 _hasher = PasswordHasher()
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -240,12 +245,26 @@ def require_role(user: User, *roles: str) -> None:
 INVITE_DAYS = (1, 3, 7, 14, 30)
 
 
-def create_invite(db: Session, acting: User, role: str, days: int, note: str = "") -> str:
+def create_invite(
+    db: Session, acting: User, role: str, days: int, note: str = "", conversation_id: int | None = None
+) -> str:
     """A single-use invite for an account of ``role``, valid ``days``; returns the raw token (shown once:
-    only its hash is stored, like session tokens, so a database reader cannot use it)."""
+    only its hash is stored, like session tokens, so a database reader cannot use it). A ``member``
+    invite names the conversation the new account will moderate."""
     require_role(acting, "owner")
     if role not in ROLES:
         raise RuleError("invalid_role", f"role must be one of {ROLES}, got {role!r}", field="role")
+    if role == "member":
+        from ccai.consultation.store import Conversation
+
+        if conversation_id is None or db.get(Conversation, conversation_id) is None:
+            raise RuleError(
+                "invite_conversation",
+                "conversation: choose the conversation to moderate",
+                field="conversation",
+            )
+    else:
+        conversation_id = None
     if days not in INVITE_DAYS:
         raise RuleError(
             "invalid_days", f"days must be one of {INVITE_DAYS}", field="days", allowed=INVITE_DAYS
@@ -261,6 +280,7 @@ def create_invite(db: Session, acting: User, role: str, days: int, note: str = "
             created_by=acting.id,
             created_ms=now_ms(),
             expires_ms=now_ms() + days * 86_400_000,
+            conversation_id=conversation_id,
         )
     )
     db.flush()
@@ -313,4 +333,59 @@ def accept_invite(db: Session, token: str, email: str, password: str) -> User:
     ).rowcount
     if claimed != 1:
         raise Gone("invite_used", "This invite link has been used already; ask for a new one.")
+    if invite.conversation_id is not None:
+        grant(db, user, invite.conversation_id)
     return user
+
+
+# ---------------------------------------------------------------- moderators of one conversation
+
+
+def grant(db: Session, user: User, conversation_id: int) -> None:
+    """Let a ``member`` moderate one conversation (idempotent). Owners and moderators need no grant."""
+    if user.role != "member":
+        raise RuleError("not_member", "only members get per-conversation rights; others have them all")
+    exists = db.get(ConversationRole, (conversation_id, user.id))
+    if exists is None:
+        db.add(ConversationRole(conversation_id=conversation_id, user_id=user.id, created_ms=now_ms()))
+        db.flush()
+
+
+def revoke(db: Session, conversation_id: int, user_id: int) -> None:
+    db.execute(
+        sa.delete(ConversationRole).where(
+            ConversationRole.conversation_id == conversation_id, ConversationRole.user_id == user_id
+        )
+    )
+
+
+def granted(db: Session, user: User) -> set[int]:
+    """The conversations a member may moderate."""
+    return set(
+        db.scalars(sa.select(ConversationRole.conversation_id).where(ConversationRole.user_id == user.id))
+    )
+
+
+def conversation_moderators(db: Session, conversation_id: int) -> list[User]:
+    return list(
+        db.scalars(
+            sa.select(User)
+            .join(ConversationRole, ConversationRole.user_id == User.id)
+            .where(ConversationRole.conversation_id == conversation_id)
+            .order_by(User.email)
+        )
+    )
+
+
+def check_member_path(db: Session, user: User, path: str) -> None:
+    """A member may open the admin list and the admin pages of their conversations, nothing else.
+
+    Checked for every signed-in request (``deps.require_user``), by path, so an admin page added later
+    is closed to members until it is under ``/admin/c/{id}`` of a granted conversation: a whitelist,
+    not a check each route must remember."""
+    if user.role != "member" or path in _MEMBER_OPEN:
+        return
+    match = _CONVERSATION_PATH.match(path)
+    if match and db.get(ConversationRole, (int(match.group(1)), user.id)) is not None:
+        return
+    raise Forbidden("not_your_conversation", "You moderate other conversations, not this one.")

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
-from ccai.consultation import exchange, service
+from ccai.consultation import accounts, exchange, service
 from ccai.consultation.rules import Moderation, RuleError
 from ccai.consultation.store import Conversation
 from ccai.consultation.web.deps import ConversationDep, DbDep, Id, OwnerFormDep, UserDep, UserFormDep
@@ -43,7 +43,10 @@ def _to(path: str, **query: str) -> RedirectResponse:
 
 @router.get("")
 def dashboard(request: Request, user: UserDep, db: DbDep):
-    conversations = db.scalars(sa.select(Conversation).order_by(Conversation.id.desc())).all()
+    query = sa.select(Conversation).order_by(Conversation.id.desc())
+    if user.role == "member":  # a moderator of some conversations sees those only
+        query = query.where(Conversation.id.in_(accounts.granted(db, user) or {-1}))
+    conversations = db.scalars(query).all()
     return render(request, "admin/index.html", conversations=conversations)
 
 
@@ -84,6 +87,8 @@ def settings_page(request: Request, user: UserDep, conversation: ConversationDep
         embed=_embed_snippet(request, conversation),
         available=service.available_count(db, conversation),
         stats=service.dashboard(db, conversation),
+        moderators=accounts.conversation_moderators(db, conversation.id),
+        members=[u for u in accounts.list_users(db) if u.role == "member"],
     )
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
-from ccai.consultation import organise
+from ccai.consultation import accounts, organise
 from ccai.consultation.rules import RuleError
 from ccai.consultation.web.deps import ConversationDep, DbDep, Id, OwnerDep, OwnerFormDep, UserDep
 from ccai.consultation.web.pages import render
@@ -147,3 +147,23 @@ def move_question(
     organise.move_question(db, conversation, question, direction)
     db.commit()
     return RedirectResponse(f"/admin/c/{conversation.id}?saved=order#q-{question.id}", status_code=303)
+
+
+@router.post("/moderators")
+def add_moderator(
+    user: OwnerFormDep,
+    conversation: ConversationDep,
+    db: DbDep,
+    user_id: Annotated[int, Form(ge=0, le=2**31 - 1)],
+):
+    """Let a member moderate this conversation (the users page makes members, or an invite does)."""
+    accounts.grant(db, accounts.get_user(db, user_id), conversation.id)
+    db.commit()
+    return RedirectResponse(f"/admin/c/{conversation.id}?saved=moderators#moderators", status_code=303)
+
+
+@router.post("/moderators/{user_id}/remove")
+def remove_moderator(user: OwnerFormDep, conversation: ConversationDep, db: DbDep, user_id: Id):
+    accounts.revoke(db, conversation.id, user_id)
+    db.commit()
+    return RedirectResponse(f"/admin/c/{conversation.id}?saved=moderators#moderators", status_code=303)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from ccai.consultation import accounts
 from ccai.consultation.rules import RuleError
+from ccai.consultation.store import Conversation
 from ccai.consultation.web.deps import DbDep, Id, OwnerDep, OwnerFormDep
 from ccai.consultation.web.pages import render
 
@@ -26,7 +28,7 @@ def _done(what: str) -> RedirectResponse:
 
 def _page(request: Request, db: DbDep, status_code: int = 200, **context):
     context.setdefault("invite_error", None)
-    context.setdefault("draft", {"role": "moderator", "days": 7, "note": ""})
+    context.setdefault("draft", {"role": "moderator", "days": 7, "note": "", "conversation": ""})
     return render(
         request,
         "admin/users.html",
@@ -35,6 +37,7 @@ def _page(request: Request, db: DbDep, status_code: int = 200, **context):
         roles=accounts.ROLES,
         invites=accounts.list_invites(db),
         invite_days=accounts.INVITE_DAYS,
+        conversations=db.scalars(sa.select(Conversation).order_by(Conversation.id.desc())).all(),
         **context,
     )
 
@@ -52,12 +55,14 @@ def invite(
     role: Annotated[str, Form(max_length=20)] = "",
     days: Annotated[str, Form(max_length=10)] = "",
     note: Annotated[str, Form(max_length=1000)] = "",
+    conversation: Annotated[str, Form(max_length=12)] = "",
 ):
     """Make an invite and show its link once (only the token's hash is kept, so it cannot be shown again)."""
-    draft = {"role": role, "days": days, "note": note}
+    draft = {"role": role, "days": days, "note": note, "conversation": conversation}
     try:
         number = int(days) if days.strip().isdigit() else -1
-        token = accounts.create_invite(db, user, role, number, note)
+        cid = int(conversation) if conversation.strip().isdigit() else None
+        token = accounts.create_invite(db, user, role, number, note, cid)
     except RuleError as exc:
         db.rollback()
         return _page(request, db, status_code=exc.status, invite_error=exc, draft=draft)
