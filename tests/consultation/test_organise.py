@@ -213,3 +213,28 @@ def test_edit_and_reorder_questions(app, owner, moderator, visitor, count):
     with app.state.sessions() as db:
         assert [q.id for q in organise.questions(db, cid)] == [screening, region]
         assert [q.position for q in organise.questions(db, cid)] == [0, 1]
+
+
+def test_add_question_refusal_keeps_the_draft(app, owner, count):
+    cid = owner.new_conversation("Questions with mistakes")
+    form = {
+        "kind": "screening",
+        "text": "Do you live here?",
+        "choices": "yes\nno",
+        "eligible_choices": "maybe",
+    }
+    refused = owner.post(f"/admin/c/{cid}/questions", form)
+    assert refused.status_code == 400 and "Admitting answers:" in refused.text
+    assert 'name="eligible_choices" rows="2" aria-invalid="true"' in refused.text
+    assert 'value="Do you live here?"' in refused.text and "yes\nno</textarea>" in refused.text
+    assert '<option value="screening" selected>' in refused.text
+    one = owner.post(
+        f"/admin/c/{cid}/questions?lang=de", form | {"choices": "yes", "eligible_choices": "yes"}
+    )
+    assert one.status_code == 400 and "Antwortmöglichkeiten: mindestens zwei" in one.text
+    owner.client.get("/lang/en")  # (the shared client keeps English for the other tests)
+    kind = owner.post(f"/admin/c/{cid}/questions", form | {"kind": "poll"})
+    assert kind.status_code == 400 and 'id="kind" name="kind" aria-invalid="true"' in kind.text
+    assert count("questions", conversation_id=cid) == 0
+    assert owner.post(f"/admin/c/{cid}/questions", form | {"eligible_choices": "yes"}).status_code == 303
+    assert count("questions", conversation_id=cid) == 1

@@ -67,6 +67,15 @@ def create(
 
 @router.get("/c/{conversation_id}")
 def settings_page(request: Request, user: UserDep, conversation: ConversationDep, db: DbDep):
+    return _settings(request, conversation, db)
+
+
+def _settings(request: Request, conversation: Conversation, db, status_code: int = 200, **context):
+    """The conversation's admin page; a refused form on it passes its error and draft in ``context``."""
+    context.setdefault("question_error", None)
+    context.setdefault(
+        "question_draft", {"kind": "screening", "text": "", "choices": "", "eligible_choices": ""}
+    )
     counts = dict(
         db.execute(
             sa.select(service.Statement.moderation, sa.func.count())
@@ -80,6 +89,7 @@ def settings_page(request: Request, user: UserDep, conversation: ConversationDep
     return render(
         request,
         "admin/conversation.html",
+        status_code=status_code,
         conversation=conversation,
         counts=counts,
         questions=service.questions(db, conversation.id),
@@ -89,6 +99,7 @@ def settings_page(request: Request, user: UserDep, conversation: ConversationDep
         stats=service.dashboard(db, conversation),
         moderators=accounts.conversation_moderators(db, conversation.id),
         members=[u for u in accounts.list_users(db) if u.role == "member"],
+        **context,
     )
 
 
@@ -154,15 +165,21 @@ def seed_csv(request: Request, user: UserFormDep, conversation: ConversationDep,
 
 @router.post("/c/{conversation_id}/questions")
 def add_question(
+    request: Request,
     user: OwnerFormDep,
     conversation: ConversationDep,
     db: DbDep,
-    kind: Annotated[str, Form(max_length=20)],
-    text: Text,
-    choices: Text,
+    kind: Annotated[str, Form(max_length=20)] = "",
+    text: Text = "",
+    choices: Text = "",
     eligible_choices: Text = "",
 ):
-    service.add_question(db, conversation, kind, text, choices, eligible_choices)
+    try:
+        service.add_question(db, conversation, kind, text, choices, eligible_choices)
+    except RuleError as exc:  # the page again: message above the form, the field marked, the draft kept
+        db.rollback()
+        draft = {"kind": kind, "text": text, "choices": choices, "eligible_choices": eligible_choices}
+        return _settings(request, conversation, db, exc.status, question_error=exc, question_draft=draft)
     db.commit()
     return _to(f"/admin/c/{conversation.id}")
 
