@@ -123,7 +123,9 @@ def register(app: typer.Typer) -> None:
     def create_user(
         email: str = typer.Argument(..., help="Login email."),
         role: str = typer.Option(
-            "moderator", help="owner (creates and configures conversations) or moderator."
+            "moderator",
+            help="owner (creates and configures conversations), moderator (every conversation) or member "
+            "(moderates the conversations an owner grants on its page).",
         ),
         password: str = typer.Option(
             ...,
