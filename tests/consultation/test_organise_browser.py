@@ -69,6 +69,20 @@ def test_organiser_pages_in_the_browser(app, owner, visitor, browser, shots, dat
         page.goto(f"{base}/admin/c/{cid}")
         _axe(page, "conversation page")
         _shoot(page, shots, "admin-conversation")
+        # adding a question with a mistake: the page again, the field marked, the draft kept
+        page.set_viewport_size(DESKTOP)
+        page.get_by_label("Question", exact=True).fill("Do you live in the city?")
+        page.get_by_label("Choices (one per line)").fill("yes\nno")
+        page.get_by_label("Answers that admit (screening only, one per line)").fill("maybe")
+        page.get_by_role("button", name="Add question").click()
+        page.get_by_role("alert").wait_for()
+        assert page.get_by_label("Question", exact=True).input_value() == "Do you live in the city?"
+        admit = page.get_by_label("Answers that admit (screening only, one per line)")
+        assert admit.get_attribute("aria-invalid") == "true"
+        _axe(page, "conversation page, refused question")
+        _shoot(page, shots, "admin-question-add-refused")
+        page.set_viewport_size(DESKTOP)
+        page.goto(f"{base}/admin/c/{cid}")
         page.set_viewport_size(DESKTOP)
         page.get_by_role("link", name="Edit question: Are you 18?").click()
         page.get_by_role("heading", name="Edit question").wait_for()
