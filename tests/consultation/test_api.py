@@ -264,8 +264,8 @@ def test_concurrent_next_lookups_share_one_round_trip(app, owner):
         )
 
     first, second, unknown, elsewhere = asyncio.run(burst())
-    people = [Asker(*rows[0][:7], list(rows[0][7])) for rows in (first, second)]
+    people = [Asker(*rows[0][:8], list(rows[0][8])) for rows in (first, second)]
     assert people[0].participant_id != people[1].participant_id and people[0].eligible is True
     assert len(people[0].voted) == 1 and people[1].voted == []
-    assert unknown[0][5] is None  # the conversation, but no participant
+    assert unknown[0][6] is None  # the conversation, but no participant
     assert elsewhere == []  # no such conversation

@@ -63,16 +63,28 @@ def test_language_links_work_on_error_pages_answering_a_post(app, owner, visitor
 
 
 def test_api_docs_page_fits_the_csp(app):
-    """/api/docs used to be blank: FastAPI's page starts Swagger UI with an inline script the CSP refuses."""
+    """/api/docs used to be blank (Swagger UI's inline start refused by the CSP), then loaded Swagger UI
+    from a CDN. Now the reference is rendered here from /openapi.json: same CSP as every page, nothing
+    fetched from another origin, every operation listed with its fields, in the reader's language."""
     client = TestClient(app)
     page = client.get("/api/docs")
-    assert page.status_code == 200
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
-    assert "script-src 'self' https://cdn.jsdelivr.net" in csp and "frame-ancestors 'none'" in csp
+    assert csp == client.get("/").headers["content-security-policy"].replace("*", "'none'")
+    assert "http" not in csp  # no other origin may serve anything
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', page.text)  # no asset from elsewhere
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, flags=re.S)
-    assert scripts and all("src=" in attrs and not body.strip() for attrs, body in scripts)  # none inline
-    assert client.get("/static/swagger-init.js").status_code == 200
-    assert "cdn.jsdelivr.net" not in client.get("/").headers["content-security-policy"]  # only there
+    assert all("src=" in attrs and not body.strip() for attrs, body in scripts)  # none inline
+    spec = client.get("/openapi.json").json()
+    for path, methods in spec["paths"].items():
+        for method in methods:
+            assert f"{method.upper()} {path}" in page.text
+    vote = page.text.split('id="vote_api_v1_conversations__conversation_id__votes_post"')[1]
+    vote = vote.split("</section>")[0]
+    assert "<code>important</code>" in vote and "1 agree, -1 disagree, 0 pass" in vote
+    assert "VoteOut" in vote and "needs the participant token" in vote
+    assert "API-Referenz" in client.get("/api/docs?lang=de").text
+    assert client.get("/static/swagger-init.js").status_code == 404
 
 
 def test_embed_without_cookies_explains_instead_of_looping(app, owner):

@@ -102,6 +102,7 @@ def test_cli_users_import_export(tmp_path, shared_data, monkeypatch):
     assert weak.exit_code == 2 and "8 characters" in text(weak)
     imported = runner.invoke(cli, ["import-polis", str(shared_data / "polis-opendata" / "bg2050-volunteers")])
     assert imported.exit_code == 0 and "imported conversation 1" in text(imported)
+    assert "(“Together, we'll build the BG of 2050.”, private)" in text(imported)
     missing = runner.invoke(cli, ["import-polis", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "not a directory" in text(missing)
     out = tmp_path / "bg.zip"
@@ -113,6 +114,8 @@ def test_cli_users_import_export(tmp_path, shared_data, monkeypatch):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("select count(*) from votes").scalar() == 14341
+        row = conn.exec_driver_sql("select topic, is_private, is_open from conversations").one()
+        assert tuple(row) == ("Together, we'll build the BG of 2050.", 1, 0)  # unlisted, closed
     engine.dispose()
 
 
@@ -133,3 +136,29 @@ def test_report_of_an_imported_conversation(app, shared_data):
     assert "Meinungsgruppen" in german and "Gruppenübergreifender Konsens" in german
     closed = TestClient(app).get(f"/c/{cid}").text  # (the first client now has German in a cookie)
     assert "This conversation is closed" in closed and 'name="vote"' not in closed
+
+
+def test_import_title_and_privacy(app, shared_data, tmp_path):
+    """An import is private (off the public list) and titled by summary.csv, else its README's heading,
+    else a plain phrase with its size; never the folder's name (the CCAI export was listed as ccai_polis)."""
+    from fastapi.testclient import TestClient
+
+    ccai = shared_data / "ccai_polis"
+    bg = shared_data / "polis-opendata" / "bg2050-volunteers"
+    export = read_polis_export(bg)
+    assert exchange.import_title(export, bg) == "Together, we'll build the BG of 2050."
+    bare = read_polis_export(bg)
+    bare.summary = {}
+    assert exchange.import_title(bare, bg) == f"Imported Polis export ({len(export.statements)} statements)"
+    (tmp_path / "README.md").write_text("Intro line\n\n#   A study of parks  \n")
+    assert exchange.import_title(bare, tmp_path) == "A study of parks"
+    if (ccai / "README.md").is_file():  # the CCAI export has no summary.csv
+        assert exchange.import_title(bare, ccai).startswith("CCAI public input")
+    with Session(app.state.engine) as db:
+        conversation = exchange.import_export(db, export, topic=exchange.import_title(export, bg))
+        cid = conversation.id
+        assert conversation.is_private and not conversation.is_open
+        db.commit()
+    client = TestClient(app)
+    assert f'href="/c/{cid}"' not in client.get("/").text  # unlisted
+    assert client.get(f"/c/{cid}").status_code == 200  # reachable by its link

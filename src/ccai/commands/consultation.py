@@ -123,7 +123,9 @@ def register(app: typer.Typer) -> None:
     def create_user(
         email: str = typer.Argument(..., help="Login email."),
         role: str = typer.Option(
-            "moderator", help="owner (creates and configures conversations) or moderator."
+            "moderator",
+            help="owner (creates and configures conversations), moderator (every conversation) or member "
+            "(moderates the conversations an owner grants on its page).",
         ),
         password: str = typer.Option(
             ...,
@@ -149,7 +151,12 @@ def register(app: typer.Typer) -> None:
     @command(app, "import-polis")
     def import_polis(
         path: Path = typer.Argument(..., help="A Polis export folder (comments.csv, votes.csv, ...)."),
-        topic: str = typer.Option(None, help="Topic of the new conversation (default: summary.csv's)."),
+        topic: str = typer.Option(
+            None, help="Topic of the new conversation (default: summary.csv's, else the README's title)."
+        ),
+        public: bool = typer.Option(
+            False, "--public", help="List it on the public page (imports are private: reached by link)."
+        ),
         comments: str = typer.Option(
             None, help="Another comments file in the folder, e.g. clean_comments.csv."
         ),
@@ -159,7 +166,7 @@ def register(app: typer.Typer) -> None:
         home: Path = typer.Option(None, help=HOME_HELP),
         database_url: str = typer.Option(None, help=DB_HELP),
     ) -> None:
-        """Load a Polis export into a new (closed) conversation, keeping its statement and participant ids.
+        """Load a Polis export into a new closed, private conversation, keeping statement and participant ids.
 
         Example: ccai import-polis ../shared/data/polis-opendata/bg2050-volunteers
         """
@@ -169,11 +176,12 @@ def register(app: typer.Typer) -> None:
         with user_errors(), _session(home, database_url) as db:
             export = read_polis_export(path, comments=comments, participants_votes=participants_votes)
             conversation = exchange.import_export(
-                db, export, topic=topic or (None if export.summary else path.name)
+                db, export, topic=topic or exchange.import_title(export, path), private=not public
             )
             db.commit()
             console.print(
-                f"imported conversation {conversation.id}: {len(export.statements)} statements, "
+                f"imported conversation {conversation.id} (“{conversation.topic}”, "
+                f"{'public' if public else 'private'}): {len(export.statements)} statements, "
                 f"{len(export.votes)} votes, {len(export.participants)} participants "
                 f"(open it at /c/{conversation.id}, report at /c/{conversation.id}/report)"
             )

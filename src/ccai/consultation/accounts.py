@@ -1,12 +1,14 @@
 """Moderator and owner accounts: argon2 password hashes, login sessions with a CSRF token each.
 
-Roles: an **owner** creates and configures conversations (and can do everything a moderator can);
-a **moderator** seeds and moderates statements. Session tokens live in an HTTP-only cookie and only
-their sha256 is stored, like participant tokens. Expired sessions are deleted at each login.
+Roles: an **owner** creates and configures conversations (and can do everything a moderator can); a
+**moderator** seeds and moderates statements in every conversation; a **member** only in the conversations
+``conversation_roles`` grants them (a moderator of one conversation), and sees no other. Session tokens live
+in an HTTP-only cookie and only their sha256 is stored, like participant tokens. Expired sessions are
+deleted at each login.
 
-Password guessing is slowed by :class:`LoginLimiter`: failed logins are counted per account and per
-client as salted digests (never in the database: no IP address is stored), in this process's memory or,
-with ``CCAI_REDIS_URL``, in Redis shared by every server process (``counters.py``).
+Password guessing is slowed by :class:`LoginLimiter`: failed logins are counted per account and per client
+as salted digests (never in the database: no IP address is stored), in this process's memory or, with
+``CCAI_REDIS_URL``, in Redis shared by every server process (``counters.py``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from ccai.consultation.counters import MemoryLog, RedisLog
-from ccai.consultation.rules import Conflict, Forbidden, NotFound, RuleError, TooMany
-from ccai.consultation.store import LoginSession, User, now_ms, token_digest
+from ccai.consultation.rules import Conflict, Forbidden, Gone, NotFound, RuleError, TooMany
+from ccai.consultation.store import ConversationRole, Invite, LoginSession, User, now_ms, token_digest
 
-ROLES = ("owner", "moderator")
+ROLES = ("owner", "moderator", "member")
+# the pages a member may open: the admin list, and the admin pages of a conversation they were granted
+_MEMBER_OPEN = ("/admin", "/admin/", "/logout")
+_CONVERSATION_PATH = re.compile(r"^/admin/c/(\d{1,10})(?:/|$)")
 SESSION_DAYS = 14
 _hasher = PasswordHasher()
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -233,3 +238,154 @@ def end_session(db: Session, token: str) -> None:
 def require_role(user: User, *roles: str) -> None:
     if user.role not in roles:
         raise Forbidden("forbidden", f"this needs the role {' or '.join(roles)}; you are {user.role}")
+
+
+# ---------------------------------------------------------------- web invites
+
+INVITE_DAYS = (1, 3, 7, 14, 30)
+
+
+def create_invite(
+    db: Session, acting: User, role: str, days: int, note: str = "", conversation_id: int | None = None
+) -> str:
+    """A single-use invite for an account of ``role``, valid ``days``; returns the raw token (shown once:
+    only its hash is stored, like session tokens, so a database reader cannot use it). A ``member``
+    invite names the conversation the new account will moderate."""
+    require_role(acting, "owner")
+    if role not in ROLES:
+        raise RuleError("invalid_role", f"role must be one of {ROLES}, got {role!r}", field="role")
+    if role == "member":
+        from ccai.consultation.store import Conversation
+
+        if conversation_id is None or db.get(Conversation, conversation_id) is None:
+            raise RuleError(
+                "invite_conversation",
+                "conversation: choose the conversation to moderate",
+                field="conversation",
+            )
+    else:
+        conversation_id = None
+    if days not in INVITE_DAYS:
+        raise RuleError(
+            "invalid_days", f"days must be one of {INVITE_DAYS}", field="days", allowed=INVITE_DAYS
+        )
+    if len(note.strip()) > 200:
+        raise RuleError("note_too_long", "note: at most 200 characters", field="note")
+    token = secrets.token_urlsafe(32)
+    db.add(
+        Invite(
+            token_hash=token_digest(token),
+            role=role,
+            note=note.strip(),
+            created_by=acting.id,
+            created_ms=now_ms(),
+            expires_ms=now_ms() + days * 86_400_000,
+            conversation_id=conversation_id,
+        )
+    )
+    db.flush()
+    return token
+
+
+def list_invites(db: Session) -> list[Invite]:
+    """Invites not yet used and not expired, newest first (the users page)."""
+    return list(
+        db.scalars(
+            sa.select(Invite)
+            .where(Invite.used_ms.is_(None), Invite.expires_ms > now_ms())
+            .order_by(Invite.id.desc())
+        )
+    )
+
+
+def revoke_invite(db: Session, acting: User, invite_id: int) -> None:
+    require_role(acting, "owner")
+    if db.execute(sa.delete(Invite).where(Invite.id == invite_id, Invite.used_ms.is_(None))).rowcount != 1:
+        raise NotFound("no_invite", f"No open invite {invite_id}.")
+
+
+def find_invite(db: Session, token: str) -> Invite:
+    """The invite behind ``token`` if it can still be used; otherwise why not (404 unknown, 410 used or
+    expired, so the person is told to ask for a new link rather than retry)."""
+    invite = db.scalar(sa.select(Invite).where(Invite.token_hash == token_digest(token[:100])))
+    if invite is None:
+        raise NotFound("invite_unknown", "This invite link is not valid (it may have been withdrawn).")
+    if invite.used_ms is not None:
+        raise Gone("invite_used", "This invite link has been used already; ask for a new one.")
+    if invite.expires_ms <= now_ms():
+        raise Gone("invite_expired", "This invite link has expired; ask for a new one.")
+    return invite
+
+
+def accept_invite(db: Session, token: str, email: str, password: str) -> User:
+    """Create the invited account and spend the invite, in the caller's one transaction.
+
+    The invite is claimed by one conditional UPDATE (unused and unexpired), so two people opening the
+    same link at once cannot both get an account: the second finds it used. A refused email or password
+    raises before the claim commits, and the caller's rollback leaves the invite usable.
+    """
+    invite = find_invite(db, token)
+    user = create_user(db, email, password, invite.role)
+    claimed = db.execute(
+        sa.update(Invite)
+        .where(Invite.id == invite.id, Invite.used_ms.is_(None), Invite.expires_ms > now_ms())
+        .values(used_ms=now_ms(), used_by=user.id)
+    ).rowcount
+    if claimed != 1:
+        raise Gone("invite_used", "This invite link has been used already; ask for a new one.")
+    if invite.conversation_id is not None:
+        grant(db, user, invite.conversation_id)
+    return user
+
+
+# ---------------------------------------------------------------- moderators of one conversation
+
+
+def grant(db: Session, user: User, conversation_id: int) -> None:
+    """Let a ``member`` moderate one conversation (idempotent). Owners and moderators need no grant."""
+    if user.role != "member":
+        raise RuleError("not_member", "only members get per-conversation rights; others have them all")
+    exists = db.get(ConversationRole, (conversation_id, user.id))
+    if exists is None:
+        db.add(ConversationRole(conversation_id=conversation_id, user_id=user.id, created_ms=now_ms()))
+        db.flush()
+
+
+def revoke(db: Session, conversation_id: int, user_id: int) -> None:
+    db.execute(
+        sa.delete(ConversationRole).where(
+            ConversationRole.conversation_id == conversation_id, ConversationRole.user_id == user_id
+        )
+    )
+
+
+def granted(db: Session, user: User) -> set[int]:
+    """The conversations a member may moderate."""
+    return set(
+        db.scalars(sa.select(ConversationRole.conversation_id).where(ConversationRole.user_id == user.id))
+    )
+
+
+def conversation_moderators(db: Session, conversation_id: int) -> list[User]:
+    return list(
+        db.scalars(
+            sa.select(User)
+            .join(ConversationRole, ConversationRole.user_id == User.id)
+            .where(ConversationRole.conversation_id == conversation_id)
+            .order_by(User.email)
+        )
+    )
+
+
+def check_member_path(db: Session, user: User, path: str) -> None:
+    """A member may open the admin list and the admin pages of their conversations, nothing else.
+
+    Checked for every signed-in request (``deps.require_user``), by path, so an admin page added later
+    is closed to members until it is under ``/admin/c/{id}`` of a granted conversation: a whitelist,
+    not a check each route must remember."""
+    if user.role != "member" or path in _MEMBER_OPEN:
+        return
+    match = _CONVERSATION_PATH.match(path)
+    if match and db.get(ConversationRole, (int(match.group(1)), user.id)) is not None:
+        return
+    raise Forbidden("not_your_conversation", "You moderate other conversations, not this one.")

@@ -73,10 +73,21 @@ def _na(value):
     return None if value is None or pd.isna(value) else value
 
 
-def import_export(db: Session, export, owner_id: int | None = None, topic: str | None = None) -> Conversation:
-    """A new conversation holding everything in ``export`` (a ``PolisExport``); returns it (not committed)."""
+def import_export(
+    db: Session,
+    export,
+    owner_id: int | None = None,
+    topic: str | None = None,
+    private: bool = True,
+) -> Conversation:
+    """A new conversation holding everything in ``export`` (a ``PolisExport``); returns it (not committed).
+
+    It is closed, and private unless asked otherwise: a research export is something to browse and
+    analyse, not a consultation the public list should offer (it used to be listed on ``/``).
+    """
     log = export.vote_log if export.vote_log is not None else export.votes
     conversation = _import_conversation(db, export, len(log), owner_id, topic)
+    conversation.is_private = private
     cid = conversation.id
     _insert(db, Participant, _participant_rows(cid, export, log))
     pid = _id_map(db, Participant, cid)
@@ -98,6 +109,23 @@ def import_export(db: Session, export, owner_id: int | None = None, topic: str |
     )
     _insert(db, Vote, vote_rows)
     return conversation
+
+
+def import_title(export, folder: Path) -> str:
+    """A title for an imported export: summary.csv's topic, else the folder README's first heading (the
+    CCAI export has no summary.csv but a README titled "CCAI public input — ..."), else a plain
+    "Imported Polis export" with its statement count; never the bare folder name."""
+    topic = str((export.summary or {}).get("topic") or "").strip()
+    if topic:
+        return topic[:300]
+    for name in ("README.md", "readme.md", "README.txt", "README"):
+        readme = folder / name
+        if readme.is_file():
+            for line in readme.read_text(encoding="utf-8", errors="replace").splitlines():
+                heading = line.strip().lstrip("#").strip()
+                if line.lstrip().startswith("#") and heading:
+                    return heading[:300]
+    return f"Imported Polis export ({len(export.statements)} statements)"
 
 
 def _import_conversation(db: Session, export, n_votes: int, owner_id: int | None, topic: str | None):

@@ -99,11 +99,14 @@ def shown_statements(db: Session, conversation: Conversation) -> dict[int, str]:
 
 
 def version(db: Session, conversation: Conversation) -> str:
-    """Names the state a report depends on (last vote, statements and their moderation, strictness)."""
-    return ":".join(str(v) for v in _version(db, conversation.id, bool(conversation.strict_moderation)))
+    """Names the state a report depends on (last vote, statements and their moderation, strictness), and
+    which conversation: SQLite gives a deleted conversation's id (and vote ids) to the next ones, so the
+    id alone could name a deleted conversation's kept or cached report."""
+    return ":".join(str(v) for v in _version(db, conversation))
 
 
-def _version(db: Session, conversation_id: int, strict: bool = False) -> tuple:
+def _version(db: Session, conversation: Conversation) -> tuple:
+    conversation_id, strict = conversation.id, bool(conversation.strict_moderation)
     last_vote = db.scalar(sa.select(sa.func.max(Vote.id)).where(Vote.conversation_id == conversation_id))
     stamp = db.execute(
         sa.select(
@@ -113,12 +116,12 @@ def _version(db: Session, conversation_id: int, strict: bool = False) -> tuple:
             sa.func.sum(Statement.moderation),
         ).where(Statement.conversation_id == conversation_id)
     ).one()
-    return (conversation_id, strict, last_vote, *stamp)
+    return (conversation_id, conversation.created_ms, strict, last_vote, *stamp)
 
 
 def build(db: Session, conversation: Conversation, cache: dict | None = None, seed: int = 0) -> LiveReport:
     """The report for ``conversation`` (reused from ``cache`` while nothing changed)."""
-    key = _version(db, conversation.id, bool(conversation.strict_moderation))
+    key = _version(db, conversation)
     if cache is not None and key in cache:
         return cache[key]
     votes, statements, people = public_frames(db, conversation)

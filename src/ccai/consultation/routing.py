@@ -39,6 +39,7 @@ class Routing:
     """One conversation's routing state (numpy arrays aligned with ``ids``, in statement-number order)."""
 
     version: int = -1
+    born: int | None = None  # the conversation's created_ms: an id SQLite reuses after a delete is not it
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     visible_strict: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     visible_open: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
@@ -72,7 +73,9 @@ class RoutingCache:
 
     def get(self, db: Session, conversation: Conversation) -> Routing:
         with self.lock:
-            state = self.states.setdefault(conversation.id, Routing())
+            state = self.states.setdefault(conversation.id, Routing(born=conversation.created_ms))
+            if state.born != conversation.created_ms:  # deleted, and its id given to a new conversation
+                state = self.states[conversation.id] = Routing(born=conversation.created_ms)
         with state.lock:
             now = self.clock()
             if now - state.recounted_at > FULL_RECOUNT_S:

@@ -51,6 +51,12 @@ class NotFound(RuleError):
     status = 404
 
 
+class Gone(RuleError):
+    """Something that existed and can no longer be used (a spent or expired invite)."""
+
+    status = 410
+
+
 class TooMany(RuleError):
     status = 429
 

@@ -121,13 +121,23 @@ def add_question(
 ) -> Question:
     """A screening question (with the answers that admit) or a demographic one."""
     if kind not in ("screening", "demographic"):
-        raise RuleError("invalid_field", "kind must be 'screening' or 'demographic'")
+        raise RuleError("invalid_kind", "kind must be 'screening' or 'demographic'", field="kind")
     options = rules.parse_choices(choices)
     admitted = rules.parse_choices(eligible_choices)
-    if not text.strip() or len(options) < 2:
-        raise RuleError("invalid_field", "a question needs text and at least two choices, one per line")
+    if not text.strip():
+        raise RuleError("question_text", "text: the question needs a text", field="text")
+    if len(text.strip()) > 1000:
+        raise RuleError("question_text_long", "text: at most 1,000 characters", field="text")
+    if len(options) < 2 or len(set(options)) != len(options):
+        raise RuleError(
+            "question_choices", "choices: at least two different choices, one per line", field="choices"
+        )
     if kind == "screening" and (not admitted or not set(admitted) <= set(options)):
-        raise RuleError("invalid_field", "screening questions need admitting answers chosen from the choices")
+        raise RuleError(
+            "question_admitting",
+            "eligible_choices: screening questions need admitting answers chosen from the choices",
+            field="eligible_choices",
+        )
     position = len(questions(db, conversation.id))
     question = Question(
         conversation_id=conversation.id,

@@ -52,7 +52,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20))  # owner | moderator
+    role: Mapped[str] = mapped_column(String(20))  # owner | moderator | member (conversation_roles)
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
@@ -63,6 +63,37 @@ class LoginSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
     expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Invite(Base):
+    """A single-use, expiring link (only its token's hash is kept) that creates an account of ``role``."""
+
+    __tablename__ = "invites"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(String(200), default="", server_default="")  # whom it is for
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    used_ms: Mapped[int | None] = mapped_column(BigInteger)
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # set for a ``member`` invite: the conversation the new account will moderate
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+
+
+class ConversationRole(Base):
+    """A ``member`` user's right to moderate one conversation (owners and moderators need none)."""
+
+    __tablename__ = "conversation_roles"
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(20), default="moderator", server_default="moderator")
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
 class Conversation(Base):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import MutableHeaders
@@ -25,7 +25,7 @@ from ccai.consultation.counters import make_log
 from ccai.consultation.limits import Limits, RateLimiter
 from ccai.consultation.routing import RoutingCache
 from ccai.consultation.rules import RuleError
-from ccai.consultation.web import pages
+from ccai.consultation.web import apidocs, pages
 from ccai.consultation.web.deps import NeedLogin
 from ccai.consultation.web.fastnext import NextFastPath
 from ccai.consultation.web.fastvote import VoteFastPath
@@ -35,6 +35,7 @@ from ccai.consultation.web.routes import (
     auth,
     chat,
     judging,
+    organise,
     participate,
     report,
     review,
@@ -88,20 +89,6 @@ def _secret_file(home: Path) -> str:
 
 
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors "
-# the API docs page alone loads Swagger UI from its CDN (scripts as files, none inline)
-SWAGGER = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
-    "frame-ancestors "
-)
-DOCS_PAGE = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>ccai consultation API</title>
-<link rel="stylesheet" href="{SWAGGER}/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="{SWAGGER}/swagger-ui-bundle.js"></script>
-<script src="/static/swagger-init.js"></script></body></html>
-"""
 
 
 class SecurityHeaders:
@@ -117,13 +104,14 @@ class SecurityHeaders:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        framing = b"'none'" if scope["path"].startswith(("/admin", "/login", "/api/docs")) else b"*"
-        docs = scope["path"] == "/api/docs"
+        framing = (
+            b"'none'" if scope["path"].startswith(("/admin", "/login", "/api/docs", "/invite/")) else b"*"
+        )
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = (DOCS_CSP if docs else CSP) + framing.decode()
+                headers["Content-Security-Policy"] = CSP + framing.decode()
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "same-origin"
                 state = scope.get("state") or {}
@@ -160,7 +148,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         title="ccai consultation",
         version="1",
         summary="Polis-style public input: vote, submit, results.",
-        docs_url=None,  # our own page below: FastAPI's has an inline script, which the CSP refuses
+        docs_url=None,  # our own page below (apidocs.py): FastAPI's loads Swagger UI from a CDN
         max_body_size=MAX_BODY,  # 413 above it, with or without Content-Length
         redoc_url=None,
     )
@@ -209,11 +197,11 @@ def create_app(settings: WebSettings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
 
     @app.get("/api/docs", include_in_schema=False)
-    async def api_docs() -> HTMLResponse:
-        return HTMLResponse(DOCS_PAGE)
+    def api_docs(request: Request):
+        return pages.render(request, "api_docs.html", operations=apidocs.operations(app.openapi()))
 
     # api first: its vote endpoint must match before the pages' routes
-    for module in (api, participate, auth, users, admin, report, judging, chat, review):
+    for module in (api, participate, auth, users, organise, admin, report, judging, chat, review):
         app.include_router(module.router)
     return app
 

@@ -158,9 +158,11 @@ def optional_user(request: Request, db: DbDep) -> User | None:
 OptionalUserDep = Annotated[User | None, Depends(optional_user)]
 
 
-def require_user(user: OptionalUserDep) -> User:
+def require_user(request: Request, user: OptionalUserDep, db: DbDep) -> User:
+    """A signed-in user; a ``member`` only on the pages of conversations they moderate."""
     if user is None:
         raise NeedLogin
+    accounts.check_member_path(db, user, request.url.path)
     return user
 
 

@@ -45,6 +45,7 @@ REFRESH_S = 0.25  # how stale the counters may get before a background refresh s
 # moment share one round trip (pgpool.Batcher: arrays in, rows tagged with each request's position out)
 PG_LOOKUP = """
 SELECT r.i, c.is_open, c.strict_moderation, c.seed_first, c.unlock_threshold, c.statements_version,
+       c.created_ms,
        p.id, p.eligible,
        ARRAY(SELECT DISTINCT v.statement_id FROM votes v WHERE v.participant_id = p.id)
 FROM unnest(%(cid)s::integer[], %(token_hash)s::varchar[]) WITH ORDINALITY AS r(cid, token_hash, i)
@@ -58,6 +59,7 @@ class Snapshot:
     """One conversation's routing arrays at one moment, aligned by position; never changed once made."""
 
     version: int
+    born: int  # the conversation's created_ms (SQLite gives a deleted conversation's id to the next one)
     taken: float
     ids: np.ndarray
     numbers: np.ndarray
@@ -83,6 +85,7 @@ def take_snapshot(
         conversation = db.get(Conversation, cid)
         if conversation is None:
             return None
+        born = conversation.created_ms
         state = cache.get(db, conversation)
         with state.lock:
             version, ids = state.version, state.ids.copy()
@@ -98,7 +101,8 @@ def take_snapshot(
                     "seen",
                 )
             }
-        if previous is not None and previous.version == version and np.array_equal(previous.ids, ids):
+        same = previous is not None and previous.born == born and previous.version == version
+        if same and np.array_equal(previous.ids, ids):
             numbers, texts = previous.numbers, previous.texts
         else:
             rows = db.execute(
@@ -115,7 +119,7 @@ def take_snapshot(
     else:
         position = {int(sid): k for k, sid in enumerate(ids)}
     return Snapshot(
-        version, time.monotonic(), ids, numbers, texts, **arrays, weights=weights, position=position
+        version, born, time.monotonic(), ids, numbers, texts, **arrays, weights=weights, position=position
     )
 
 
@@ -128,6 +132,7 @@ class Asker:
     seed_first: bool
     unlock_threshold: int
     version: int
+    born: int
     participant_id: int | None
     eligible: bool | None
     voted: list[int]
@@ -143,6 +148,7 @@ def lookup_sync(engine: sa.Engine, cid: int, token_hash: str) -> Asker | None:
                 Conversation.seed_first,
                 Conversation.unlock_threshold,
                 Conversation.statements_version,
+                Conversation.created_ms,
                 Participant.id,
                 Participant.eligible,
             )
@@ -156,9 +162,9 @@ def lookup_sync(engine: sa.Engine, cid: int, token_hash: str) -> Asker | None:
         if row is None:
             return None
         voted = []
-        if row[5] is not None:
+        if row.id is not None:
             voted = list(
-                conn.scalars(sa.select(Vote.statement_id).where(Vote.participant_id == row[5]).distinct())
+                conn.scalars(sa.select(Vote.statement_id).where(Vote.participant_id == row.id).distinct())
             )
     return Asker(*row, voted)
 
@@ -181,7 +187,7 @@ class NextFastPath:
         asker = await self._lookup(cid, token_digest(token))
         if asker is None or asker.participant_id is None or asker.eligible is not True:
             return await self.app(scope, receive, send)  # the route explains (404, 403)
-        snap = await self._snapshot(cid, asker.version)
+        snap = await self._snapshot(cid, asker.version, asker.born)
         if snap is None:
             return await self.app(scope, receive, send)
         await _json(send, answer(snap, asker, cid, self.seed))
@@ -190,12 +196,13 @@ class NextFastPath:
         if self.lookups is None:
             return await anyio.to_thread.run_sync(lookup_sync, self.engine, cid, token_hash)
         rows = await self.lookups.run({"cid": cid, "token_hash": token_hash})
-        return Asker(*rows[0][:7], list(rows[0][7])) if rows else None
+        return Asker(*rows[0][:8], list(rows[0][8])) if rows else None
 
-    async def _snapshot(self, cid: int, version: int) -> Snapshot | None:
-        """A snapshot at least as new as ``version``; refreshed in the background when merely old."""
+    async def _snapshot(self, cid: int, version: int, born: int) -> Snapshot | None:
+        """A snapshot at least as new as ``version``, of this very conversation (``born``: its
+        created_ms); refreshed in the background when merely old."""
         snap = self.snapshots.get(cid)
-        if snap is not None and snap.version >= version:
+        if snap is not None and snap.born == born and snap.version >= version:
             if time.monotonic() - snap.taken <= REFRESH_S:
                 return snap
             if REFRESH_S > 0:  # (0: every request waits for fresh counters; the tests' exact mode)
@@ -203,7 +210,7 @@ class NextFastPath:
                 return snap
         for _try in range(3):
             snap = await asyncio.shield(self._refresh(cid))
-            if snap is None or snap.version >= version:
+            if snap is None or (snap.born == born and snap.version >= version):
                 return snap
         return None
 

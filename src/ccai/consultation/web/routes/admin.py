@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
-from ccai.consultation import exchange, service
+from ccai.consultation import accounts, exchange, service
 from ccai.consultation.rules import Moderation, RuleError
 from ccai.consultation.store import Conversation
 from ccai.consultation.web.deps import ConversationDep, DbDep, Id, OwnerFormDep, UserDep, UserFormDep
@@ -43,7 +43,10 @@ def _to(path: str, **query: str) -> RedirectResponse:
 
 @router.get("")
 def dashboard(request: Request, user: UserDep, db: DbDep):
-    conversations = db.scalars(sa.select(Conversation).order_by(Conversation.id.desc())).all()
+    query = sa.select(Conversation).order_by(Conversation.id.desc())
+    if user.role == "member":  # a moderator of some conversations sees those only
+        query = query.where(Conversation.id.in_(accounts.granted(db, user) or {-1}))
+    conversations = db.scalars(query).all()
     return render(request, "admin/index.html", conversations=conversations)
 
 
@@ -64,6 +67,15 @@ def create(
 
 @router.get("/c/{conversation_id}")
 def settings_page(request: Request, user: UserDep, conversation: ConversationDep, db: DbDep):
+    return _settings(request, conversation, db)
+
+
+def _settings(request: Request, conversation: Conversation, db, status_code: int = 200, **context):
+    """The conversation's admin page; a refused form on it passes its error and draft in ``context``."""
+    context.setdefault("question_error", None)
+    context.setdefault(
+        "question_draft", {"kind": "screening", "text": "", "choices": "", "eligible_choices": ""}
+    )
     counts = dict(
         db.execute(
             sa.select(service.Statement.moderation, sa.func.count())
@@ -77,6 +89,7 @@ def settings_page(request: Request, user: UserDep, conversation: ConversationDep
     return render(
         request,
         "admin/conversation.html",
+        status_code=status_code,
         conversation=conversation,
         counts=counts,
         questions=service.questions(db, conversation.id),
@@ -84,6 +97,9 @@ def settings_page(request: Request, user: UserDep, conversation: ConversationDep
         embed=_embed_snippet(request, conversation),
         available=service.available_count(db, conversation),
         stats=service.dashboard(db, conversation),
+        moderators=accounts.conversation_moderators(db, conversation.id),
+        members=[u for u in accounts.list_users(db) if u.role == "member"],
+        **context,
     )
 
 
@@ -149,15 +165,21 @@ def seed_csv(request: Request, user: UserFormDep, conversation: ConversationDep,
 
 @router.post("/c/{conversation_id}/questions")
 def add_question(
+    request: Request,
     user: OwnerFormDep,
     conversation: ConversationDep,
     db: DbDep,
-    kind: Annotated[str, Form(max_length=20)],
-    text: Text,
-    choices: Text,
+    kind: Annotated[str, Form(max_length=20)] = "",
+    text: Text = "",
+    choices: Text = "",
     eligible_choices: Text = "",
 ):
-    service.add_question(db, conversation, kind, text, choices, eligible_choices)
+    try:
+        service.add_question(db, conversation, kind, text, choices, eligible_choices)
+    except RuleError as exc:  # the page again: message above the form, the field marked, the draft kept
+        db.rollback()
+        draft = {"kind": kind, "text": text, "choices": choices, "eligible_choices": eligible_choices}
+        return _settings(request, conversation, db, exc.status, question_error=exc, question_draft=draft)
     db.commit()
     return _to(f"/admin/c/{conversation.id}")
 

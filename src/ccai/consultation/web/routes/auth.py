@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from ccai.consultation import accounts
+from ccai.consultation.rules import RuleError
 from ccai.consultation.web.deps import SESSION_COOKIE, DbDep, UserFormDep, csrf_refused, login_csrf
 from ccai.consultation.web.pages import render
 
@@ -62,6 +63,52 @@ def _logged_in(request: Request, token: str, target: str) -> RedirectResponse:
         secure=request.app.state.settings.secure_cookies,
     )
     return response
+
+
+# which invite form field a refusal from create_user is about
+INVITE_FIELDS = {"invalid_email": "email", "user_exists": "email", "weak_password": "password"}
+
+
+@router.get("/invite/{token}")
+def invite_page(request: Request, db: DbDep, token: str, _csrf: LoginCsrfDep):
+    invite = accounts.find_invite(db, token)  # 404 / 410 as the error page
+    return render(request, "invite.html", invite=invite, token=token, error=None, field=None, email="")
+
+
+@router.post("/invite/{token}")
+def accept_invite(
+    request: Request,
+    db: DbDep,
+    token: str,
+    csrf_token: Annotated[str, Form(max_length=100)],
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+):
+    """Create the invited account, spend the invite and log the new user in (one transaction)."""
+    cookie = request.cookies.get("ccai_login", "")
+    if not cookie or not hmac.compare_digest(cookie, csrf_token):
+        raise csrf_refused()
+    try:
+        user = accounts.accept_invite(db, token, email, password)
+    except RuleError as exc:
+        db.rollback()
+        if exc.code not in INVITE_FIELDS:
+            raise  # unknown, used or expired: the error page says to ask for a new link
+        request.state.csrf = cookie
+        invite = accounts.find_invite(db, token)
+        return render(
+            request,
+            "invite.html",
+            status_code=exc.status,
+            invite=invite,
+            token=token,
+            error=exc,
+            field=INVITE_FIELDS[exc.code],
+            email=email,
+        )
+    session = accounts.start_session(db, user)
+    db.commit()
+    return _logged_in(request, session, "/admin")
 
 
 @router.post("/logout")
