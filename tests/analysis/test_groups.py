@@ -41,10 +41,11 @@ def dense_imputed(frame, zeroed=()):
     return m, x
 
 
-@pytest.mark.parametrize("solver", ["arpack", "dense"])
+@pytest.mark.parametrize("solver", ["lanczos", "arpack", "dense"])
 def test_pca_equals_dense_pca_of_mean_imputed_matrix(solver):
     frame, _ = planted(n=300, m=40)
-    for subset in (frame, frame[frame.participant < 40]):
+    # tall (X^T X), square-ish and wide (X X^T: fewer participants than statements) matrices
+    for subset in (frame, frame[frame.participant < 40], frame[frame.participant < 25]):
         m, x = dense_imputed(subset, zeroed=[3])
         zeroed = np.zeros(m.shape[1], bool)
         zeroed[3] = True
