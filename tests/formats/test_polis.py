@@ -218,6 +218,33 @@ def test_db_sign_flips_to_agree_positive(make_export) -> None:
     assert list(read_polis_export(folder, votes_sign="db").votes["vote"]) == [1, -1, 0]
 
 
+@pytest.mark.parametrize(
+    ("cells", "decimal"),
+    [
+        (["1", "-1", "", "0", "1"], False),  # the usual spelling: the fast byte-level parse
+        (["1.0", "-1.0", "", "0.0", "1.0"], True),  # clean_votes.csv's spelling: the general parse
+        (["1", " -1", "", "+1", "0"], False),  # spaces and '+1': the general parse
+    ],
+)
+def test_matrix_spellings_parse_alike(make_export, cells: list[str], decimal: bool) -> None:
+    rows = [cells, cells[::-1], ["", "", "", "", ""]]
+    text = "participant,group-id,10,11,12,13,14\n" + "".join(
+        f"{p},,{','.join(row)}\n" for p, row in zip((5, 3, 9), rows, strict=True)
+    )
+    export = read_polis_export(make_export({"participants-votes.csv": text}))
+    expected = [
+        (p, 10 + j, int(float(cell)))
+        for p, row in zip((5, 3, 9), rows, strict=True)
+        for j, cell in enumerate(row)
+        if cell.strip()
+    ]
+    got = list(export.votes[["participant", "statement", "vote"]].itertuples(index=False, name=None))
+    assert got == sorted(expected)
+    assert (export.layout.get("vote-text") is not None) == decimal
+    db = read_polis_export(make_export({"participants-votes.csv": text}), votes_sign="db")
+    assert list(db.votes["vote"]) == [-v for *_, v in sorted(expected)]
+
+
 def test_revotes_latest_wins_seconds_and_ties(make_export) -> None:
     folder = make_export(
         {

@@ -280,6 +280,43 @@ def _votes_from_text(
     return lookup[codes].reshape(values.shape)
 
 
+_COMMA, _ZERO, _ONE, _MINUS = (ord(c) for c in ",01-")
+
+
+def _canonical_votes(values: np.ndarray) -> np.ndarray | None:
+    """The usual vote block, every cell exactly '', '1', '0' or '-1', parsed from its bytes; None for any
+    other spelling (then the general path parses it and names a bad cell).
+
+    Why: hashing bowling-green's 1.8M cell strings (``pd.factorize``) took ~0.2 s, a tenth of a whole
+    ``ccai analyze``; joining them and classifying the bytes with numpy takes ~0.03 s.
+    """
+    flat = values.ravel().tolist()
+    if not flat:
+        return None
+    try:
+        raw = ",".join(flat).encode("ascii")
+    except (TypeError, UnicodeEncodeError):
+        return None
+    data = np.frombuffer(raw + b",", np.uint8)  # one comma after every cell
+    ends = np.flatnonzero(data == _COMMA)
+    if len(ends) != len(flat):
+        return None  # a comma inside a cell
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    length = ends - starts
+    first = data[starts]  # a comma for an empty cell
+    second = data[np.minimum(starts + 1, len(data) - 1)]
+    one = length == 1
+    minus_one = (length == 2) & (first == _MINUS) & (second == _ONE)
+    if not ((length == 0) | (one & ((first == _ZERO) | (first == _ONE))) | minus_one).all():
+        return None
+    out = np.full(len(flat), np.nan)
+    out[one] = (first[one] == _ONE).astype(np.float64)
+    out[minus_one] = -1.0
+    return out.reshape(values.shape)
+
+
 def _extra_column(table: _Table, header: str, kind: str | None = None) -> pd.Series:
     """An exported column ccai does not interpret: numeric when that is lossless, else the text itself."""
     if kind == "int":
@@ -438,19 +475,30 @@ def _read_matrix(path: Path, sign: int) -> tuple[pd.DataFrame, pd.DataFrame, lis
     participants = pd.DataFrame(data)
     participants.index = pd.Index(pids.to_numpy(), name="participant")
     participants = _complete_participants(participants)
-    block = table.cells[:, vote_cols] if vote_cols else np.empty((len(pids), 0), dtype=object)
-    values = _votes_from_text(table, block, [table.header[i] for i in vote_cols], sign=sign)
-    decimal = bool(block.size) and any(str(u).strip().endswith(".0") for u in pd.unique(block.ravel()))
+    if not vote_cols:
+        block = np.empty((len(pids), 0), dtype=object)
+    elif vote_cols == list(range(vote_cols[0], vote_cols[-1] + 1)):
+        block = table.cells[:, vote_cols[0] : vote_cols[-1] + 1]  # the usual layout: a view, no copy
+    else:
+        block = table.cells[:, vote_cols]
+    values = _canonical_votes(block)
+    decimal = False
+    if values is not None:
+        values = -values if sign < 0 else values
+    else:  # other spellings (1.0, +1, spaces) or a bad cell, which this names
+        values = _votes_from_text(table, block, [table.header[i] for i in vote_cols], sign=sign)
+        decimal = bool(block.size) and any(str(u).strip().endswith(".0") for u in pd.unique(block.ravel()))
     r, c = np.nonzero(~np.isnan(values))
+    participant, statement = pids.to_numpy()[r], tids[c]
+    order = np.lexsort((statement, participant))  # by participant, then statement (pairs are unique)
     votes = pd.DataFrame(
         {
-            "participant": pids.to_numpy()[r],
-            "statement": tids[c],
-            "vote": values[r, c].astype(np.int8),
+            "participant": participant[order],
+            "statement": statement[order],
+            "vote": values[r, c].astype(np.int8)[order],
             "timestamp": np.nan,
         }
     )
-    votes = votes.sort_values(["participant", "statement"]).reset_index(drop=True)
     return votes, participants, table.header, decimal
 
 
