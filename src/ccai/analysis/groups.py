@@ -310,16 +310,16 @@ def _nearest_two(points: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, n
     if len(points) * len(centers) <= BRUTE_MAX_PAIRS:
         # Small problems: all distances at once; cheaper than importing scipy.spatial (~0.15-1 s, the
         # largest import of a whole `ccai analyze` run on a mid-sized conversation).
-        d2 = ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-        two = np.argpartition(d2, 1, axis=1)[:, :2]
+        # one 2-D array per coordinate (no n x k x d temporary to sum over its short last axis)
+        d2 = np.zeros((len(points), len(centers)))
+        for d in range(points.shape[1]):
+            d2 += np.subtract.outer(points[:, d], centers[:, d]) ** 2
+        near = np.argmin(d2, axis=1)  # equidistant: the lower-numbered centre, as the KD-tree answers
         rows = np.arange(len(points))
-        first, second = d2[rows, two[:, 0]], d2[rows, two[:, 1]]
-        swap = second < first
-        two[swap] = two[swap][:, ::-1]
-        near = two[:, 0].astype(np.int64)
-        tie = first == second
-        near[tie] = two[tie].min(axis=1)  # equidistant: the lower-numbered centre, as the KD-tree answers
-        return near, np.sqrt(np.minimum(first, second)), np.sqrt(np.maximum(first, second))
+        first = d2[rows, near]
+        d2[rows, near] = np.inf
+        second = d2.min(axis=1)
+        return near.astype(np.int64), np.sqrt(first), np.sqrt(second)
     from scipy.spatial import cKDTree
 
     dist, idx = cKDTree(centers).query(points, k=2)
