@@ -15,6 +15,7 @@ The steps follow Polis's math worker (see docs/analysis.md for the formulas) but
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -61,8 +62,14 @@ class CentredVotes:
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> None:
         self.rows, self.cols, self.data, self.shape = rows, cols, data, shape
-        self._by_row = self._segments(rows, data, cols)
-        self._by_col = self._segments(cols, data, rows)
+
+    @functools.cached_property
+    def _by_row(self) -> tuple:
+        return self._segments(self.rows, self.data, self.cols)
+
+    @functools.cached_property
+    def _by_col(self) -> tuple:  # built only by the first X.T product (not on the ARPACK path)
+        return self._segments(self.cols, self.data, self.rows)
 
     @staticmethod
     def _segments(key: np.ndarray, data: np.ndarray, other: np.ndarray) -> tuple:
