@@ -449,3 +449,12 @@ def test_red_dwarf_loads_our_export(opendata: Path, ccai_polis: Path, tmp_path: 
     seen = seen.sort_values(["participant_id", "statement_id"]).to_numpy()
     assert np.array_equal(seen, export.votes[["participant", "statement", "vote"]].to_numpy())
     assert len(loader.comments_data) == len(export.statements)
+
+
+def test_plain_int_columns_take_the_fast_path_only_when_plain() -> None:
+    from ccai.formats.polis import _plain_ints
+
+    plain = _plain_ints(np.array(["12", "-3", "007", "0"], dtype=object))
+    assert plain is not None and plain.dtype == np.int64 and plain.tolist() == [12, -3, 7, 0]
+    for odd in ([" 1", "2"], ["1", ""], ["1.0"], ["1\n2"], ["1" * 19], ["+1"], ["١"], []):
+        assert _plain_ints(np.array(odd, dtype=object)) is None, odd

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -112,6 +113,28 @@ def _record_line(path: Path, record: int) -> int:
                     return before + 1
             before = reader.line_num
     return before + 1
+
+
+# A column of plain integers: no spaces, no empty cells, at most 18 digits (so int64 holds every value).
+_PLAIN_INTS = re.compile(r"(?:-?[0-9]{1,18}\n)*-?[0-9]{1,18}")
+
+
+def _plain_ints(column: np.ndarray) -> np.ndarray | None:
+    """The column as int64 when every cell is a plain integer, else None (the general path then parses it).
+
+    Why: ids and counts columns are almost always plain; ``pd.to_numeric`` on object strings cost
+    ~2.5 ms a column, 11 columns per export. Anything unusual (spaces, empty cells, decimals, huge
+    numbers) goes the general way, which also names the first bad cell.
+    """
+    if len(column) == 0:
+        return None
+    text = "\n".join(column)
+    if _PLAIN_INTS.fullmatch(text) is None:
+        return None
+    cells = text.split("\n")
+    if len(cells) != len(column):  # a quoted cell held a line break: not plain
+        return None
+    return np.array(cells).astype(np.int64)
 
 
 @dataclass
@@ -227,6 +250,9 @@ class _Table:
 
     # Vectorised typed columns: each names the first bad cell exactly.
     def ints(self, name: str, *, allow_empty: bool = False, minimum: int | None = None) -> pd.Series:
+        plain = _plain_ints(self.col(name))
+        if plain is not None and (minimum is None or plain.min() >= minimum):
+            return pd.Series(plain, dtype="Int64")
         raw = pd.Series(self.col(name), dtype=object).str.strip()
         empty = raw.eq("")
         num = pd.to_numeric(raw.where(~empty), errors="coerce")
