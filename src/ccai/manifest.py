@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -58,12 +59,18 @@ def hash_inputs(paths: Iterable[Path]) -> dict[str, str]:
 
 
 def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (absent packages left out), with Python's and the platform's.
+
+    The Version line is read from each METADATA file directly: ``metadata.version`` parses the whole file
+    with the email parser, ~30 ms for these 14 packages, a few percent of a whole ``ccai analyze``."""
     versions = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in names:
         try:
-            versions[name] = metadata.version(name)
+            dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             continue
+        found = re.search(r"^Version:[ \t]*(\S+)", dist.read_text("METADATA") or "", re.MULTILINE)
+        versions[name] = found.group(1) if found else dist.version
     return versions
 
 

@@ -10,6 +10,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_samples
 
 from ccai.analysis import analyze
 from ccai.analysis.groups import (
+    _lanczos_top,
     polis_kmeans,
     project_participants,
     project_statements,
@@ -41,10 +42,11 @@ def dense_imputed(frame, zeroed=()):
     return m, x
 
 
-@pytest.mark.parametrize("solver", ["arpack", "dense"])
+@pytest.mark.parametrize("solver", ["lanczos", "arpack", "dense"])
 def test_pca_equals_dense_pca_of_mean_imputed_matrix(solver):
     frame, _ = planted(n=300, m=40)
-    for subset in (frame, frame[frame.participant < 40]):
+    # tall (X^T X), square-ish and wide (X X^T: fewer participants than statements) matrices
+    for subset in (frame, frame[frame.participant < 40], frame[frame.participant < 25]):
         m, x = dense_imputed(subset, zeroed=[3])
         zeroed = np.zeros(m.shape[1], bool)
         zeroed[3] = True
@@ -56,6 +58,23 @@ def test_pca_equals_dense_pca_of_mean_imputed_matrix(solver):
         for i in range(2):
             assert_allclose(np.abs(pca.components[i] @ vt[i]), 1.0, atol=1e-8)
         assert_allclose(pca.singular_values, s[:2], rtol=1e-8)
+
+
+def test_lanczos_answers_only_what_it_can_vouch_for():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(40, 40))
+    a = a @ a.T
+    theta, vectors = _lanczos_top(lambda v: a @ v, rng.normal(size=40), 2)
+    w, v = np.linalg.eigh(a)
+    assert_allclose(theta, w[::-1][:2], rtol=1e-10)
+    assert_allclose(np.abs(np.sum(vectors * v[:, ::-1][:, :2], axis=0)), 1.0, atol=1e-8)
+    # rank one: from a start along u the Krylov space holds one direction, too few to vouch for two
+    # (sparse_pca then asks ARPACK); from another start the second pair is a true null vector
+    u = np.arange(1.0, 7.0)
+    assert _lanczos_top(lambda x: u * (u @ x), u.copy(), 2) is None
+    theta, vectors = _lanczos_top(lambda x: u * (u @ x), np.ones(6), 2)
+    assert_allclose(theta, [u @ u, 0.0], atol=1e-9)
+    assert abs(vectors[:, 1] @ u) < 1e-9
 
 
 def test_projection_formula_and_sign_normalisation():

@@ -218,6 +218,33 @@ def test_db_sign_flips_to_agree_positive(make_export) -> None:
     assert list(read_polis_export(folder, votes_sign="db").votes["vote"]) == [1, -1, 0]
 
 
+@pytest.mark.parametrize(
+    ("cells", "decimal"),
+    [
+        (["1", "-1", "", "0", "1"], False),  # the usual spelling: the fast byte-level parse
+        (["1.0", "-1.0", "", "0.0", "1.0"], True),  # clean_votes.csv's spelling: the general parse
+        (["1", " -1", "", "+1", "0"], False),  # spaces and '+1': the general parse
+    ],
+)
+def test_matrix_spellings_parse_alike(make_export, cells: list[str], decimal: bool) -> None:
+    rows = [cells, cells[::-1], ["", "", "", "", ""]]
+    text = "participant,group-id,10,11,12,13,14\n" + "".join(
+        f"{p},,{','.join(row)}\n" for p, row in zip((5, 3, 9), rows, strict=True)
+    )
+    export = read_polis_export(make_export({"participants-votes.csv": text}))
+    expected = [
+        (p, 10 + j, int(float(cell)))
+        for p, row in zip((5, 3, 9), rows, strict=True)
+        for j, cell in enumerate(row)
+        if cell.strip()
+    ]
+    got = list(export.votes[["participant", "statement", "vote"]].itertuples(index=False, name=None))
+    assert got == sorted(expected)
+    assert (export.layout.get("vote-text") is not None) == decimal
+    db = read_polis_export(make_export({"participants-votes.csv": text}), votes_sign="db")
+    assert list(db.votes["vote"]) == [-v for *_, v in sorted(expected)]
+
+
 def test_revotes_latest_wins_seconds_and_ties(make_export) -> None:
     folder = make_export(
         {
@@ -422,3 +449,12 @@ def test_red_dwarf_loads_our_export(opendata: Path, ccai_polis: Path, tmp_path: 
     seen = seen.sort_values(["participant_id", "statement_id"]).to_numpy()
     assert np.array_equal(seen, export.votes[["participant", "statement", "vote"]].to_numpy())
     assert len(loader.comments_data) == len(export.statements)
+
+
+def test_plain_int_columns_take_the_fast_path_only_when_plain() -> None:
+    from ccai.formats.polis import _plain_ints
+
+    plain = _plain_ints(np.array(["12", "-3", "007", "0"], dtype=object))
+    assert plain is not None and plain.dtype == np.int64 and plain.tolist() == [12, -3, 7, 0]
+    for odd in ([" 1", "2"], ["1", ""], ["1.0"], ["1\n2"], ["1" * 19], ["+1"], ["١"], []):
+        assert _plain_ints(np.array(odd, dtype=object)) is None, odd

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 VOTE_COLUMNS = ("participant", "statement", "vote")
 
@@ -138,6 +137,8 @@ def _canonical_order(votes: pd.DataFrame, rows: np.ndarray, cols: np.ndarray, n:
     if len(key) < 2 or bool(np.all(key[1:] > key[:-1])):
         return np.arange(len(key))  # already sorted, no re-votes (the formats reader's output)
     # No re-votes: a sparse matrix sorts by row in O(n) (counting sort) and within each short row.
+    import scipy.sparse as sp  # here, not at the top: sorted input (the formats reader's) never needs it
+
     positions = sp.csr_matrix((np.arange(1, len(key) + 1, dtype=np.int64), (rows, cols)), shape=(n, m))
     positions.sum_duplicates()
     if positions.nnz == len(key):

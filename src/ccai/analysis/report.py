@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from ccai.analysis import plots
 from ccai.analysis.groups import NEAR_TIE, near_ties
@@ -56,7 +57,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["pct"] = lambda v, digits=0: "–" if _missing(v) else f"{float(v):.{digits}%}"
+    env.filters["pct"] = _pct
     env.filters["num"] = _num
     return env
 
@@ -215,6 +216,40 @@ def _statement_row(result: AnalysisResult, sid: Any, **extra: Any) -> dict:
         rows = _Rows(result)
         result._report_rows = rows  # a cache for one render; not part of the result's data
     return rows.row(sid, **extra)
+
+
+def _pct(value: Any, digits: int = 0) -> str:
+    return "–" if _missing(value) else f"{float(value):.{digits}%}"
+
+
+def _all_statement_rows(rows: list[dict], certified: bool) -> Markup:
+    """The rows of the report's full statement table as HTML, exactly as a template loop would write them.
+
+    Why not in the template: a thousand rows of fifteen filtered cells through Jinja cost ~0.1 s, a tenth
+    of a whole ``ccai analyze``; plain f-strings cost a fifth of that."""
+    out = []
+    for r in rows:
+        counts = bool(r["seen"]) and r["status"] == "eligible"
+        gac = (_num(r["gac"], 3), _num(r["gac_polis"], 3), _num(r["gac_disagree"], 3), _num(r["pi"], 2))
+        gac = gac if counts else ("–", "–", "–", "–")
+        certificate = (
+            f'<td class="n">{_num(r["p_selected"], 2)}</td><td class="n">{_num(r["margin"], 0)}</td>'
+            if certified
+            else ""
+        )
+        out.append(
+            f'    <tr class="{"" if r["status"] == "eligible" else "dim"}"><td class="id" '
+            f'data-v="{escape(r["id"])}">{escape(r["id"])}</td><td class="text">{escape(r["text"])}</td>'
+            f"<td>{escape(r['status'])}</td>\n"
+            f'      <td class="n" data-v="{r["seen"]}">{_num(r["seen"], 0)}</td>\n'
+            f'      <td class="n" data-v="{_num(r["agree"], 4)}">{_pct(r["agree"])}</td>'
+            f'<td class="n" data-v="{_num(r["disagree"], 4)}">{_pct(r["disagree"])}</td>'
+            f'<td class="n" data-v="{_num(r["pass"], 4)}">{_pct(r["pass"])}</td>\n'
+            f'      <td class="n">{gac[0]}</td><td class="n">{gac[1]}</td><td class="n">{gac[2]}</td>'
+            f'<td class="n">{gac[3]}</td>\n'
+            f"{certificate}</tr>\n"
+        )
+    return Markup("".join(out))
 
 
 def _letter(k: int) -> str:
@@ -386,7 +421,9 @@ def _context(result: AnalysisResult, threshold: float, paper: Mapping[str, float
         "consensus": consensus,
         "uncertainty": uncertainty,
         "top": [_statement_row(result, sid) for sid in top.index],
-        "all_statements": [_statement_row(result, sid) for sid in result.statements.index],
+        "all_statement_rows": _all_statement_rows(
+            [_statement_row(result, sid) for sid in result.statements.index], certified
+        ),
         "certified": certified,
         "certificate": result.certificate,
         "topics": _topic_rows(result),

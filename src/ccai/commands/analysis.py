@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ccai.analysis.paper import CCAI_THRESHOLD
-from ccai.commands._common import command, console, user_errors
+from ccai.commands._common import command, console, user_errors, without_cycle_collection
 
 
 @contextmanager
@@ -221,7 +221,7 @@ def register(app: typer.Typer) -> None:
           --moderation accepted --more-than 25
           --exclude ../shared/data/ccai_polis/ids-to-toss.csv
         """
-        with user_errors():
+        with user_errors(), without_cycle_collection():
             from ccai.analysis.stage import AnalysisConfig, run
 
             config = AnalysisConfig(
