@@ -155,7 +155,8 @@ class Safety(Task):
                 temperature=0.0,
                 seed=seed,
             )
-            for sample, reply, verdict in zip(chunk, replies, classify(replies), strict=True):
+            verdicts = classify(replies, [s.data["prompt"] for s in chunk])
+            for sample, reply, verdict in zip(chunk, replies, verdicts, strict=True):
                 records.append(
                     {
                         "id": sample.id,
