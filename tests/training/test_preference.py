@@ -73,7 +73,7 @@ def _dpo_trainer(tiny_model, tmp_path, rows):
         beta=0.5,
         per_device_train_batch_size=2,
         max_length=128,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
     )
     return dpo_cls(
         model=policy,
@@ -90,7 +90,7 @@ def test_soft_dpo_loss_matches_manual_computation(tiny_model, tiny_backend, tmp_
     trainer = _dpo_trainer(tiny_model, tmp_path, ROWS)
     tokenizer, policy = trainer.processing_class, trainer.model
     batch = next(iter(trainer.get_train_dataloader()))
-    loss = float(trainer.compute_loss(trainer.model, batch))
+    loss = float(trainer.compute_loss(trainer.model, batch).detach())
 
     def seq_logp(backend, row, key):
         context = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
@@ -163,6 +163,7 @@ def test_preference_model_loss_is_the_soft_cross_entropy_of_its_scores(tiny_mode
         per_device_train_batch_size=2,
         max_length=128,
         center_rewards_coefficient=None,
+        activation_checkpointing=False,  # as trainer_kwargs sets it on the real path
     )
     trainer = reward_cls(
         model=model, args=args, train_dataset=Dataset.from_list(ROWS), processing_class=tokenizer

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,13 @@ import yaml
 from ccai.files import atomic_write_text, cached_dir
 from ccai.manifest import RunDir, _plain, package_versions
 from ccai.training.distributed import SINGLE, Ranks, map_chunks, on_main
+
+# peft and TRL (pinned) still read transformers' old `model.is_gradient_checkpointing` name, and transformers
+# warns on every read. The warning is about those libraries' code, not the user's config, and a user can do
+# nothing about it, so it is silenced by its exact text; any other FutureWarning still shows.
+warnings.filterwarnings(
+    "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+)
 
 
 class TrainingRun:
