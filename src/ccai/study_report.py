@@ -766,6 +766,168 @@ def _evaluation(out: Path) -> dict[str, Any] | None:
         "judge_conflicts": (results.get("judge_check") or {}).get("conflicts") or [],
         "judge_agreement": _judge_agreement(results),
         "report": "evaluation/report.html" if (folder / "report.html").is_file() else None,
+        "adherence": adherence_summary(
+            results, "evaluation/report.html" if (folder / "report.html").is_file() else None
+        ),
+    }
+
+
+def _win_cell(figure: Any, n: int | None) -> dict[str, str]:
+    """A win rate vs the reference as value / interval / side of 0.5, from the adherence summary as stored."""
+    if not isinstance(figure, dict):
+        return {"value": "–", "interval": "", "side": "", "n": ""}
+    value = _number(figure.get("win_rate", figure.get("value")))
+    low, high = _number(figure.get("low")), _number(figure.get("high"))
+    side = ""
+    if low is not None and high is not None:
+        side = "above 0.5" if low > 0.5 else "below 0.5" if high < 0.5 else "interval spans 0.5"
+    return {
+        "value": _fmt(value, 2),
+        "interval": f"[{_fmt(low, 2)}, {_fmt(high, 2)}]" if low is not None and high is not None else "",
+        "side": side,
+        "n": _int(n) if n else "",
+    }
+
+
+def _prompts_judged(constitution: dict[str, Any], model: str) -> int:
+    """How many judged prompts the model's figure rests on: the principle rows' own ``n``, added up."""
+    total = 0
+    for row in constitution.get("principles") or []:
+        cell = (row.get("adherence") or {}).get(model) if isinstance(row, dict) else None
+        if isinstance(cell, dict) and _number(cell.get("n")) is not None:
+            total += int(cell["n"])
+    return total
+
+
+def _apart(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
+    """Whether two stored intervals do not overlap (None when either is missing)."""
+    bounds = [_number(x.get(k)) for x in (a, b) for k in ("low", "high")]
+    if None in bounds:
+        return None
+    a_low, a_high, b_low, b_high = bounds
+    return a_high < b_low or b_high < a_low
+
+
+def adherence_summary(results: dict[str, Any], report: str | None) -> dict[str, Any] | None:
+    """The index page's short adherence view, read from ``details.adherence`` as the evaluation wrote it.
+
+    Why nothing is recomputed: the evaluation's summary holds the bootstrap intervals (drawn once, paired
+    across groups); refitting here would give a second, different set of numbers for the same question.
+    This only picks the headline rows (equal weight and per opinion group) and says plainly when the task
+    was skipped or the judge is no better than chance. None when the evaluation never asked for it."""
+    skipped = []
+    for who, what in (results.get("skipped") or {}).items():
+        if who == "adherence":
+            skipped.append(str(what))
+        elif isinstance(what, dict) and "adherence" in what:
+            skipped.append(f"{who}: {what['adherence']}")
+    found = (results.get("details") or {}).get("adherence")
+    tasks = [str(t) for t in results.get("tasks") or []]
+    if not isinstance(found, dict) and not skipped and "adherence" not in tasks:
+        return None
+    link = f"{report}#adherence" if report else None
+    if not isinstance(found, dict) or not found.get("constitutions"):
+        if not skipped:
+            skipped.append("the evaluation recorded no adherence result")
+        return {"skipped": skipped, "constitutions": [], "link": None, "reference": None, "models": []}
+    reference, models = str(found.get("reference")), [str(m) for m in found.get("challengers") or []]
+    blocks, overall_by_model = [], {m: [] for m in models}
+    for c in found["constitutions"]:
+        if not isinstance(c, dict):
+            continue
+        name = str(c.get("name"))
+        n = {m: _prompts_judged(c, m) for m in models}
+        rows = [
+            {
+                "label": "all principles tested, equal weight",
+                "cells": [_win_cell((c.get("overall") or {}).get(m), n[m]) for m in models],
+            }
+        ]
+        by_group = c.get("by_group") or {}
+        for group in c.get("groups") or []:
+            rows.append(
+                {
+                    "label": f"weighted by group {_group_name(group)}'s agreement",
+                    "cells": [
+                        _win_cell(((by_group.get(m) or {}).get("groups") or {}).get(str(group)), n[m])
+                        for m in models
+                    ],
+                }
+            )
+        notes = []
+        for m in models:
+            figure = (c.get("overall") or {}).get(m)
+            if isinstance(figure, dict) and _number(figure.get("value")) is not None:
+                overall_by_model[m].append((name, figure))
+            view = by_group.get(m) or {}
+            spread = view.get("spread") or {}
+            if spread and _number(spread.get("difference")) is not None:
+                interval = (
+                    f" [{_signed(spread['low'], 2)}, {_signed(spread['high'], 2)}]"
+                    if _number(spread.get("low")) is not None and _number(spread.get("high")) is not None
+                    else ""
+                )
+                notes.append(
+                    f"{m}: group {_group_name(spread.get('most'))} − group {_group_name(spread.get('least'))}"
+                    f" = {_signed(spread['difference'], 2)}{interval}; {view.get('consensus', '')}"
+                )
+        blocks.append(
+            {
+                "name": name,
+                "tested": f"{_int(c.get('n_evaluated'))} of {_int(c.get('n_principles'))} principles tested",
+                "rows": rows,
+                "group_notes": notes,
+                "has_groups": bool(c.get("groups")),
+            }
+        )
+    whose = []
+    for m in models:
+        figures = overall_by_model[m]
+        if len(figures) < 2:
+            continue
+        ranked = sorted(figures, key=lambda f: -_number(f[1]["value"]))
+        (top, top_fig), (low_name, low_fig) = ranked[0], ranked[-1]
+        listed = ", ".join(f"{name}'s {_fmt(f['value'], 2)}" for name, f in ranked)
+        apart = _apart(top_fig, low_fig)
+        if apart:
+            verdict = f"follows {top}'s principles better (intervals apart)"
+        elif apart is None:
+            verdict = f"{top}'s is higher; no intervals to tell whether that is more than noise"
+        else:
+            verdict = f"no clear lead: the {top} and {low_name} intervals overlap"
+        whose.append(f"{m}: {listed}, {verdict}")
+    judge = (results.get("agreement") or {}).get("judge") or {}
+    spans = sorted(
+        d
+        for d, row in judge.items()
+        if isinstance(row, dict)
+        and _number(row.get("low")) is not None
+        and _number(row.get("high")) is not None
+        and row["low"] <= 0.5 <= row["high"]
+    )
+    if spans:
+        chance = (
+            "The judge's agreement with people includes chance (0.5) for "
+            + " and ".join(spans)
+            + ", so these adherence figures may be no better than chance; with a small judge such as the"
+            " bundled 135M model they show that the plumbing works, not how well a model follows its"
+            " constitution."
+        )
+    elif not judge:
+        chance = (
+            "The judge's agreement with people was not measured, so it is not known whether these figures"
+            " are better than chance."
+        )
+    else:
+        chance = ""
+    return {
+        "skipped": skipped,
+        "reference": reference,
+        "models": models,
+        "constitutions": blocks,
+        "whose": whose,
+        "chance": chance,
+        "link": link,
     }
 
 

@@ -416,19 +416,42 @@ def test_quality_gates_pm_agreement_and_a_contestant_judge_are_shown(tmp_path):
 
     run = tmp_path / "training" / "public"
     run.mkdir(parents=True)
-    (run / "state.json").write_text(json.dumps({"done": {
-        "sl_data": {"rows": 20, "sft_rows": 6, "sft_rows_trimmed": 2,
-                    "rows_dropped": {"truncated": 3, "no_accepted_revision": 11},
-                    "revisions_checked": 16, "revisions_rejected": {"truncated": 7, "copies_critique": 4}},
-        "pm_train": {"heldout_harmless_accuracy": 0.5, "heldout_harmless_pairs": 32,
-                     "heldout_helpful_accuracy": 0.53125, "heldout_helpful_pairs": 32},
-    }}))
+    (run / "state.json").write_text(
+        json.dumps(
+            {
+                "done": {
+                    "sl_data": {
+                        "rows": 20,
+                        "sft_rows": 6,
+                        "sft_rows_trimmed": 2,
+                        "rows_dropped": {"truncated": 3, "no_accepted_revision": 11},
+                        "revisions_checked": 16,
+                        "revisions_rejected": {"truncated": 7, "copies_critique": 4},
+                    },
+                    "pm_train": {
+                        "heldout_harmless_accuracy": 0.5,
+                        "heldout_harmless_pairs": 32,
+                        "heldout_helpful_accuracy": 0.53125,
+                        "heldout_helpful_pairs": 32,
+                    },
+                }
+            }
+        )
+    )
     (tmp_path / "evaluation").mkdir()
-    (tmp_path / "evaluation" / "results.json").write_text(json.dumps({
-        "models": [{"label": "base", "spec": "smollm2"}], "measures": {}, "judge": "smollm2",
-        "judge_check": {"conflicts": ["the judge 'smollm2' is the contestant 'base'"]},
-        "agreement": {"judge": {"helpfulness": {"agreement": 0.625, "low": 0.31, "high": 0.86, "n": 8}}},
-    }))
+    (tmp_path / "evaluation" / "results.json").write_text(
+        json.dumps(
+            {
+                "models": [{"label": "base", "spec": "smollm2"}],
+                "measures": {},
+                "judge": "smollm2",
+                "judge_check": {"conflicts": ["the judge 'smollm2' is the contestant 'base'"]},
+                "agreement": {
+                    "judge": {"helpfulness": {"agreement": 0.625, "low": 0.31, "high": 0.86, "n": 8}}
+                },
+            }
+        )
+    )
     context = study_context(tmp_path)
     training = context["training"]
     filtered = " ".join(training["filtered_common"])
@@ -440,3 +463,140 @@ def test_quality_gates_pm_agreement_and_a_contestant_judge_are_shown(tmp_path):
     evaluation = context["evaluation"]
     assert evaluation["judge_conflicts"] == ["the judge 'smollm2' is the contestant 'base'"]
     assert evaluation["judge_agreement"] == ["helpfulness: 0.62 [0.31, 0.86] on 8 held-out human pairs"]
+
+
+def _adherence_results() -> dict:
+    """A results.json shaped as ``ccai eval --tasks adherence`` writes it (``adherence.summarize``'s keys)."""
+
+    def cell(rate: float, low: float, high: float, n: int) -> dict:
+        return {"win_rate": rate, "low": low, "high": high, "n": n, "wins": 0, "ties": 0, "losses": 0}
+
+    def principle(pid: str, support: dict, public: dict, standard: dict) -> dict:
+        return {
+            "id": pid,
+            "comparison": "Choose the response that is most honest.",
+            "statements": [],
+            "framing": {"polarity": "positive", "form": "trait"},
+            "support": support,
+            "adherence": {"public": public, "ccai-standard": standard},
+            "prompts": [],
+        }
+
+    groups = {
+        "0": {"value": 0.70, "low": 0.58, "high": 0.81, "principles": 2},
+        "1": {"value": 0.66, "low": 0.52, "high": 0.78, "principles": 2},
+    }
+    return {
+        **RESULTS,
+        "tasks": ["mmlu", "adherence"],
+        "agreement": {"judge": {"harmlessness": {"agreement": 0.56, "low": 0.26, "high": 0.83, "n": 8}}},
+        "details": {
+            "adherence": {
+                "reference": "base",
+                "challengers": ["public", "ccai-standard"],
+                "constitutions": [
+                    {
+                        "name": "public",
+                        "title": "public",
+                        "version": "1.0.0",
+                        "content_hash": "ef97",
+                        "reviewed": False,
+                        "n_principles": 101,
+                        "n_evaluated": 2,
+                        "groups": ["0", "1"],
+                        "overall": {
+                            "public": {"value": 0.68, "low": 0.55, "high": 0.80, "principles": 2},
+                            "ccai-standard": {"value": 0.31, "low": 0.20, "high": 0.44, "principles": 2},
+                        },
+                        "by_group": {
+                            "public": {
+                                "groups": groups,
+                                "spread": {
+                                    "most": "0",
+                                    "least": "1",
+                                    "difference": 0.04,
+                                    "low": 0.01,
+                                    "high": 0.07,
+                                },
+                                "consensus": "every group: better than the reference on what it endorsed",
+                            }
+                        },
+                        "by_framing": {},
+                        "principles": [
+                            principle(
+                                "p1", {"0": 0.9, "1": 0.8}, cell(0.7, 0.5, 0.9, 6), cell(0.3, 0.1, 0.5, 6)
+                            ),
+                            principle(
+                                "p2", {"0": 0.8, "1": 0.9}, cell(0.66, 0.5, 0.8, 5), cell(0.33, 0.2, 0.5, 5)
+                            ),
+                        ],
+                    },
+                    {
+                        "name": "standard",
+                        "title": "standard",
+                        "version": "1.0.0",
+                        "content_hash": "aa01",
+                        "reviewed": True,
+                        "n_principles": 54,
+                        "n_evaluated": 1,
+                        "groups": [],
+                        "overall": {
+                            "public": {"value": 0.52, "low": 0.40, "high": 0.64, "principles": 1},
+                            "ccai-standard": {"value": 0.58, "low": 0.47, "high": 0.69, "principles": 1},
+                        },
+                        "by_group": {},
+                        "by_framing": {},
+                        "principles": [
+                            principle("s1", {}, cell(0.52, 0.4, 0.64, 7), cell(0.58, 0.47, 0.69, 7))
+                        ],
+                    },
+                ],
+            }
+        },
+        "skipped": {},
+    }
+
+
+def test_adherence_section_reads_the_evaluation_summary_and_says_when_it_was_skipped(tmp_path):
+    """Per constitution and model: win rate, interval, n (the principle rows' n added up, nothing refitted),
+    per opinion group, whose principles each model follows better, the near-chance warning and the link; a
+    skipped task shows its recorded reason and no table."""
+    out = _study(tmp_path, stages=("evaluation",))
+    (out / "evaluation" / "results.json").write_text(json.dumps(_adherence_results()))
+    html = write_study_report(out).read_text()
+    assert not _html_errors(html)
+    section = _cell_text(html.split('<section id="adherence"')[1].split("</section>")[0])
+    assert "Does each model follow its constitution?" in section
+    assert "public constitution: adherence vs base (2 of 101 principles tested)" in section
+    assert "0.68 [0.55, 0.80] above 0.5 n = 11" in section  # public on public: 6 + 5 judged prompts
+    assert "0.31 [0.20, 0.44] below 0.5 n = 11" in section
+    assert "weighted by group A's agreement 0.70 [0.58, 0.81]" in section
+    assert "group A − group B = +0.04 [+0.01, +0.07]" in section
+    assert "standard constitution: adherence vs base (1 of 54 principles tested)" in section
+    assert "0.52 [0.40, 0.64] interval spans 0.5 n = 7" in section
+    assert "no per-group view" in section
+    assert "public: public's 0.68, standard's 0.52, no clear lead" in section
+    assert "ccai-standard: standard's 0.58, public's 0.31, follows standard's principles better" in section
+    assert "includes chance (0.5) for harmlessness" in section
+    assert 'href="evaluation/report.html#adherence"' in html
+    assert 'href="#adherence"' in html
+
+    skipped = {
+        **RESULTS,
+        "tasks": ["mmlu", "adherence"],
+        "skipped": {"adherence": "no constitution given (--constitution NAME=FILE)"},
+    }
+    (out / "evaluation" / "results.json").write_text(json.dumps(skipped))
+    context = study_context(out)
+    assert context["evaluation"]["adherence"]["skipped"] == [
+        "no constitution given (--constitution NAME=FILE)"
+    ]
+    html = write_study_report(out).read_text()
+    assert not _html_errors(html)
+    section = _cell_text(html.split('<section id="adherence"')[1].split("</section>")[0])
+    assert "The adherence task was skipped: no constitution given (--constitution NAME=FILE)." in section
+    assert "<table" not in html.split('<section id="adherence"')[1].split("</section>")[0]
+
+    (out / "evaluation" / "results.json").write_text(json.dumps(RESULTS))  # never asked for: no section
+    assert study_context(out)["evaluation"]["adherence"] is None
+    assert 'id="adherence"' not in write_study_report(out).read_text()
