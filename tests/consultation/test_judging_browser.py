@@ -304,7 +304,7 @@ def test_organiser_opens_round_people_judge_report_shows_groups(model_server, co
         table.wait_for()
         rows = table.locator("tbody tr")
         groups = {
-            rows.nth(k).get_attribute("data-group"): rows.nth(k).locator("td").nth(2).inner_text()
+            rows.nth(k).get_attribute("data-group"): rows.nth(k).locator("td").nth(1).inner_text()
             for k in range(rows.count())
         }
         assert groups["all"] == "50 %", groups
