@@ -599,13 +599,18 @@ def _agreement(pm: dict[str, Any], kind: str) -> str | None:
     return f"{_fmt(accuracy, 2)} of {_int(pairs)} pairs (chance 0.5)"
 
 
-def _training(out: Path) -> dict[str, Any] | None:
+def _training(out: Path, order: list[str] | None = None) -> dict[str, Any] | None:
+    """The training runs, in ``order`` (the evaluation's model order, so the runs' columns follow Table 1's)
+    and by folder name for runs the evaluation does not list."""
     folder = out / "training"
     if not folder.is_dir():
         return None
+    order = order or []
     runs = [
         _training_run(run, out)
-        for run in sorted(folder.iterdir())
+        for run in sorted(
+            folder.iterdir(), key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name)
+        )
         if run.is_dir() and any((run / f).is_file() for f in ("state.json", "manifest.json", "config.yaml"))
     ]
     charts = []
@@ -650,23 +655,24 @@ def _training(out: Path) -> dict[str, Any] | None:
 
 
 # -- evaluation ------------------------------------------------------------------------------------------
-def _order(labels: list[str]) -> list[str]:
-    """Base first, then the standard-constitution model, then the rest (the paper's Table 1 order)."""
+def model_order(results: dict[str, Any]) -> list[str]:
+    """The model labels in the order the evaluation lists them: the reference (first) model, then the rest.
 
-    def rank(label: str) -> tuple[int, int]:
-        lowered = label.lower()
-        return (0 if lowered == "base" else 1 if "standard" in lowered else 2, labels.index(label))
-
-    return sorted(labels, key=rank)
+    Why not sort by name: the evaluation report shows its columns in ``results.json``'s order and measures
+    every difference against its first model; the index must show the same columns in the same order, and
+    a name-based rule (base / standard / rest) disagreed with it as soon as the study listed public first."""
+    labels = [str(m.get("label")) for m in results.get("models") or [] if isinstance(m, dict)]
+    return list(dict.fromkeys(labels))
 
 
 def table_one(results: dict[str, Any]) -> dict[str, Any]:
-    """Rows = measures, columns = models (base first); each cell its value, interval and delta to base.
+    """Rows = measures, columns = models in the evaluation's order (the reference first, see
+    :func:`model_order`); each cell its value, interval and delta to the reference.
 
     The delta is the point estimate minus the base model's. ``direction`` says whether it moves the way the
     measure calls better, and ``overlap`` whether the two 95 % intervals overlap (if they do, the difference
     may well be noise; if they do not, it is unlikely to be)."""
-    labels = _order([str(m.get("label")) for m in results.get("models") or [] if isinstance(m, dict)])
+    labels = model_order(results)
     base = labels[0] if labels else None
     rows = []
 
@@ -831,6 +837,8 @@ def adherence_summary(results: dict[str, Any], report: str | None) -> dict[str, 
             skipped.append("the evaluation recorded no adherence result")
         return {"skipped": skipped, "constitutions": [], "link": None, "reference": None, "models": []}
     reference, models = str(found.get("reference")), [str(m) for m in found.get("challengers") or []]
+    listed = model_order(results)  # the columns in Table 1's order, whatever order the summary kept
+    models.sort(key=lambda m: listed.index(m) if m in listed else len(listed))
     blocks, overall_by_model = [], {m: [] for m in models}
     for c in found["constitutions"]:
         if not isinstance(c, dict):
@@ -963,8 +971,8 @@ def study_context(out: Path | str) -> dict[str, Any]:
         constitution["selected_ids"] if constitution else None,
         constitution["threshold"] if constitution else None,
     )
-    training = _training(out)
     evaluation = _evaluation(out)
+    training = _training(out, evaluation["labels"] if evaluation else None)
     found = {
         "analysis": analysis,
         "constitution": constitution,
@@ -990,8 +998,8 @@ def study_context(out: Path | str) -> dict[str, Any]:
     model = None
     if training and training["runs"]:
         model = training["runs"][0]["model"]
-    elif evaluation:
-        model = evaluation["specs"].get("base")
+    elif evaluation and evaluation["labels"]:
+        model = evaluation["specs"].get(evaluation["labels"][0])  # the reference every model is compared to
     return {
         "folder": out.name,
         "status": status,

@@ -18,6 +18,11 @@ import yaml
 from ccai.study_report import StudyReportError, gac_histogram, study_context, table_one, write_study_report
 
 RECORDED_RUNS = Path(__file__).resolve().parents[2] / "docs" / "runs" / "train-all-64"
+# the tables (by caption) whose frame scrolls sideways: what a phone reader would have to swipe
+OVERFLOWING_TABLES = (
+    "[...document.querySelectorAll('table')].filter(t => t.scrollWidth > t.clientWidth + 1 || "
+    "t.parentElement.scrollWidth > t.parentElement.clientWidth + 1).map(t => t.caption?.textContent)"
+)
 
 RESULTS = {
     "models": [
@@ -196,26 +201,29 @@ def _cell_text(html: str) -> str:
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
-def test_table_one_orders_base_standard_public_and_computes_deltas():
+def test_table_one_keeps_the_evaluations_model_order_and_computes_deltas():
     table = table_one(RESULTS)
-    assert table["labels"] == ["base", "ccai-standard", "public"]
+    assert table["labels"] == ["base", "public", "ccai-standard"]  # as results.json lists them
     rows = {row["label"]: row["cells"] for row in table["rows"]}
     mmlu = rows["MMLU accuracy % (micro)"]
-    assert [c["value"] for c in mmlu] == ["25.0", "40.0", "30.0"]
-    assert mmlu[0]["delta"] == ""  # no delta for the base model itself
-    assert mmlu[1]["delta"] == "+15.0" and mmlu[1]["verdict"] == "better, intervals apart"
-    assert mmlu[2]["delta"] == "+5.0" and mmlu[2]["verdict"] == "better, intervals overlap"
-    assert mmlu[1]["interval"] == "[35.5, 44.5]"
+    assert [c["value"] for c in mmlu] == ["25.0", "30.0", "40.0"]
+    assert mmlu[0]["delta"] == ""  # no delta for the reference (first) model itself
+    assert mmlu[2]["delta"] == "+15.0" and mmlu[2]["verdict"] == "better, intervals apart"
+    assert mmlu[1]["delta"] == "+5.0" and mmlu[1]["verdict"] == "better, intervals overlap"
+    assert mmlu[2]["interval"] == "[35.5, 44.5]"
     bias = rows["BBQ bias score (ambiguous)"]  # lower is better: a drop is "better"
-    assert bias[2]["delta"] == "−3.0" and bias[2]["verdict"].startswith("better")
-    assert bias[1]["delta"] == "+2.5"
-    assert bias[1]["verdict"].startswith("worse")
+    assert bias[1]["delta"] == "−3.0" and bias[1]["verdict"].startswith("better")
+    assert bias[2]["delta"] == "+2.5"
+    assert bias[2]["verdict"].startswith("worse")
     refusal = rows["HH red-team prompts: refuse or reframe %"]  # no better direction, and a model without it
-    assert refusal[2]["delta"] == "±0" and "better" not in refusal[2]["verdict"]
-    assert refusal[1]["value"] == "–" and refusal[1]["delta"] == ""
+    assert refusal[1]["delta"] == "±0" and "better" not in refusal[1]["verdict"]
+    assert refusal[2]["value"] == "–" and refusal[2]["delta"] == ""
     elo = rows["Helpfulness Elo (pairwise, judged by a model)"]
-    assert elo[1]["delta"] == "+20.0" and elo[1]["verdict"] == "better, intervals apart"
-    assert elo[2]["delta"] == "−12.5" and elo[2]["verdict"] == "worse, intervals overlap"
+    assert elo[2]["delta"] == "+20.0" and elo[2]["verdict"] == "better, intervals apart"
+    assert elo[1]["delta"] == "−12.5" and elo[1]["verdict"] == "worse, intervals overlap"
+    # another order in the data is another order on the page: nothing is sorted by name
+    swapped = {**RESULTS, "models": [RESULTS["models"][0], RESULTS["models"][2], RESULTS["models"][1]]}
+    assert table_one(swapped)["labels"] == ["base", "ccai-standard", "public"]
     assert table["skipped"] == ["ccai-standard / safety: server gives no log-probabilities"]
 
 
@@ -366,13 +374,29 @@ def test_page_of_a_real_two_stage_study(tmp_path, shared_data):
     "stages", [("analysis", "constitution", "training", "evaluation"), ("analysis", "constitution")]
 )
 def test_page_in_chromium_at_phone_and_desktop_width(tmp_path, stages):
-    """~5 s: the page never scrolls sideways as a whole (wide tables scroll in their own focusable region),
-    Tab reaches the skip link first, and every figure has a name a screen reader reads."""
+    """~5 s: the page never scrolls sideways as a whole, and at 390 px no table scrolls sideways in its frame
+    either (Table 1 and the adherence tables become one card per row; the others fit), Tab reaches the skip
+    link first, and every figure has a name a screen reader reads. The evaluation report built from the
+    same results.json is shot beside it."""
     import os
 
     from playwright.sync_api import sync_playwright
 
+    from ccai.evaluation.report import write_report
+
     out = _study(tmp_path, stages=stages)
+    if "evaluation" in stages:  # with the adherence section, and the real evaluation report
+        results = _adherence_results()
+        helpfulness = {  # the keys the evaluation report reads besides the ratings (pairwise.EloTable)
+            **RESULTS["details"]["helpfulness"],
+            "dimension": "helpfulness",
+            "win_rates": {"base vs public": 0.52, "base vs ccai-standard": 0.47},
+            "mean_position_bias": 0.03,
+            "method": "Bradley-Terry fit over both answer orders",
+        }
+        results["details"] = {"helpfulness": helpfulness, **results["details"]}
+        (out / "evaluation" / "results.json").write_text(json.dumps(results))
+        write_report(results, out / "evaluation" / "report.html")
     page_url = write_study_report(out).as_uri()
     shots = Path(os.environ.get("CCAI_TEST_ARTEFACTS") or tmp_path)
     with sync_playwright() as p:
@@ -402,8 +426,24 @@ def test_page_in_chromium_at_phone_and_desktop_width(tmp_path, stages):
                 assert names and all(names)
                 page.keyboard.press("Tab")
                 assert page.evaluate("document.activeElement.className") == "skip"
+                page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+                if width == 390:  # every table readable without swiping it
+                    assert page.evaluate(OVERFLOWING_TABLES) == []
+                if "evaluation" in stages:
+                    table = page.get_by_role("table", name="Table 1")
+                    assert table.get_by_role("columnheader").count() == 5  # hidden on a phone, still read
+                    assert table.get_by_role("rowheader").count() == 4
+                    row = page.locator("table.stacked > tbody > tr").first
+                    assert row.evaluate("r => getComputedStyle(r).display") == (
+                        "block" if width == 390 else "table-row"
+                    )
                 page.screenshot(path=str(shots / f"study-{len(stages)}-stages-{width}.png"), full_page=True)
                 page.close()
+                if "evaluation" in stages:
+                    page = browser.new_page(viewport={"width": width, "height": 900})
+                    page.goto((out / "evaluation" / "report.html").as_uri())
+                    page.screenshot(path=str(shots / f"evaluation-report-{width}.png"), full_page=True)
+                    page.close()
         finally:
             browser.close()
 
@@ -600,3 +640,45 @@ def test_adherence_section_reads_the_evaluation_summary_and_says_when_it_was_ski
     (out / "evaluation" / "results.json").write_text(json.dumps(RESULTS))  # never asked for: no section
     assert study_context(out)["evaluation"]["adherence"] is None
     assert 'id="adherence"' not in write_study_report(out).read_text()
+
+
+def _header_labels(html: str, caption: str) -> list[str]:
+    """The column headers (but the first and ``n``) of the first header row after ``caption``."""
+    start = html.index(caption)
+    row = html[start : html.index("</tr>", start)]
+    cells = [_cell_text(c).strip() for c in re.findall(r"<th\b[^>]*>(.*?)</th>", row, flags=re.S)]
+    return [c for c in cells[1:] if c != "n"]
+
+
+@pytest.mark.parametrize(
+    "order", [(0, 1, 2), (0, 2, 1)], ids=["base-public-standard", "base-standard-public"]
+)
+def test_index_and_evaluation_report_show_the_models_in_one_order(tmp_path, order):
+    """Table 1, the adherence tables and the training runs list the models as results.json does, on the
+    index and in the evaluation report alike (the reference first), whatever the names."""
+    from ccai.evaluation.report import render_report
+
+    results = _adherence_results()
+    results["models"] = [RESULTS["models"][k] for k in order]
+    labels = [m["label"] for m in results["models"]]
+    results["details"]["adherence"]["challengers"] = labels[1:][::-1]  # the index must not follow this one
+    out = _study(tmp_path)
+    (out / "evaluation" / "results.json").write_text(json.dumps(results))
+    results["details"]["adherence"]["challengers"] = labels[1:]  # as the evaluation writes it
+    report = render_report(results)
+    (out / "evaluation" / "report.html").write_text(report)
+    index = write_study_report(out).read_text()
+    assert not _html_errors(index)
+    assert _header_labels(index, 'id="table1-caption"') == labels
+    assert _header_labels(report, "<th>measure</th>") == labels
+    assert f"({' / '.join(labels)})" in index
+    for caption in ('id="adh-caption-1"', 'id="adh-caption-2"'):
+        assert _header_labels(index, caption) == labels[1:]
+    assert _header_labels(index, 'id="runs-caption"') == labels[1:]  # the trained models, same order
+    assert _header_labels(index, 'id="data-caption"') == labels[1:]
+    evaluation_adherence = report[report.index('id="adherence"') :]
+    assert _header_labels(evaluation_adherence, "<tr><th></th>") == [f"{m} vs base" for m in labels[1:]]
+    # on a phone each cell carries its column's name, in the same order
+    row = index[index.index('id="table1-caption"') :]
+    row = row[row.index("<tbody") : row.index("</tr>", row.index("<tbody"))]
+    assert re.findall(r'data-label="([^"]+)"', row) == [*labels, "n"]

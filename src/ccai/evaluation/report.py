@@ -111,6 +111,13 @@ def _delta(results: dict[str, Any], key: str, label: str, digits: int) -> dict[s
     }
 
 
+def _listed(results: dict[str, Any], details: dict[str, Any]) -> list[str]:
+    """The models with ``details``, in ``results["models"]``'s order (the reference first), as every table
+    and the study index show them; a label the model list lacks goes last."""
+    order = [m["label"] for m in results.get("models") or []]
+    return sorted(details, key=lambda label: order.index(label) if label in order else len(order))
+
+
 def _png(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -136,7 +143,7 @@ def bbq_figure(results: dict[str, Any]) -> str | None:
         return None
     plt = _pyplot()
 
-    labels = list(details)
+    labels = _listed(results, details)
     first = details[labels[0]]
     categories = [c for c in first["official"] + first["regenerated"] if c in first["per_category"]]
     names = [c + ("*" if c in first["regenerated"] else "") for c in categories]
@@ -177,7 +184,7 @@ def opinion_figure(results: dict[str, Any]) -> str | None:
         return None
     plt = _pyplot()
 
-    labels = list(details)
+    labels = _listed(results, details)
     groups = sorted(details[labels[0]]["per_group"], key=lambda g: (g != "Overall", g))
     columns = labels + ["human (group vs Overall)"]
     baseline = details[labels[0]].get("human_baseline", {})
