@@ -387,3 +387,27 @@ def test_the_cli_passes_the_writer_and_refuses_a_contestant(tmp_path: Path) -> N
     assert result.exit_code != 0
     assert "scenario writer" in result.output and "leak" in result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.usefixtures("shared_data")
+def test_an_allowed_contestant_writer_is_named_in_red(tmp_path: Path, fake_backend) -> None:
+    path = tmp_path / "public.json"
+    _constitution().save(path)
+    config = EvalConfig(
+        models=["ref=fake1", "pub=fake2"],
+        tasks=["adherence"],
+        judge="judge",
+        allow_contestant_judge=True,
+        limit=1,
+        agreement_pairs=0,
+        bootstrap=10,
+        adherence={"constitutions": [f"public={path}"], "pool_prompts": 0, "scenario_writer": "fake2"},
+    )
+    result = evaluate(
+        config, tmp_path / "run", backend_factory=_fake_factory(fake_backend, None), show_progress=False
+    )
+    writer = result.results["adherence_writer"]
+    assert writer["overridden"] and not writer["independent"]
+    assert "contestant 'pub'" in writer["conflicts"][0]
+    html = (result.path / "report.html").read_text()
+    assert "The writer is not independent of the models it" in html
