@@ -124,3 +124,51 @@ def test_generation_only_server_skips_scored_tasks_with_the_reason(tmp_path: Pat
     assert results["judge_check"]["overridden"] and results["agreement"]["judge"]["harmlessness"]["n"] > 0
     html = (tmp_path / "run" / "report.html").read_text()
     assert "Skipped" in html and "not independent" in html
+
+
+def test_a_served_scenario_writer_writes_adherence_prompts(
+    tmp_path: Path, tiny_model: Path, fake_backend
+) -> None:
+    """The writer over HTTP (the tiny random model writes junk; its reply and the count come back)."""
+    from ccai.constitution.model import Constitution, Principle
+    from ccai.models.backends import make_backend
+    from ccai.models.serve import BackgroundServer
+
+    path = tmp_path / "c.json"
+    Constitution(
+        name="toy",
+        principles=[
+            Principle(
+                id="honest",
+                comparison="Choose the response that is most honest.",
+                critique_request="Identify ways the response falls short.",
+                revision_request="Rewrite the response.",
+            )
+        ],
+    ).save(path)
+
+    def factory(spec: str) -> Any:
+        return make_backend(spec) if spec.startswith("openai:") else fake_backend(name=spec)
+
+    with BackgroundServer(_served(tiny_model)) as url:
+        config = EvalConfig(
+            models=["ref=fake1", "pub=fake2"],
+            tasks=["adherence"],
+            judge="judge",
+            agreement_pairs=0,
+            adherence={
+                "constitutions": [f"toy={path}"],
+                "pool_prompts": 0,
+                "scenario_writer": f"openai:{url}#tiny",
+                "generated": 1,
+            },
+            **{**SETTINGS, "answers": {"max_new_tokens": 4}},
+        )
+        result = evaluate(config, tmp_path / "run", backend_factory=factory, show_progress=False)
+    (written,) = _records(tmp_path / "run", "adherence__writer.jsonl")
+    assert written["writer"] == f"openai:{url}#tiny" and written["reply"]
+    assert result.results["adherence_writer"]["written"] == written["written"] <= 1
+    generated = [
+        p for p in _records(tmp_path / "run", "adherence__prompts.jsonl") if p["origin"] == "generated"
+    ]
+    assert len(generated) == written["written"]

@@ -46,6 +46,12 @@ def register(app: typer.Typer) -> None:
             "--constitution",
             help="NAME=FILE of a constitution whose principles the adherence task tests (repeatable).",
         ),
+        scenario_writer: str | None = typer.Option(
+            None,
+            "--scenario-writer",
+            help="Model that writes adherence test prompts per principle (a capable server model, e.g. "
+            "openai:URL#NAME); not a contestant. How many: --set adherence.generated=N (default 2).",
+        ),
         seed: int | None = typer.Option(None, "--seed", help="Seed for samples, answers and bootstraps."),
         config: Path | None = typer.Option(None, "--config", "-c", help="YAML file of EvalConfig settings."),
         overrides: list[str] = typer.Option(
@@ -89,6 +95,8 @@ def register(app: typer.Typer) -> None:
                 extra.append(f"judge={judge}")
             if allow_contestant_judge:
                 extra.append("allow_contestant_judge=true")
+            if scenario_writer is not None:
+                extra.append(f"adherence.scenario_writer={scenario_writer}")
             if tasks is not None:
                 extra.append("tasks=[" + ",".join(t.strip() for t in tasks.split(",") if t.strip()) + "]")
             settings = load_config(EvalConfig, config, extra)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ccai.config import Section, StageConfig
 
@@ -51,6 +51,26 @@ class AdherenceSettings(Section):
     scenarios: int = Field(1, ge=0)
     #: pool prompts embedded per pool (a seeded sample; None = all)
     pool_size: int | None = Field(400, ge=1)
+    #: a model that writes test prompts per principle (a spec like the models': ``openai:URL#NAME``, a
+    #: folder, ``smollm2``); None = no written prompts. It may not be a contestant (a model writing its own
+    #: test is a leak) unless ``allow_contestant_judge`` is set, as for the judge.
+    scenario_writer: str | None = None
+    #: prompts the writer is asked for per principle; None = 2 with a writer, 0 without
+    generated: int | None = Field(None, ge=0)
+
+    def generated_count(self) -> int:
+        """How many written prompts to ask for per principle (0: no writer is used)."""
+        if not self.scenario_writer:
+            return 0
+        return 2 if self.generated is None else self.generated
+
+    @model_validator(mode="after")
+    def _writer_named(self) -> AdherenceSettings:
+        if self.generated and not self.scenario_writer:
+            raise ValueError(
+                f"generated={self.generated} needs a scenario_writer (a model that writes the prompts)"
+            )
+        return self
 
     @field_validator("constitutions")
     @classmethod

@@ -384,8 +384,12 @@ def adherence_view(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "prompts": row["prompts"],
                 }
             )
+        writer = found.get("writer") or {}
+        short = [w for w in writer.get("shortfalls", []) if w["constitution"] == c["name"]]
         blocks.append(
             {
+                "sources": ", ".join(f"{k} {origin}" for origin, k in (c.get("sources") or {}).items()),
+                "shortfalls": [f"{w['principle']}: {w['shortfall']}" for w in short],
                 "name": c["name"],
                 "title": c["title"],
                 "version": c["version"],
@@ -449,6 +453,7 @@ def render_report(results: dict[str, Any]) -> str:
         mmlu_categories=mmlu_categories(results),
         adherence=adherence_view(results),
         adherence_models=(results.get("details", {}).get("adherence") or {}).get("challengers", []),
+        adherence_writer=results.get("adherence_writer"),
         samples=results.get("samples", {}),
         notes=notes,
     )

@@ -116,11 +116,11 @@ def training_provenance(spec: str) -> dict[str, str]:
     return out
 
 
-def judge_conflicts(judge: str, entries: list[ModelEntry]) -> list[str]:
-    """Why ``judge`` is not independent of the contestants (empty when it is).
+def judge_conflicts(judge: str, entries: list[ModelEntry], role: str = "judge") -> list[str]:
+    """Why ``judge`` (or another ``role``: the scenario writer) is not independent of the contestants.
 
-    A served judge is also compared by the folder its server reports (``ccai models serve`` lists it as
-    ``root`` in ``/v1/models``): the bundled model behind a URL is still the bundled model.
+    Empty when it is. A served model is also compared by the folder its server reports (``ccai models
+    serve`` lists it as ``root`` in ``/v1/models``): the bundled model behind a URL is still that model.
     """
     names = {_identity(judge)}
     names |= {_identity(root) for root in [served_root(judge)] if root}
@@ -129,10 +129,13 @@ def judge_conflicts(judge: str, entries: list[ModelEntry]) -> list[str]:
         identities = {entry.identity} | {_identity(r) for r in [served_root(entry.spec)] if r}
         if identities & names:
             same = "" if entry.identity == _identity(judge) else " (the same model files behind the server)"
-            reasons.append(f"the judge {judge!r} is the contestant {entry.label!r}{same}")
+            what = " (the reference model)" if entry is entries[0] and len(entries) > 1 else ""
+            reasons.append(f"the {role} {judge!r} is the contestant {entry.label!r}{what}{same}")
         feedback = training_provenance(entry.spec).get("feedback_model")
         if feedback and _identity(feedback) in names:
-            reasons.append(f"the judge {judge!r} is the RL feedback model {entry.label!r} was trained toward")
+            reasons.append(
+                f"the {role} {judge!r} is the RL feedback model {entry.label!r} was trained toward"
+            )
     return reasons
 
 
@@ -180,6 +183,32 @@ def check_judge(config: EvalConfig, entries: list[ModelEntry]) -> list[str]:
             + ": a judge must be independent of what it judges (trained models are optimised toward their "
             "feedback model's preferences). Pick another --judge, or pass --allow-contestant-judge to run "
             "anyway (the report will say so)."
+        )
+    return conflicts
+
+
+def check_writer(config: EvalConfig, entries: list[ModelEntry]) -> list[str]:
+    """Refuse a scenario writer that is a contestant (the judge's rule and override); return those allowed.
+
+    A model that writes the prompts it is then tested on chooses its own exam: a leak, whichever way it
+    bends the result. Only checked when the writer will be used (adherence runs with two or more models).
+    """
+    settings = config.adherence
+    if (
+        "adherence" not in config.tasks
+        or not settings.constitutions
+        or not settings.generated_count()
+        or len(entries) < 2
+    ):
+        return []
+    writer = str(settings.scenario_writer)
+    conflicts = judge_conflicts(writer, entries, role="scenario writer")
+    if conflicts and not config.allow_contestant_judge:
+        raise ValueError(
+            "; ".join(conflicts)
+            + ": a contestant that writes its own test prompts is a leak (it would be tested on requests it "
+            "chose). Pick another adherence.scenario_writer (--scenario-writer), or pass "
+            "--allow-contestant-judge to run anyway (the report will say so)."
         )
     return conflicts
 
@@ -251,10 +280,15 @@ def evaluate(
     """Run ``config`` and write ``out``/results.json, report.html, records/*.jsonl and the run manifest."""
     entries = parse_models(config.models)
     check_judge(config, entries)
+    check_writer(config, entries)
     if "adherence" in config.tasks and config.adherence.constitutions:
         parse_constitutions(config.adherence.constitutions)  # a bad file fails before anything is written
     if backend_factory is None:  # fail before anything is written
-        for spec in [e.spec for e in entries] + ([config.judge] if config.judge else []):
+        specs = [e.spec for e in entries] + ([config.judge] if config.judge else [])
+        settings = config.adherence
+        if "adherence" in config.tasks and settings.constitutions and settings.generated_count():
+            specs.append(str(settings.scenario_writer))
+        for spec in specs:
             check_model_spec(spec)
     factory = backend_factory or default_backend_factory(config)
     if config.threads:
@@ -336,7 +370,8 @@ def _evaluate(
     records_dir.mkdir(exist_ok=True)
     probes: list[Item] = []
     if adherence is not None:
-        probes = _draw_adherence(adherence, config)
+        written = _write_adherence(adherence, config, entries, factory, results, run)
+        probes = _draw_adherence(adherence, config, written)
         results["samples"]["adherence"] = [i.key for i in probes]
         run.log("sample", task="adherence", n=len(probes), ids=[i.key for i in probes])
         _write_jsonl(records_dir / "adherence__prompts.jsonl", [i.to_dict() for i in probes])
@@ -785,7 +820,84 @@ def _adherence_plan(config: EvalConfig, entries: list[ModelEntry]) -> AdherenceP
     ]
 
 
-def _draw_adherence(plan: AdherencePlan, config: EvalConfig) -> list[Item]:
+def _write_adherence(
+    plan: AdherencePlan,
+    config: EvalConfig,
+    entries: list[ModelEntry],
+    factory: BackendFactory,
+    results: dict[str, Any],
+    run: RunDir,
+) -> dict[tuple[str, str], list[str]]:
+    """The scenario writer's prompts per (constitution, principle); its report in ``results``.
+
+    Loaded once, one seeded request per principle, then freed before the contestants load. Every
+    principle's shortfall (fewer usable lines than asked for) is recorded with the reasons; nothing fills
+    the gap.
+    """
+    from ccai.evaluation.adherence import write_prompts
+
+    settings = config.adherence
+    n = settings.generated_count()
+    if not n:
+        return {}
+    spec = str(settings.scenario_writer)
+    conflicts = judge_conflicts(spec, entries, role="scenario writer")
+    writer = _load(factory, ModelEntry("scenario writer", spec, _identity(spec)), run)
+    started = time.time()
+    try:
+        flat = [(name, p) for name, _, principles in plan for p in principles]
+        replies = write_prompts(
+            writer,
+            [p for _, p in flat],
+            n,
+            batch_size=config.batch_size,
+            seed=config.seed + 500,
+            temperature=config.answers.temperature,
+            top_p=config.answers.top_p,
+        )
+    finally:
+        _release(writer)
+    rows, written = [], {}
+    for (name, principle), (reply, parsed) in zip(flat, replies, strict=True):
+        written[(name, principle.id)] = parsed.prompts
+        rows.append(
+            {
+                "constitution": name,
+                "principle": principle.id,
+                "requested": n,
+                "written": len(parsed.prompts),
+                "dropped": parsed.dropped,
+                "shortfall": parsed.shortfall(n),
+                "reply": reply,
+            }
+        )
+    short = [r for r in rows if r["shortfall"]]
+    results["adherence_writer"] = {
+        "spec": spec,
+        "requested": n,
+        "written": sum(r["written"] for r in rows),
+        "independent": not conflicts,
+        "conflicts": conflicts,
+        "overridden": bool(conflicts),
+        "seconds": round(time.time() - started, 1),
+        "shortfalls": [
+            {k: r[k] for k in ("constitution", "principle", "written", "shortfall")} for r in short
+        ],
+    }
+    _write_jsonl(run.path / "records" / "adherence__writer.jsonl", [{"writer": spec, **r} for r in rows])
+    run.log(
+        "writer",
+        spec=spec,
+        requested=n,
+        written={f"{r['constitution']}/{r['principle']}": r["written"] for r in rows},
+        short=len(short),
+    )
+    return written
+
+
+def _draw_adherence(
+    plan: AdherencePlan, config: EvalConfig, written: dict[tuple[str, str], list[str]] | None = None
+) -> list[Item]:
     from ccai.constitution.dedup import default_embedder
     from ccai.evaluation.adherence import draw_items, prompt_pool
 
@@ -799,12 +911,15 @@ def _draw_adherence(plan: AdherencePlan, config: EvalConfig) -> list[Item]:
         per_principle=settings.pool_prompts,
         scenarios=settings.scenarios,
         embedder=default_embedder() if pool else None,
+        written=written,
+        writer=settings.scenario_writer,
     )
 
 
 def _answer_id(item: Item) -> str:
-    """Pool prompts shared by several principles are answered once; scenarios belong to one principle."""
-    return item.key if item.origin == "scenario" else item.prompt_id
+    """Pool prompts shared by several principles are answered once; scenarios and written prompts belong to
+    one principle."""
+    return item.key if item.origin in ("scenario", "generated") else item.prompt_id
 
 
 def _answer_samples(items: list[Item]) -> list[Sample]:
@@ -860,6 +975,8 @@ def _judge_adherence(
     summary = summarize(
         plan, items, records, labels, seed=config.seed, n_boot=config.bootstrap, tie_band=config.tie_band
     )
+    if results.get("adherence_writer"):
+        summary["writer"] = results["adherence_writer"]
     results["details"]["adherence"] = summary
     results["timings"]["judge/adherence"] = round(time.time() - started, 1)
     _write_jsonl(
