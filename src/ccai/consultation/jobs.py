@@ -68,7 +68,14 @@ def compute_report(conversation_id: int, seed: int = 0, database_url: str = "", 
                 report.preview = constitution_preview(report.result, merge, previous)
             except Exception:  # the report still goes out; the page leaves the preview out
                 log.exception("constitution preview of conversation %s failed", conversation_id)
-        row.version, row.computed_ms, row.body = state, report.computed_ms, live_report.to_json(report)
+        body = live_report.to_json(report)
+        # End the read (its snapshot is as old as the computation) and write in a transaction of its own
+        # that takes the write lock first: on SQLite a write after a stale read fails at once when votes
+        # were committed meanwhile (store._sqlite_begin).
+        db.rollback()
+        db.connection(execution_options={store.WRITE_INTENT: True})
+        row = db.get(StoredReport, conversation_id) or StoredReport(conversation_id=conversation_id)
+        row.version, row.computed_ms, row.body = state, report.computed_ms, body
         db.merge(row)
         db.commit()
     return state

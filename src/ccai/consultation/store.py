@@ -295,10 +295,21 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     dbapi_conn.isolation_level = None
 
 
+#: execution option: begin SQLite transactions with BEGIN IMMEDIATE (see :func:`_sqlite_begin`)
+WRITE_INTENT = "ccai_write_intent"
+
+
 def _sqlite_begin(conn: sa.Connection) -> None:
-    """Emit a real BEGIN when SQLAlchemy starts a transaction (the pysqlite recipe), except in AUTOCOMMIT."""
-    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-        conn.exec_driver_sql("BEGIN")
+    """Emit a real BEGIN when SQLAlchemy starts a transaction (the pysqlite recipe), except in AUTOCOMMIT.
+
+    Why IMMEDIATE for writers (execution option :data:`WRITE_INTENT`): in WAL mode a transaction that has
+    read and then writes fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, no busy wait) if
+    another connection committed in between, e.g. the report worker while a vote request ran. Taking the
+    write lock at BEGIN makes such a request wait its turn (busy_timeout) instead. Readers stay deferred,
+    so page views never queue behind each other."""
+    options = conn.get_execution_options()
+    if options.get("isolation_level") != "AUTOCOMMIT":
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_INTENT) else "BEGIN")
 
 
 def make_engine(url: str, **kwargs) -> sa.Engine:

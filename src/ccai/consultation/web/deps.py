@@ -17,7 +17,7 @@ from fastapi import Depends, Form, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from ccai.consultation import accounts, service
+from ccai.consultation import accounts, service, store
 from ccai.consultation.rules import Forbidden
 from ccai.consultation.store import Conversation, Participant, User
 from ccai.consultation.web.pages import queue_cookie, sign
@@ -34,10 +34,17 @@ class NeedLogin(Exception):
     """Raised by the user dependencies; the app turns it into a redirect (HTML) or a 401 (API)."""
 
 
+#: requests that may write: their SQLite transactions take the write lock at BEGIN (store.WRITE_INTENT)
+WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 async def get_db(request: Request) -> AsyncIterator[Session]:
     """A session per request. Async on purpose: creating and closing a Session does no I/O worth a
-    thread hop, and the sync handlers that use it already run in the thread pool."""
-    db = request.app.state.sessions()
+    thread hop, and the sync handlers that use it already run in the thread pool. A request that may write
+    says so up front, so on SQLite it waits for the write lock rather than failing mid-way (the option means
+    nothing to PostgreSQL)."""
+    writes = request.method in WRITING_METHODS
+    db = request.app.state.sessions(execution_options={store.WRITE_INTENT: True} if writes else None)
     try:
         yield db
     finally:
