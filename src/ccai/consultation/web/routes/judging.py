@@ -235,10 +235,14 @@ def generate(request: Request, user: OwnerFormDep, conversation: ConversationDep
 
 @router.post("/admin/c/{conversation_id}/judging/ai-judge")
 def ai_judge(request: Request, user: OwnerFormDep, conversation: ConversationDep, db: DbDep):
-    if not judging.settings(db, conversation.id).judge_spec:
+    cid = conversation.id
+    if not judging.settings(db, cid).judge_spec:
         raise RuleError("no_judge", "Name an AI judge (openai:<base_url>#<model>) in the settings first.")
+    # End the transaction and touch the session no more: the rollback expires ``conversation``, and reading
+    # it again would open a new (on SQLite write-locked) transaction that lasts until the background task
+    # below has finished, so the task's own write would wait for it in vain ("database is locked").
     db.rollback()
-    response = _admin(conversation.id, started="1")
+    response = _admin(cid, started="1")
 
     def work(sessions, cid):
         message = judging.run_ai_judge(sessions, cid)
@@ -246,7 +250,7 @@ def ai_judge(request: Request, user: OwnerFormDep, conversation: ConversationDep
             judging.settings(db, cid).generating = message
             db.commit()
 
-    response.background = _background(request, conversation.id, work)
+    response.background = _background(request, cid, work)
     return response
 
 
