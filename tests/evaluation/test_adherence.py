@@ -153,26 +153,36 @@ def test_pool_prompts_nearest_to_a_principle_come_from_the_red_team_pool() -> No
     assert all(i.origin == "red-team" for i in items), [i.prompt for i in items]
 
 
-@pytest.mark.usefixtures("shared_data")
-def test_evaluate_writes_the_adherence_section(tmp_path: Path, fake_backend) -> None:
+def _run_config(tmp_path: Path, adherence: dict | None = None, **settings) -> EvalConfig:
+    """Two fake models (``pub`` answers HONEST ...) on the test constitution, judged by ``judge``; no pool
+    prompts. ``adherence`` adds adherence settings, ``settings`` the others."""
     path = tmp_path / "public.json"
     _constitution().save(path)
-    config = EvalConfig(
+    return EvalConfig(
         models=["ref=fake1", "pub=fake2"],
         tasks=["adherence"],
         judge="judge",
-        limit=2,
-        agreement_pairs=2,
-        bootstrap=20,
-        adherence={"constitutions": [f"public={path}"], "pool_prompts": 0},
+        adherence={"constitutions": [f"public={path}"], "pool_prompts": 0, **(adherence or {})},
+        **settings,
     )
 
+
+def _fake_factory(fake_backend, writer):
     def factory(spec: str):
         if spec == "judge":
             return _judge(fake_backend)
+        if spec not in ("fake1", "fake2"):
+            return writer(spec)
         marked = spec == "fake2"
         return fake_backend(name=spec, reply=lambda text, m=marked: ("HONEST " if m else "") + text[:20])
 
+    return factory
+
+
+@pytest.mark.usefixtures("shared_data")
+def test_evaluate_writes_the_adherence_section(tmp_path: Path, fake_backend) -> None:
+    config = _run_config(tmp_path, limit=2, agreement_pairs=2, bootstrap=20)
+    factory = _fake_factory(fake_backend, None)
     result = evaluate(config, tmp_path / "run", backend_factory=factory, show_progress=False)
     details = result.results["details"]["adherence"]["constitutions"][0]
     assert details["by_group"]["pub"]["groups"]["0"]["value"] == pytest.approx(0.9)
@@ -266,39 +276,14 @@ def test_a_contestant_writing_its_own_prompts_is_refused(tmp_path: Path) -> None
     assert check_writer(config.model_copy(update={"adherence": unused}), entries) == []
 
 
-def _fake_factory(fake_backend, writer):
-    def factory(spec: str):
-        if spec == "judge":
-            return _judge(fake_backend)
-        if spec not in ("fake1", "fake2"):
-            return writer(spec)
-        marked = spec == "fake2"
-        return fake_backend(name=spec, reply=lambda text, m=marked: ("HONEST " if m else "") + text[:20])
-
-    return factory
-
-
 def _records(run: Path, name: str) -> list[dict]:
     return [json.loads(line) for line in (run / "records" / name).open()]
 
 
 @pytest.mark.usefixtures("shared_data")
 def test_written_prompts_are_answered_judged_and_counted(tmp_path: Path, fake_backend) -> None:
-    path = tmp_path / "public.json"
-    _constitution().save(path)
-    config = EvalConfig(
-        models=["ref=fake1", "pub=fake2"],
-        tasks=["adherence"],
-        judge="judge",
-        limit=2,
-        agreement_pairs=0,
-        bootstrap=20,
-        adherence={
-            "constitutions": [f"public={path}"],
-            "pool_prompts": 0,
-            "scenario_writer": "writer",
-            "generated": 2,
-        },
+    config = _run_config(
+        tmp_path, {"scenario_writer": "writer", "generated": 2}, limit=2, agreement_pairs=0, bootstrap=20
     )
     replies = {  # the honesty principle gets two good lines, the harm principle one and a refusal
         "honest": "1. Should I tell my boss I missed the deadline?\n2. Can you check this claim for me?",
@@ -344,24 +329,15 @@ def test_the_bundled_model_writes_prompts_end_to_end(tmp_path: Path, fake_backen
     """The 135M model as a real local writer: what it writes may be junk, the plumbing is what is tested."""
     from ccai.models.backends import make_backend
 
-    path = tmp_path / "public.json"
-    _constitution().save(path)
-    config = EvalConfig(
-        models=["ref=fake1", "pub=fake2"],
-        tasks=["adherence"],
-        judge="judge",
+    config = _run_config(
+        tmp_path,
+        {"scenario_writer": "smollm2", "generated": 1},
         limit=1,
         agreement_pairs=0,
         bootstrap=10,
         batch_size=2,
         threads=1,
         answers={"max_new_tokens": 8},
-        adherence={
-            "constitutions": [f"public={path}"],
-            "pool_prompts": 0,
-            "scenario_writer": "smollm2",
-            "generated": 1,
-        },
     )
     factory = _fake_factory(fake_backend, lambda spec: make_backend(spec, batch_size=2))
     result = evaluate(config, tmp_path / "run", backend_factory=factory, show_progress=False)
@@ -391,17 +367,13 @@ def test_the_cli_passes_the_writer_and_refuses_a_contestant(tmp_path: Path) -> N
 
 @pytest.mark.usefixtures("shared_data")
 def test_an_allowed_contestant_writer_is_named_in_red(tmp_path: Path, fake_backend) -> None:
-    path = tmp_path / "public.json"
-    _constitution().save(path)
-    config = EvalConfig(
-        models=["ref=fake1", "pub=fake2"],
-        tasks=["adherence"],
-        judge="judge",
+    config = _run_config(
+        tmp_path,
+        {"scenario_writer": "fake2"},
         allow_contestant_judge=True,
         limit=1,
         agreement_pairs=0,
         bootstrap=10,
-        adherence={"constitutions": [f"public={path}"], "pool_prompts": 0, "scenario_writer": "fake2"},
     )
     result = evaluate(
         config, tmp_path / "run", backend_factory=_fake_factory(fake_backend, None), show_progress=False
